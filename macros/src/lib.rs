@@ -1,0 +1,33 @@
+//! Procedural macros of Portico.
+//!
+//! Each macro is parse → check → expand: `parse` reads the tokens into a
+//! small model, `check` enforces every rule and collects *all* mistakes
+//! (each at its own span), `expand` only ever sees a checked model. Code
+//! generated here names runtime items through `::portico::__private`
+//! only (see [`exports`]), and on any mistake the user's item is still
+//! emitted beside the errors so that one mistake never cascades.
+
+mod errors;
+mod exports;
+mod route;
+
+use proc_macro::TokenStream;
+
+/// Declares a handler for a method and a path.
+///
+/// ```ignore
+/// #[route(GET, "/users/<id>")]
+/// async fn get_user(id: i64, users: Dep<Users>) -> Result<ApiResponse<User>, ApiError> { … }
+/// ```
+///
+/// See the `portico` crate docs for the full grammar.
+#[proc_macro_attribute]
+pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::route(args.into(), item.into()).into()
+}
+
+/// Collects the routes of `#[route]` handlers: `routes![list_users, users::get_user]`.
+#[proc_macro]
+pub fn routes(input: TokenStream) -> TokenStream {
+    route::routes(input.into()).into()
+}

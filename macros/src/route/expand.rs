@@ -1,0 +1,70 @@
+//! Emits the user's fn unchanged, plus a hidden type of the same name
+//! whose `RouteDef::route()` builds the registry entry.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::check::{Checked, Source};
+use crate::exports::private;
+
+pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
+    let p = private();
+    let func = route.func;
+    let vis = &func.vis;
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+    let method = &route.method;
+    let path = route.path;
+
+    let bindings: Vec<_> = (0..route.args.len())
+        .map(|i| format_ident!("__portico_arg{}", i))
+        .collect();
+    // Each extraction is spanned on its argument's type, so a type that is
+    // neither an extractor nor a parameter is reported right there.
+    let extractions = route.args.iter().zip(&bindings).map(|(arg, binding)| {
+        let ty = arg.ty;
+        let call = match &arg.source {
+            Source::Param { index, name } => quote_spanned! {ty.span()=>
+                #p::param::<#ty>(&__portico_ctx, #index, #name)
+            },
+            Source::Extractor => quote_spanned! {ty.span()=>
+                #p::extract::<#ty>(&mut __portico_ctx).await
+            },
+        };
+        quote! {
+            let #binding = match #call {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(rejection) => return #p::respond(rejection),
+            };
+        }
+    });
+    let call = if func.sig.asyncness.is_some() {
+        quote!(#name(#(#bindings),*).await)
+    } else {
+        quote!(#name(#(#bindings),*))
+    };
+    let respond = quote_spanned! {route.output_span=> #p::respond(#call) };
+
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #name {}
+
+        impl #p::RouteDef for #name {
+            fn route() -> #p::Route {
+                fn __portico_handler<'a>(
+                    #[allow(unused_mut)] mut __portico_ctx: #p::RequestContext<'a>,
+                ) -> #p::HandlerFuture<'a> {
+                    #p::Box::pin(async move {
+                        #(#extractions)*
+                        #respond
+                    })
+                }
+                #p::Route::new(#p::Method::#method, #path, #name_str, __portico_handler)
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `#[route(METHOD, "path")]` and `routes![…]`.
+
+mod check;
+mod expand;
+mod parse;
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::punctuated::Punctuated;
+use syn::{Path, Token};
+
+use crate::errors::Errors;
+use crate::exports::private;
+use parse::{Annotated, RouteArgs};
+
+pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let args = syn::parse2::<RouteArgs>(args)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let func = match syn::parse2::<Annotated>(item.clone()) {
+        Ok(Annotated::Fn(func)) => func,
+        Ok(Annotated::Other(other)) => {
+            errors.spanned(
+                item_keyword(&other),
+                "#[route] can only be put on a handler function (`async fn`)",
+            );
+            return with_errors(other.into_token_stream(), errors);
+        }
+        Err(e) => {
+            errors.push(e);
+            return with_errors(item, errors);
+        }
+    };
+    let Some(args) = args else {
+        return with_errors(func.into_token_stream(), errors);
+    };
+    match check::check(&args, &func) {
+        Ok(checked) => expand::expand(&checked),
+        Err(e) => {
+            errors.push(e);
+            with_errors(func.into_token_stream(), errors)
+        }
+    }
+}
+
+/// The user's item, unchanged, followed by the errors: the item still
+/// compiles, so one mistake does not turn into a cascade of others.
+fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
+    match errors.finish() {
+        Ok(()) => item,
+        Err(e) => {
+            let errors = e.to_compile_error();
+            quote!(#item #errors)
+        }
+    }
+}
+
+/// The token to point at for a misplaced attribute: the item's keyword
+/// (`struct`, `impl`, …) rather than its whole body.
+fn item_keyword(item: &syn::Item) -> TokenStream {
+    match item {
+        syn::Item::Struct(i) => i.struct_token.into_token_stream(),
+        syn::Item::Enum(i) => i.enum_token.into_token_stream(),
+        syn::Item::Impl(i) => i.impl_token.into_token_stream(),
+        syn::Item::Trait(i) => i.trait_token.into_token_stream(),
+        syn::Item::Mod(i) => i.mod_token.into_token_stream(),
+        syn::Item::Const(i) => i.const_token.into_token_stream(),
+        syn::Item::Static(i) => i.static_token.into_token_stream(),
+        syn::Item::Type(i) => i.type_token.into_token_stream(),
+        syn::Item::Union(i) => i.union_token.into_token_stream(),
+        other => other.into_token_stream(),
+    }
+}
+
+pub(crate) fn routes(input: TokenStream) -> TokenStream {
+    let parser = Punctuated::<Path, Token![,]>::parse_terminated;
+    let paths = match syn::parse::Parser::parse2(parser, input) {
+        Ok(paths) => paths,
+        Err(e) => {
+            let e = syn::Error::new(
+                e.span(),
+                "expected handler names separated by commas, as in `routes![list_users, get_user]`",
+            );
+            return e.to_compile_error();
+        }
+    };
+    let p = private();
+    let entries = paths
+        .iter()
+        .map(|path| quote!(<#path as #p::RouteDef>::route()));
+    quote!(::std::vec![#(#entries),*])
+}

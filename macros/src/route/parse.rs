@@ -1,0 +1,67 @@
+//! Reads `#[route(METHOD, "path")]` and the item it sits on.
+
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, ItemFn, LitStr, Token};
+
+/// The attribute's arguments, read as loosely as possible so that `check`
+/// can report a wrong method and a wrong path in the same compile.
+pub(crate) struct RouteArgs {
+    pub(crate) method: Ident,
+    pub(crate) path: LitStr,
+}
+
+const USAGE: &str =
+    r#"expected `#[route(METHOD, "/path")]`, for example `#[route(GET, "/users/<id>")]`"#;
+
+impl Parse for RouteArgs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(input.error(USAGE));
+        }
+        if input.peek(LitStr) {
+            return Err(input.error(
+                r#"the method comes first, as an upper-case word: `#[route(GET, "/path")]`"#,
+            ));
+        }
+        let method: Ident = input
+            .call(syn::ext::IdentExt::parse_any)
+            .map_err(|e| syn::Error::new(e.span(), USAGE))?;
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                method.span(),
+                format!(r#"missing path: write `#[route({method}, "/path")]`"#),
+            ));
+        }
+        input.parse::<Token![,]>()?;
+        let path: LitStr = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                r#"expected the path as a string literal, for example "/users/<id>""#,
+            )
+        })?;
+        if input.peek(Token![,]) {
+            input.parse::<Token![,]>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error(format!(
+                "unexpected argument; {USAGE} takes exactly a method and a path"
+            )));
+        }
+        Ok(RouteArgs { method, path })
+    }
+}
+
+/// The annotated item: a fn, or whatever else it was (to re-emit as is).
+pub(crate) enum Annotated {
+    Fn(Box<ItemFn>),
+    Other(syn::Item),
+}
+
+impl Parse for Annotated {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        Ok(match input.parse::<syn::Item>()? {
+            syn::Item::Fn(f) => Annotated::Fn(Box::new(f)),
+            other => Annotated::Other(other),
+        })
+    }
+}

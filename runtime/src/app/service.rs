@@ -1,0 +1,97 @@
+//! The built app: one request in, one response out.
+
+use std::sync::Arc;
+
+use http::header::{ALLOW, CONTENT_LENGTH};
+use http::{HeaderValue, Method, StatusCode};
+use http_body::Body as _;
+
+use super::Shared;
+use crate::body::Body;
+use crate::extract::RequestContext;
+use crate::handler::{CatchUnwind, Route};
+use crate::response::{IntoResponse, Rejection, Response};
+use crate::router::{Lookup, Router};
+
+/// A built, verified app, ready to answer requests. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    router: Router<usize>,
+    routes: Vec<Route>,
+    shared: Shared,
+}
+
+impl Service {
+    pub(crate) fn new(router: Router<usize>, routes: Vec<Route>, shared: Shared) -> Self {
+        Service {
+            inner: Arc::new(Inner {
+                router,
+                routes,
+                shared,
+            }),
+        }
+    }
+
+    /// The routes, in registration order.
+    pub fn routes(&self) -> &[Route] {
+        &self.inner.routes
+    }
+
+    /// Answers one request. Never fails: every problem is a response.
+    pub async fn call(&self, request: http::Request<Body>) -> Response {
+        let inner = &*self.inner;
+        let (parts, body) = request.into_parts();
+        let lookup = inner.router.lookup(&parts.method, parts.uri.path());
+        match lookup {
+            Lookup::Found {
+                value,
+                params,
+                head_via_get,
+            } => {
+                let route = &inner.routes[*value];
+                let ctx = RequestContext::new(parts, body, params, &inner.shared);
+                let response = match CatchUnwind((route.handler())(ctx)).await {
+                    Ok(response) => response,
+                    Err(()) => {
+                        tracing::error!(route = %route, "handler panicked");
+                        Rejection::Panic.into_response()
+                    }
+                };
+                if head_via_get {
+                    strip_body(response)
+                } else {
+                    response
+                }
+            }
+            Lookup::MethodNotAllowed { allow } if parts.method == Method::OPTIONS => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                response.headers_mut().insert(ALLOW, allow.clone());
+                response
+            }
+            Lookup::MethodNotAllowed { allow } => Rejection::MethodNotAllowed {
+                method: parts.method,
+                allow: allow.clone(),
+            }
+            .into_response(),
+            Lookup::NotFound => Rejection::NoRoute {
+                path: parts.uri.path().to_owned(),
+                method: parts.method,
+            }
+            .into_response(),
+        }
+    }
+}
+
+/// A HEAD answer: the GET response's head, with the length its body had.
+fn strip_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, Body::empty())
+}

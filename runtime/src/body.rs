@@ -1,0 +1,103 @@
+//! The one body type that flows through Portico, in both directions.
+//!
+//! A request body is either what hyper read from the socket or, from the
+//! test client, bytes in memory; a response body is almost always a
+//! single buffer. One concrete enum keeps the hot path free of boxing.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// A request or response body.
+#[derive(Debug, Default)]
+pub struct Body(Inner);
+
+#[derive(Debug, Default)]
+enum Inner {
+    #[default]
+    Empty,
+    Full(Option<Bytes>),
+    Incoming(Incoming),
+}
+
+impl Body {
+    /// An empty body.
+    pub const fn empty() -> Self {
+        Body(Inner::Empty)
+    }
+
+    /// A body made of one buffer.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            Body(Inner::Empty)
+        } else {
+            Body(Inner::Full(Some(bytes)))
+        }
+    }
+
+    pub(crate) fn incoming(incoming: Incoming) -> Self {
+        Body(Inner::Incoming(incoming))
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Body::full(bytes)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Body::full(s)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Body::full(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Body::full(v)
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut self.get_mut().0 {
+            Inner::Empty => Poll::Ready(None),
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Incoming(incoming) => Pin::new(incoming).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Empty => true,
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Incoming(incoming) => incoming.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Empty => SizeHint::with_exact(0),
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Inner::Incoming(incoming) => incoming.size_hint(),
+        }
+    }
+}

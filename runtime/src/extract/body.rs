@@ -1,0 +1,165 @@
+//! Body extractors: `Json<T>`, `Bytes` and `String`, read under the app's
+//! body limit.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use super::{FromRequest, RequestContext};
+use crate::response::Rejection;
+
+/// A JSON body in, a JSON response out.
+///
+/// As an extractor it needs `Content-Type: application/json` (or
+/// `application/*+json`) else 415, a body within the limit else 413,
+/// well-formed JSON else 400 with the line and column, and the shape of
+/// `T` else 422. As a return value it serialises `T` with status 200.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.len() > 5 && subtype[subtype.len() - 5..].eq_ignore_ascii_case("+json"))
+}
+
+/// Reads the whole body, refusing it early when `Content-Length` already
+/// says it is too long, and as soon as it grows past the limit otherwise.
+pub(crate) async fn read_body(ctx: &mut RequestContext<'_>) -> Result<Bytes, Rejection> {
+    let limit = ctx.body_limit();
+    let declared = ctx
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::PayloadTooLarge { limit });
+    }
+    let body = ctx.take_body()?;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge { limit }),
+        Err(_) => Err(Rejection::BodyRead),
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequest for Json<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        let content_type = ctx.headers().get(CONTENT_TYPE);
+        if !content_type
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json)
+        {
+            return Err(Rejection::UnsupportedMediaType {
+                found: content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            });
+        }
+        let bytes = read_body(ctx).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+    serde_json::from_slice(bytes).map_err(|err| match err.classify() {
+        Category::Data => Rejection::InvalidJson(err.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => Rejection::MalformedJson {
+            line: err.line(),
+            column: err.column(),
+            message: syntax_message(&err),
+        },
+    })
+}
+
+/// serde_json's Display appends " at line L column C"; the rejection
+/// carries those as fields, so keep only the description.
+fn syntax_message(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// The raw body.
+impl FromRequest for Bytes {
+    type Rejection = Rejection;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        read_body(ctx).await
+    }
+}
+
+/// The body as UTF-8 text; other bytes are a 400.
+impl FromRequest for String {
+    type Rejection = Rejection;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(ctx).await?;
+        String::from_utf8(bytes.into()).map_err(|_| Rejection::BodyNotUtf8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/problem+json"));
+        assert!(!is_json("text/json"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json("application/+json"));
+        assert!(!is_json(""));
+    }
+
+    #[test]
+    fn syntax_errors_keep_line_and_column() {
+        match parse_json::<serde_json::Value>(b"{\n  \"a\": 1,\n  oops\n}") {
+            Err(Rejection::MalformedJson {
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!((line, column), (3, 3));
+                assert_eq!(message, "key must be a string");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_are_invalid_json() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S {
+            a: u8,
+        }
+        assert!(matches!(
+            parse_json::<S>(b"{\"a\": \"x\"}"),
+            Err(Rejection::InvalidJson(_))
+        ));
+    }
+}

@@ -1,0 +1,151 @@
+//! Extractors: how handler arguments are made from a request.
+//!
+//! A handler argument named like a `<param>` of its route is parsed with
+//! [`FromParam`]; every other argument is an extractor, a type that
+//! implements [`FromRequest`]. Portico ships [`Json`], [`Query`],
+//! [`Dep`], `HeaderMap`, `Method`, `Uri`, `Bytes`, `String` and the whole
+//! `http::Request<Body>`; users add their own by implementing the trait.
+
+mod body;
+mod dep;
+mod param;
+mod parts;
+mod query;
+
+pub use body::Json;
+pub use dep::Dep;
+pub(crate) use dep::Deps;
+pub use param::FromParam;
+pub use query::Query;
+
+use std::future::Future;
+
+use http::request::Parts;
+use http::{Extensions, HeaderMap, Method, Uri};
+
+use crate::app::Shared;
+use crate::body::Body;
+use crate::response::{IntoResponse, Rejection};
+use crate::router::Params;
+
+/// A request on its way to a handler: its head, its body (until an
+/// extractor takes it), the route's path parameters and the app's state.
+#[derive(Debug)]
+pub struct RequestContext<'a> {
+    parts: Parts,
+    body: Option<Body>,
+    params: Params,
+    shared: &'a Shared,
+}
+
+impl<'a> RequestContext<'a> {
+    pub(crate) fn new(parts: Parts, body: Body, params: Params, shared: &'a Shared) -> Self {
+        RequestContext {
+            parts,
+            body: Some(body),
+            params,
+            shared,
+        }
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &Uri {
+        &self.parts.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// Typed values that middleware attached to the request.
+    pub fn extensions(&self) -> &Extensions {
+        &self.parts.extensions
+    }
+
+    /// Mutable access to the request extensions.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.parts.extensions
+    }
+
+    /// The raw (percent-encoded) value of the route's parameter `index`.
+    pub fn raw_param(&self, index: usize) -> Option<&str> {
+        self.params.raw(self.parts.uri.path(), index)
+    }
+
+    /// The largest body a body extractor reads, in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.shared.body_limit
+    }
+
+    /// Takes the body; only one extractor of a handler can.
+    pub fn take_body(&mut self) -> Result<Body, Rejection> {
+        self.body.take().ok_or(Rejection::BodyAlreadyTaken)
+    }
+
+    pub(crate) fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub(crate) fn shared(&self) -> &'a Shared {
+        self.shared
+    }
+
+    pub(crate) fn parts(&self) -> &Parts {
+        &self.parts
+    }
+}
+
+/// A type that can be made from a request: every handler argument that is
+/// not a path parameter.
+///
+/// ```
+/// use portico_runtime::extract::{FromRequest, RequestContext};
+/// use portico_runtime::response::ApiError;
+///
+/// /// The caller's `User-Agent`, or an empty string.
+/// struct UserAgent(String);
+///
+/// impl FromRequest for UserAgent {
+///     type Rejection = ApiError;
+///
+///     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, ApiError> {
+///         let ua = ctx.headers().get("user-agent").and_then(|v| v.to_str().ok());
+///         Ok(UserAgent(ua.unwrap_or_default().to_owned()))
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a handler argument: it is not an extractor",
+    label = "not an extractor and not a `<param>` of the route",
+    note = "use an extractor such as `Json<T>`, `Query<T>`, `Dep<T>`, `HeaderMap`, or implement `portico::FromRequest` for `{Self}`; to read a path parameter, name the argument like the `<param>` in the route path"
+)]
+pub trait FromRequest: Sized + Send {
+    /// What the request gets back when extraction fails.
+    type Rejection: IntoResponse;
+
+    /// Extracts the value. Extractors run in argument order; one that
+    /// fails stops the request before the handler.
+    fn from_request(
+        ctx: &mut RequestContext<'_>,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send;
+}
+
+impl<T: FromRequest> FromRequest for Option<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        Ok(T::from_request(ctx).await.ok())
+    }
+}
+
+impl IntoResponse for std::convert::Infallible {
+    fn into_response(self) -> crate::response::Response {
+        match self {}
+    }
+}

@@ -1,0 +1,39 @@
+//! `Query<T>`: the URL query string, deserialized with serde.
+
+use serde::de::DeserializeOwned;
+
+use super::{FromRequest, RequestContext};
+use crate::response::Rejection;
+
+/// The query string deserialized into `T`; a string that does not fit `T`
+/// is a 400 envelope naming the problem.
+///
+/// ```
+/// use portico_runtime::extract::Query;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize)]
+/// struct Page { page: Option<u32> }
+///
+/// fn page(Query(p): Query<Page>) -> u32 { p.page.unwrap_or(1) }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest for Query<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        let query = ctx.uri().query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(Query)
+            .map_err(|err| Rejection::BadQuery(err.to_string()))
+    }
+}
+
+impl<T> std::ops::Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

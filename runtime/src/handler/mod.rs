@@ -1,0 +1,104 @@
+//! Route registry entries: what `#[route]` emits and `App::mount` takes.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Method;
+
+use crate::extract::RequestContext;
+use crate::response::Response;
+
+/// The future of a type-erased handler, borrowing the app for `'a`.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
+
+/// A type-erased handler: extracts the arguments, calls the user's fn and
+/// turns its result into a response. A plain fn pointer, so calling it
+/// costs no `Arc` and no vtable beyond the boxed future.
+pub type HandlerFn = for<'a> fn(RequestContext<'a>) -> HandlerFuture<'a>;
+
+/// One route: method, path pattern, handler name and handler.
+///
+/// `#[route]` builds these; `routes![…]` collects them; `App::mount`
+/// takes them. Displayed as `GET /users/<id> -> get_user`.
+#[derive(Clone)]
+pub struct Route {
+    method: Method,
+    path: &'static str,
+    name: &'static str,
+    handler: HandlerFn,
+}
+
+impl Route {
+    /// A route. Normally written by `#[route]`, not by hand.
+    pub fn new(method: Method, path: &'static str, name: &'static str, handler: HandlerFn) -> Self {
+        Route {
+            method,
+            path,
+            name,
+            handler,
+        }
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path pattern, in Portico's `<param>` syntax.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The handler fn's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub(crate) fn handler(&self) -> HandlerFn {
+        self.handler
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.method, self.path, self.name)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Route({self})")
+    }
+}
+
+/// Implemented by the hidden type `#[route]` emits beside each handler fn,
+/// so that `routes![get_user]` can name the route by the fn's name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a route",
+    label = "not a `#[route]` handler",
+    note = "put `#[route(METHOD, \"/path\")]` on the handler fn to list it in `routes![…]`"
+)]
+pub trait RouteDef {
+    /// The route entry.
+    fn route() -> Route;
+}
+
+/// Polls a handler future, turning a panic into `Err(())` so that one bad
+/// request cannot take its connection, or the server, down with it.
+pub(crate) struct CatchUnwind<'a>(pub(crate) HandlerFuture<'a>);
+
+impl Future for CatchUnwind<'_> {
+    type Output = Result<Response, ()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(response)) => Poll::Ready(Ok(response)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! HTTP-facing errors: `ApiError` for handlers, `Rejection` for what the
+//! framework refuses itself, and the one place where each maps to a status.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::header::{ALLOW, HeaderName};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+
+/// An error a handler (or an extractor) returns: a status, a message for
+/// the client, and optionally per-field details. It is sent as a failed
+/// envelope: `{"success":false,"data":null,"error":{"message":…,"code":…}}`.
+///
+/// ```
+/// use portico_runtime::response::ApiError;
+///
+/// let err = ApiError::not_found("no such user");
+/// assert_eq!(err.status().as_u16(), 404);
+/// assert_eq!(err.message(), "no such user");
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    message: Cow<'static, str>,
+    fields: Option<serde_json::Value>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+macro_rules! constructors {
+    ($($(#[$doc:meta])* $name:ident => $status:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(message: impl Into<Cow<'static, str>>) -> Self {
+                Self::new(StatusCode::$status, message)
+            }
+        )*
+    };
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            fields: None,
+            headers: Vec::new(),
+        }
+    }
+
+    constructors! {
+        /// 400 Bad Request.
+        bad_request => BAD_REQUEST;
+        /// 401 Unauthorized.
+        unauthorized => UNAUTHORIZED;
+        /// 403 Forbidden.
+        forbidden => FORBIDDEN;
+        /// 404 Not Found.
+        not_found => NOT_FOUND;
+        /// 409 Conflict.
+        conflict => CONFLICT;
+        /// 422 Unprocessable Content.
+        unprocessable => UNPROCESSABLE_ENTITY;
+        /// 429 Too Many Requests.
+        too_many_requests => TOO_MANY_REQUESTS;
+        /// 500 Internal Server Error. Say nothing internal in `message`.
+        internal => INTERNAL_SERVER_ERROR;
+        /// 503 Service Unavailable.
+        unavailable => SERVICE_UNAVAILABLE;
+    }
+
+    /// Attaches per-field details, sent as `error.fields`.
+    pub fn with_fields(mut self, fields: impl Serialize) -> Self {
+        self.fields = serde_json::to_value(fields).ok();
+        self
+    }
+
+    /// Adds a response header (`Allow`, `Retry-After`, `WWW-Authenticate`, …).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The message sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The per-field details, if any.
+    pub fn fields(&self) -> Option<&serde_json::Value> {
+        self.fields.as_ref()
+    }
+
+    /// The extra response headers.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl Serialize for ApiError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_failure(
+            serializer,
+            &self.message,
+            self.status.as_u16(),
+            self.fields.as_ref(),
+        )
+    }
+}
+
+/// The failed envelope, shared by `ApiError` and `ApiResponse::fail`.
+pub(crate) fn serialize_failure<S: Serializer>(
+    serializer: S,
+    message: &str,
+    code: u16,
+    fields: Option<&serde_json::Value>,
+) -> Result<S::Ok, S::Error> {
+    struct Detail<'a> {
+        message: &'a str,
+        code: u16,
+        fields: Option<&'a serde_json::Value>,
+    }
+    impl Serialize for Detail<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let len = 2 + usize::from(self.fields.is_some());
+            let mut s = serializer.serialize_struct("Error", len)?;
+            s.serialize_field("message", self.message)?;
+            s.serialize_field("code", &self.code)?;
+            if let Some(fields) = self.fields {
+                s.serialize_field("fields", fields)?;
+            }
+            s.end()
+        }
+    }
+    let mut s = serializer.serialize_struct("ApiResponse", 3)?;
+    s.serialize_field("success", &false)?;
+    s.serialize_field("data", &())?;
+    s.serialize_field(
+        "error",
+        &Detail {
+            message,
+            code,
+            fields,
+        },
+    )?;
+    s.end()
+}
+
+/// A request the framework itself refused, before or instead of the handler.
+///
+/// Every variant becomes an [`ApiError`] with the status given by
+/// [`Rejection::status`] — the one place where those statuses are decided.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No route has this path.
+    #[error("no route for {method} {path}")]
+    NoRoute {
+        /// The request method.
+        method: http::Method,
+        /// The request path.
+        path: String,
+    },
+    /// The path exists, but not for this method.
+    #[error("method {method} is not allowed here; allowed: {}", allow.to_str().unwrap_or(""))]
+    MethodNotAllowed {
+        /// The request method.
+        method: http::Method,
+        /// The `Allow` header value.
+        allow: HeaderValue,
+    },
+    /// A path parameter did not parse as its argument's type.
+    #[error("path parameter `{name}`: cannot parse `{value}` as {expected}: {reason}")]
+    BadParam {
+        /// The parameter name.
+        name: &'static str,
+        /// The decoded value.
+        value: String,
+        /// The expected type.
+        expected: &'static str,
+        /// Why it did not parse.
+        reason: String,
+    },
+    /// A path parameter is not UTF-8 once percent-decoded.
+    #[error("path parameter `{name}` is not valid UTF-8 once percent-decoded")]
+    ParamNotUtf8 {
+        /// The parameter name.
+        name: &'static str,
+    },
+    /// The query string did not deserialize.
+    #[error("invalid query string: {0}")]
+    BadQuery(String),
+    /// A JSON body without a JSON `Content-Type`.
+    #[error("expected a request with `Content-Type: application/json`, found {}", found.as_deref().map_or("none".to_owned(), |f| format!("`{f}`")))]
+    UnsupportedMediaType {
+        /// The content type sent, if any.
+        found: Option<String>,
+    },
+    /// The body is not well-formed JSON.
+    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    MalformedJson {
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The body is JSON but not of the expected shape.
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    /// The body is longer than the configured limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A text body that is not UTF-8.
+    #[error("request body is not valid UTF-8")]
+    BodyNotUtf8,
+    /// The body could not be read from the connection.
+    #[error("failed to read the request body")]
+    BodyRead,
+    /// Two extractors of one handler both wanted the body.
+    #[error("the request body was already taken by another extractor")]
+    BodyAlreadyTaken,
+    /// The handler panicked.
+    #[error("internal server error")]
+    Panic,
+}
+
+impl Rejection {
+    /// The HTTP status of this rejection.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::BadParam { .. }
+            | Rejection::ParamNotUtf8 { .. }
+            | Rejection::BadQuery(_)
+            | Rejection::MalformedJson { .. }
+            | Rejection::BodyNotUtf8
+            | Rejection::BodyRead => StatusCode::BAD_REQUEST,
+            Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::InvalidJson(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyAlreadyTaken | Rejection::Panic => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        let status = rejection.status();
+        let allow = match &rejection {
+            Rejection::MethodNotAllowed { allow, .. } => Some(allow.clone()),
+            _ => None,
+        };
+        let error = ApiError::new(status, rejection.to_string());
+        match allow {
+            Some(allow) => error.with_header(ALLOW, allow),
+            None => error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_serialises_as_failed_envelope_with_fields() {
+        let err = ApiError::unprocessable("invalid body")
+            .with_fields(serde_json::json!({"email": ["not an email"]}));
+        assert_eq!(
+            serde_json::to_string(&err).unwrap(),
+            r#"{"success":false,"data":null,"error":{"message":"invalid body","code":422,"fields":{"email":["not an email"]}}}"#
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_carries_allow() {
+        let err = ApiError::from(Rejection::MethodNotAllowed {
+            method: http::Method::PUT,
+            allow: HeaderValue::from_static("GET, HEAD, OPTIONS"),
+        });
+        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(err.headers()[0].1, "GET, HEAD, OPTIONS");
+    }
+}

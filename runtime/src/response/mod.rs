@@ -1,0 +1,198 @@
+//! Turning handler results into HTTP responses, always through the envelope.
+
+mod envelope;
+mod error;
+
+pub use envelope::{ApiResponse, Meta};
+pub use error::{ApiError, Rejection};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, LOCATION};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::body::Body;
+use crate::extract::Json;
+
+/// The HTTP response type of Portico.
+pub type Response = http::Response<Body>;
+
+/// Something a handler can return.
+///
+/// Implemented for the envelope types ([`ApiResponse`], [`ApiError`]),
+/// [`Json`], strings and bytes, [`StatusCode`], `(StatusCode, T)`,
+/// [`Created<T>`], `()` (204) and `Result<T, E>` where both sides are.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from a handler",
+    label = "this is not a response type",
+    note = "return `ApiResponse<T>`, `Result<ApiResponse<T>, ApiError>`, `Json<T>`, `String`, `StatusCode`, or a type that implements `portico::IntoResponse`"
+)]
+pub trait IntoResponse {
+    /// Builds the response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(err) => err.into_response(),
+        }
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = self;
+        response
+    }
+}
+
+/// An empty 204 No Content.
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut response = self.1.into_response();
+        *response.status_mut() = self.0;
+        response
+    }
+}
+
+fn with_content_type(body: Body, content_type: &'static str) -> Response {
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const OCTET_STREAM: &str = "application/octet-stream";
+pub(crate) const JSON: &str = "application/json";
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), TEXT)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), OCTET_STREAM)
+    }
+}
+
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        with_content_type(Body::from(self), OCTET_STREAM)
+    }
+}
+
+/// Serialises `value` as a JSON response with `status`. A value that fails
+/// to serialise (a map with non-string keys, a failing `Serialize` impl) is
+/// a bug on the server side: it is logged and answered with a 500 envelope.
+pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+    let mut buf = BytesMut::with_capacity(128).writer();
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => {
+            let mut response = with_content_type(Body::from(buf.into_inner().freeze()), JSON);
+            *response.status_mut() = status;
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "failed to serialise a response body");
+            ApiError::internal("internal server error").into_response()
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(StatusCode::OK, &self.0)
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiResponse<T> {
+    fn into_response(self) -> Response {
+        json_response(self.status(), &self)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.status(), &self);
+        let headers = response.headers_mut();
+        for (name, value) in self.headers() {
+            headers.append(name.clone(), value.clone());
+        }
+        response
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// A `201 Created` response, optionally with a `Location` header.
+///
+/// ```
+/// use portico_runtime::response::{ApiResponse, Created, IntoResponse};
+///
+/// let response = Created::at("/users/7", ApiResponse::ok(7)).into_response();
+/// assert_eq!(response.status(), 201);
+/// assert_eq!(response.headers()["location"], "/users/7");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Created<T> {
+    location: Option<String>,
+    body: T,
+}
+
+impl<T> Created<T> {
+    /// 201 with `body`.
+    pub fn new(body: T) -> Self {
+        Created {
+            location: None,
+            body,
+        }
+    }
+
+    /// 201 with `body` and `Location: location`.
+    pub fn at(location: impl Into<String>, body: T) -> Self {
+        Created {
+            location: Some(location.into()),
+            body,
+        }
+    }
+}
+
+impl<T: IntoResponse> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.body.into_response();
+        *response.status_mut() = StatusCode::CREATED;
+        if let Some(location) = self.location.and_then(|l| HeaderValue::try_from(l).ok()) {
+            response.headers_mut().insert(LOCATION, location);
+        }
+        response
+    }
+}

@@ -1,0 +1,414 @@
+//! The compiled route tree: method + path → route, with path parameters.
+//!
+//! Built once when the app is built; a lookup walks one node per path
+//! segment, prefers static segments over `<param>` over `<rest..>` (and
+//! backtracks when a static branch leads nowhere), and allocates nothing.
+
+mod params;
+mod pattern;
+
+pub use params::{MAX_PARAMS, Params};
+pub use pattern::{Pattern, PatternError, Segment};
+
+use http::{HeaderValue, Method};
+
+/// Why a route could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError<T> {
+    /// The pattern is malformed.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    /// Only the seven methods of [`METHODS`] can be routed.
+    #[error("method {0} cannot be routed; use one of GET POST PUT PATCH DELETE HEAD OPTIONS")]
+    UnsupportedMethod(Method),
+    /// Another route already answers the same method on the same path shape.
+    #[error(
+        "{method} {pattern} conflicts with a route already registered for the same method and path shape"
+    )]
+    Conflict {
+        /// The method of both routes.
+        method: Method,
+        /// The pattern being inserted.
+        pattern: String,
+        /// The value of the route that was there first.
+        existing: T,
+    },
+}
+
+/// The methods a route can be registered for, in `Allow` header order.
+pub const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+fn method_index(method: &Method) -> Option<usize> {
+    // Matching on the standard constants is a pointer-free comparison of
+    // the inline representation; no string compare on the hot path.
+    Some(match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => return None,
+    })
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup<'r, T> {
+    /// A route answers this method and path.
+    Found {
+        /// The route's value.
+        value: &'r T,
+        /// The captured parameters.
+        params: Params,
+        /// The request was HEAD and is answered by the GET route.
+        head_via_get: bool,
+    },
+    /// The path exists, but not for this method. `allow` lists the methods it has.
+    MethodNotAllowed {
+        /// Value for the `Allow` header.
+        allow: &'r HeaderValue,
+    },
+    /// No route has this path.
+    NotFound,
+}
+
+/// A route tree mapping `(method, path pattern)` to values of type `T`.
+///
+/// ```
+/// use portico_runtime::router::{Lookup, Router};
+/// use http::Method;
+///
+/// let mut router = Router::new();
+/// router.insert(Method::GET, "/users/<id>", "get_user").unwrap();
+/// match router.lookup(&Method::GET, "/users/42") {
+///     Lookup::Found { value, params, .. } => {
+///         assert_eq!(*value, "get_user");
+///         assert_eq!(params.raw("/users/42", 0), Some("42"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Router<T> {
+    root: Node<T>,
+}
+
+#[derive(Debug)]
+struct Node<T> {
+    statics: Vec<(Box<str>, Node<T>)>,
+    param: Option<Box<Node<T>>>,
+    catch_all: Option<Box<Endpoint<T>>>,
+    endpoint: Option<Box<Endpoint<T>>>,
+}
+
+#[derive(Debug)]
+struct Endpoint<T> {
+    by_method: [Option<T>; 7],
+    allow: HeaderValue,
+}
+
+impl<T> Default for Node<T> {
+    fn default() -> Self {
+        Node {
+            statics: Vec::new(),
+            param: None,
+            catch_all: None,
+            endpoint: None,
+        }
+    }
+}
+
+impl<T> Endpoint<T> {
+    fn new() -> Self {
+        Endpoint {
+            by_method: Default::default(),
+            allow: HeaderValue::from_static(""),
+        }
+    }
+
+    fn insert(&mut self, index: usize, value: T) -> Result<(), T>
+    where
+        T: Clone,
+    {
+        if let Some(existing) = &self.by_method[index] {
+            return Err(existing.clone());
+        }
+        self.by_method[index] = Some(value);
+        self.allow = self.compute_allow();
+        Ok(())
+    }
+
+    /// `Allow` lists every routed method, HEAD wherever GET is, and OPTIONS
+    /// always (the app answers it).
+    fn compute_allow(&self) -> HeaderValue {
+        let has = |i: usize| self.by_method[i].is_some();
+        let allow: Vec<&str> = METHODS
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| has(i) || (i == 1 && has(0)) || i == 6)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        HeaderValue::from_str(&allow.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Router {
+            root: Node::default(),
+        }
+    }
+}
+
+impl<T> Router<T> {
+    /// An empty router.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route. Two routes with the same method whose patterns differ
+    /// only in parameter names can never be told apart, so the second is a
+    /// [`InsertError::Conflict`] that hands back the first one's value.
+    pub fn insert(&mut self, method: Method, pattern: &str, value: T) -> Result<(), InsertError<T>>
+    where
+        T: Clone,
+    {
+        let parsed = Pattern::parse(pattern)?;
+        let Some(index) = method_index(&method) else {
+            return Err(InsertError::UnsupportedMethod(method));
+        };
+        let mut node = &mut self.root;
+        let mut catch_all = false;
+        for segment in parsed.segments() {
+            node = match segment {
+                Segment::Static(s) => {
+                    let pos = match node.statics.iter().position(|(k, _)| **k == **s) {
+                        Some(pos) => pos,
+                        None => {
+                            node.statics.push((s.as_str().into(), Node::default()));
+                            node.statics.len() - 1
+                        }
+                    };
+                    &mut node.statics[pos].1
+                }
+                Segment::Param(_) => node.param.get_or_insert_with(Default::default),
+                Segment::CatchAll(_) => {
+                    catch_all = true;
+                    break;
+                }
+            };
+        }
+        let slot = if catch_all {
+            &mut node.catch_all
+        } else {
+            &mut node.endpoint
+        };
+        slot.get_or_insert_with(|| Box::new(Endpoint::new()))
+            .insert(index, value)
+            .map_err(|existing| InsertError::Conflict {
+                method,
+                pattern: pattern.to_owned(),
+                existing,
+            })
+    }
+
+    /// Finds the route for `method` and `path` (the URI path, still
+    /// percent-encoded). A HEAD request falls back to the GET route.
+    pub fn lookup<'r>(&'r self, method: &Method, path: &str) -> Lookup<'r, T> {
+        if path.len() > u16::MAX as usize {
+            return Lookup::NotFound;
+        }
+        let mut params = Params::default();
+        let rest = if path == "/" { "" } else { path };
+        let Some(endpoint) = self.root.find(path, path.len() - rest.len(), &mut params) else {
+            return Lookup::NotFound;
+        };
+        let found = |value, head_via_get| Lookup::Found {
+            value,
+            params,
+            head_via_get,
+        };
+        match method_index(method) {
+            Some(i) => match &endpoint.by_method[i] {
+                Some(value) => found(value, false),
+                None if i == 1 => match &endpoint.by_method[0] {
+                    Some(value) => found(value, true),
+                    None => Lookup::MethodNotAllowed {
+                        allow: &endpoint.allow,
+                    },
+                },
+                None => Lookup::MethodNotAllowed {
+                    allow: &endpoint.allow,
+                },
+            },
+            None => Lookup::MethodNotAllowed {
+                allow: &endpoint.allow,
+            },
+        }
+    }
+}
+
+impl<T> Node<T> {
+    /// `path[pos..]` is what is left to match: empty, or `/segment...`.
+    fn find(&self, path: &str, pos: usize, params: &mut Params) -> Option<&Endpoint<T>> {
+        let rest = &path[pos..];
+        if rest.is_empty() {
+            if let Some(endpoint) = &self.endpoint {
+                return Some(endpoint);
+            }
+            return self.catch_all.as_deref().inspect(|_| params.push(pos, pos));
+        }
+        let seg_start = pos + 1;
+        let seg_end = rest[1..].find('/').map_or(path.len(), |i| seg_start + i);
+        let segment = &path[seg_start..seg_end];
+        for (name, child) in &self.statics {
+            if **name == *segment {
+                if let Some(found) = child.find(path, seg_end, params) {
+                    return Some(found);
+                }
+                break;
+            }
+        }
+        if let Some(child) = &self.param
+            && !segment.is_empty()
+        {
+            params.push(seg_start, seg_end);
+            if let Some(found) = child.find(path, seg_end, params) {
+                return Some(found);
+            }
+            params.pop();
+        }
+        self.catch_all
+            .as_deref()
+            .inspect(|_| params.push(seg_start, path.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(routes: &[(Method, &'static str)]) -> Router<&'static str> {
+        let mut r = Router::new();
+        for (m, p) in routes {
+            r.insert(m.clone(), p, *p).unwrap();
+        }
+        r
+    }
+
+    fn found(
+        r: &Router<&'static str>,
+        m: Method,
+        path: &str,
+    ) -> Option<(&'static str, Vec<String>)> {
+        match r.lookup(&m, path) {
+            Lookup::Found { value, params, .. } => Some((
+                *value,
+                (0..params.len())
+                    .map(|i| params.decoded(path, i).unwrap().unwrap().into_owned())
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn static_wins_over_param_and_backtracks() {
+        let r = router(&[
+            (Method::GET, "/users/me"),
+            (Method::GET, "/users/<id>"),
+            (Method::GET, "/users/<id>/posts"),
+            (Method::GET, "/users/me/settings"),
+        ]);
+        assert_eq!(found(&r, Method::GET, "/users/me").unwrap().0, "/users/me");
+        assert_eq!(
+            found(&r, Method::GET, "/users/7").unwrap(),
+            ("/users/<id>", vec!["7".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/users/me/posts").unwrap(),
+            ("/users/<id>/posts", vec!["me".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/users/me/settings").unwrap().0,
+            "/users/me/settings"
+        );
+    }
+
+    #[test]
+    fn params_are_percent_decoded_and_never_empty() {
+        let r = router(&[(Method::GET, "/users/<id>")]);
+        assert_eq!(found(&r, Method::GET, "/users/a%20b").unwrap().1, ["a b"]);
+        assert!(matches!(
+            r.lookup(&Method::GET, "/users/"),
+            Lookup::NotFound
+        ));
+        assert!(matches!(r.lookup(&Method::GET, "/users"), Lookup::NotFound));
+        assert!(matches!(
+            r.lookup(&Method::GET, "/users/1/x"),
+            Lookup::NotFound
+        ));
+    }
+
+    #[test]
+    fn catch_all_takes_zero_or_more_segments() {
+        let r = router(&[
+            (Method::GET, "/static/<path..>"),
+            (Method::GET, "/static/index"),
+        ]);
+        assert_eq!(
+            found(&r, Method::GET, "/static/a/b.css").unwrap(),
+            ("/static/<path..>", vec!["a/b.css".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/static/index").unwrap().0,
+            "/static/index"
+        );
+        assert_eq!(found(&r, Method::GET, "/static").unwrap().1, [""]);
+    }
+
+    #[test]
+    fn root_route() {
+        let r = router(&[(Method::GET, "/")]);
+        assert_eq!(found(&r, Method::GET, "/").unwrap().0, "/");
+        assert!(matches!(r.lookup(&Method::GET, "/x"), Lookup::NotFound));
+    }
+
+    #[test]
+    fn wrong_method_lists_allowed_ones() {
+        let r = router(&[(Method::GET, "/users"), (Method::POST, "/users")]);
+        match r.lookup(&Method::DELETE, "/users") {
+            Lookup::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD, POST, OPTIONS"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.lookup(&Method::HEAD, "/users"),
+            Lookup::Found {
+                head_via_get: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn same_shape_same_method_conflicts() {
+        let mut r = Router::new();
+        r.insert(Method::GET, "/users/<id>", "get_user").unwrap();
+        r.insert(Method::DELETE, "/users/<uid>", "delete_user")
+            .unwrap();
+        match r.insert(Method::GET, "/users/<name>", "by_name") {
+            Err(InsertError::Conflict { existing, .. }) => assert_eq!(existing, "get_user"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
