@@ -11,16 +11,16 @@ use syn::{Path, Token};
 
 use crate::errors::Errors;
 use crate::exports::private;
-use parse::{Annotated, RouteArgs};
+use parse::RouteArgs;
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = syn::parse2::<RouteArgs>(args)
         .map_err(|e| errors.push(e))
         .ok();
-    let func = match syn::parse2::<Annotated>(item.clone()) {
-        Ok(Annotated::Fn(func)) => func,
-        Ok(Annotated::Other(other)) => {
+    let func = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(func)) => func,
+        Ok(other) => {
             errors.spanned(
                 item_keyword(&other),
                 "#[route] can only be put on a handler function (`async fn`)",

@@ -1,7 +1,7 @@
 //! Reads `#[route(METHOD, "path")]` and the item it sits on.
 
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, ItemFn, LitStr, Token};
+use syn::{Ident, LitStr, Token};
 
 /// The attribute's arguments, read as loosely as possible so that `check`
 /// can report a wrong method and a wrong path in the same compile.
@@ -48,20 +48,5 @@ impl Parse for RouteArgs {
             )));
         }
         Ok(RouteArgs { method, path })
-    }
-}
-
-/// The annotated item: a fn, or whatever else it was (to re-emit as is).
-pub(crate) enum Annotated {
-    Fn(Box<ItemFn>),
-    Other(syn::Item),
-}
-
-impl Parse for Annotated {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        Ok(match input.parse::<syn::Item>()? {
-            syn::Item::Fn(f) => Annotated::Fn(Box::new(f)),
-            other => Annotated::Other(other),
-        })
     }
 }
