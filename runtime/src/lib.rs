@@ -51,11 +51,12 @@ pub mod __private {
         })
     }
 
-    /// Runs extractor `T`, turning its rejection into a response.
-    pub async fn extract<T: FromRequest>(ctx: &mut RequestContext<'_>) -> Result<T, Response> {
+    /// Runs extractor `T`; a plain fn so that a type that is no extractor
+    /// gets `FromRequest`'s own diagnostic, on that type.
+    pub fn extract<'c, 'a, T: FromRequest>(
+        ctx: &'c mut RequestContext<'a>,
+    ) -> impl Future<Output = Result<T, T::Rejection>> + Send {
         T::from_request(ctx)
-            .await
-            .map_err(IntoResponse::into_response)
     }
 
     /// Turns a handler's return value into the response.

@@ -3,10 +3,11 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::check::{Checked, Source};
-use crate::exports::private;
+use crate::exports::{private, private_at};
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let p = private();
@@ -32,19 +33,24 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                 #p::extract::<#ty>(&mut __portico_ctx).await
             },
         };
-        quote! {
+        quote_spanned! {ty.span()=>
             let #binding = match #call {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(rejection) => return #p::respond(rejection),
             };
         }
     });
+    // Spanned on the return type, so a type that is no response is
+    // reported there.
+    let span = route.output_span;
+    let callee = Ident::new(&name_str, span);
     let call = if func.sig.asyncness.is_some() {
-        quote!(#name(#(#bindings),*).await)
+        quote_spanned!(span=> #callee(#(#bindings),*).await)
     } else {
-        quote!(#name(#(#bindings),*))
+        quote_spanned!(span=> #callee(#(#bindings),*))
     };
-    let respond = quote_spanned! {route.output_span=> #p::respond(#call) };
+    let p_at = private_at(span);
+    let respond = quote_spanned! {span=> #p_at::respond(#call) };
 
     quote! {
         #func

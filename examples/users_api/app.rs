@@ -1,0 +1,182 @@
+//! The users API: routes, request types and the store behind them.
+//!
+//! Kept apart from `main.rs` so that the integration tests serve exactly
+//! this app (`#[path = "../examples/users_api/app.rs"] mod users_api;`).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use portico::prelude::*;
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub age: i32,
+}
+
+/// The body of `POST /users`. Only these fields are bound: a client that
+/// sends `id` (or anything else) cannot choose it.
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    pub name: String,
+    pub email: String,
+    pub age: i32,
+}
+
+impl NewUser {
+    /// Every failing field, with its messages.
+    fn problems(&self) -> BTreeMap<&'static str, Vec<&'static str>> {
+        let mut problems = BTreeMap::new();
+        let name = self.name.trim();
+        if name.is_empty() {
+            problems.insert("name", vec!["Name cannot be empty"]);
+        } else if name.chars().count() > 100 {
+            problems.insert("name", vec!["Name must be at most 100 characters"]);
+        }
+        if !self.email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        }) {
+            problems.insert("email", vec!["Invalid email address"]);
+        }
+        if !(0..=150).contains(&self.age) {
+            problems.insert("age", vec!["Age must be between 0 and 150"]);
+        }
+        problems
+    }
+}
+
+/// Users in memory, in id order.
+#[derive(Debug, Default)]
+pub struct UserStore {
+    inner: Mutex<StoreInner>,
+}
+
+#[derive(Debug, Default)]
+struct StoreInner {
+    next_id: i64,
+    users: BTreeMap<i64, User>,
+}
+
+impl UserStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
+        // A panic while holding the lock leaves the map consistent (every
+        // change is a single insert or remove), so poisoning is ignored.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn insert(&self, new: NewUser) -> User {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let user = User {
+            id: inner.next_id,
+            name: new.name.trim().to_owned(),
+            email: new.email,
+            age: new.age,
+        };
+        inner.users.insert(user.id, user.clone());
+        user
+    }
+
+    pub fn get(&self, id: i64) -> Option<User> {
+        self.lock().users.get(&id).cloned()
+    }
+
+    pub fn remove(&self, id: i64) -> Option<User> {
+        self.lock().users.remove(&id)
+    }
+
+    /// One page (from 1) and the total count.
+    pub fn page(&self, page: u64, page_size: u64) -> (Vec<User>, u64) {
+        let inner = self.lock();
+        let skip = (page - 1).saturating_mul(page_size);
+        let items = inner
+            .users
+            .values()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(page_size as usize)
+            .cloned()
+            .collect();
+        (items, inner.users.len() as u64)
+    }
+}
+
+/// `?page=&page_size=` of `GET /users`.
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    page: Option<u64>,
+    page_size: Option<u64>,
+}
+
+#[route(GET, "/users")]
+pub async fn list_users(
+    Query(paging): Query<Paging>,
+    users: Dep<UserStore>,
+) -> Result<ApiResponse<Vec<User>>, ApiError> {
+    let page = paging.page.unwrap_or(1);
+    let page_size = paging.page_size.unwrap_or(20);
+    if page < 1 {
+        return Err(ApiError::bad_request("page must be 1 or more"));
+    }
+    if !(1..=100).contains(&page_size) {
+        return Err(ApiError::bad_request("page_size must be between 1 and 100"));
+    }
+    let (items, total) = users.page(page, page_size);
+    Ok(ApiResponse::paginated(items, total, page, page_size))
+}
+
+#[route(POST, "/users")]
+pub async fn create_user(
+    Json(new): Json<NewUser>,
+    users: Dep<UserStore>,
+) -> Result<Created<ApiResponse<User>>, ApiError> {
+    let problems = new.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::unprocessable("validation failed").with_fields(problems));
+    }
+    let user = users.insert(new);
+    Ok(Created::at(
+        format!("/users/{}", user.id),
+        ApiResponse::ok(user),
+    ))
+}
+
+#[route(GET, "/users/<id>")]
+pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
+    users
+        .get(id)
+        .map(ApiResponse::ok)
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+#[route(DELETE, "/users/<id>")]
+pub async fn delete_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
+    users
+        .remove(id)
+        .map(ApiResponse::ok)
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+/// Liveness: the process is serving.
+#[route(GET, "/healthz")]
+pub async fn healthz() -> ApiResponse<&'static str> {
+    ApiResponse::ok("alive")
+}
+
+/// The users API with an empty in-memory store.
+pub fn app() -> App {
+    App::new().provide(UserStore::default()).mount(routes![
+        list_users,
+        create_user,
+        get_user,
+        delete_user,
+        healthz
+    ])
+}
