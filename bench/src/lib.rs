@@ -1,1 +1,34 @@
+//! Shared inputs of Portico's benchmarks (`cargo bench -p portico-bench`).
 
+pub mod github;
+
+#[cfg(test)]
+mod tests {
+    use super::github::{ROUTES, sample_path, to_matchit};
+    use portico_runtime::router::{Lookup, Router};
+
+    /// Both routers must find the same route for every sample path, or the
+    /// benchmark compares different work.
+    #[test]
+    fn portico_and_matchit_agree_on_every_github_route() {
+        let mut portico = Router::new();
+        let mut matchit = matchit::Router::new();
+        for (i, (method, pattern)) in ROUTES.iter().enumerate() {
+            portico.insert(method.clone(), pattern, i).unwrap();
+            let _ = matchit.insert(to_matchit(pattern), *pattern);
+        }
+        for (i, (method, pattern)) in ROUTES.iter().enumerate() {
+            let path = sample_path(pattern);
+            match portico.lookup(method, &path) {
+                Lookup::Found { value, params, .. } => {
+                    assert_eq!(*value, i, "{method} {path}");
+                    let expected_params = pattern.matches('<').count();
+                    assert_eq!(params.len(), expected_params, "{path}");
+                }
+                other => panic!("{method} {path}: {other:?}"),
+            }
+            let matched = matchit.at(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(*matched.value, *pattern, "matchit on {path}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use proc_macro::TokenStream;
 
 /// Declares a handler for a method and a path.
 ///
-/// ```ignore
+/// ```text
 /// #[route(GET, "/users/<id>")]
 /// async fn get_user(id: i64, users: Dep<Users>) -> Result<ApiResponse<User>, ApiError> { … }
 /// ```

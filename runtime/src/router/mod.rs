@@ -105,7 +105,10 @@ pub struct Router<T> {
 
 #[derive(Debug)]
 struct Node<T> {
-    statics: Vec<(Box<str>, Node<T>)>,
+    /// Static children: `static_keys[i]` leads to `static_nodes[i]`. The
+    /// keys sit in their own compact array because a lookup scans them.
+    static_keys: Vec<Box<str>>,
+    static_nodes: Vec<Node<T>>,
     param: Option<Box<Node<T>>>,
     catch_all: Option<Box<Endpoint<T>>>,
     endpoint: Option<Box<Endpoint<T>>>,
@@ -120,7 +123,8 @@ struct Endpoint<T> {
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Node {
-            statics: Vec::new(),
+            static_keys: Vec::new(),
+            static_nodes: Vec::new(),
             param: None,
             catch_all: None,
             endpoint: None,
@@ -192,14 +196,15 @@ impl<T> Router<T> {
         for segment in parsed.segments() {
             node = match segment {
                 Segment::Static(s) => {
-                    let pos = match node.statics.iter().position(|(k, _)| **k == **s) {
+                    let pos = match node.static_keys.iter().position(|k| **k == **s) {
                         Some(pos) => pos,
                         None => {
-                            node.statics.push((s.as_str().into(), Node::default()));
-                            node.statics.len() - 1
+                            node.static_keys.push(s.as_str().into());
+                            node.static_nodes.push(Node::default());
+                            node.static_keys.len() - 1
                         }
                     };
-                    &mut node.statics[pos].1
+                    &mut node.static_nodes[pos]
                 }
                 Segment::Param(_) => node.param.get_or_insert_with(Default::default),
                 Segment::CatchAll(_) => {
@@ -230,7 +235,10 @@ impl<T> Router<T> {
         }
         let mut params = Params::default();
         let rest = if path == "/" { "" } else { path };
-        let Some(endpoint) = self.root.find(path, path.len() - rest.len(), &mut params) else {
+        let Some(endpoint) = self
+            .root
+            .find(path.as_bytes(), path.len() - rest.len(), &mut params)
+        else {
             return Lookup::NotFound;
         };
         let found = |value, head_via_get| Lookup::Found {
@@ -260,24 +268,27 @@ impl<T> Router<T> {
 
 impl<T> Node<T> {
     /// `path[pos..]` is what is left to match: empty, or `/segment...`.
-    fn find(&self, path: &str, pos: usize, params: &mut Params) -> Option<&Endpoint<T>> {
-        let rest = &path[pos..];
-        if rest.is_empty() {
+    /// Works on bytes: `/` is ASCII, so every split point is a char boundary.
+    fn find(&self, path: &[u8], pos: usize, params: &mut Params) -> Option<&Endpoint<T>> {
+        if pos == path.len() {
             if let Some(endpoint) = &self.endpoint {
                 return Some(endpoint);
             }
             return self.catch_all.as_deref().inspect(|_| params.push(pos, pos));
         }
         let seg_start = pos + 1;
-        let seg_end = rest[1..].find('/').map_or(path.len(), |i| seg_start + i);
+        let mut seg_end = seg_start;
+        while seg_end < path.len() && path[seg_end] != b'/' {
+            seg_end += 1;
+        }
         let segment = &path[seg_start..seg_end];
-        for (name, child) in &self.statics {
-            if **name == *segment {
-                if let Some(found) = child.find(path, seg_end, params) {
-                    return Some(found);
-                }
-                break;
-            }
+        if let Some(i) = self
+            .static_keys
+            .iter()
+            .position(|key| key.as_bytes() == segment)
+            && let Some(found) = self.static_nodes[i].find(path, seg_end, params)
+        {
+            return Some(found);
         }
         if let Some(child) = &self.param
             && !segment.is_empty()

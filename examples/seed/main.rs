@@ -1,0 +1,29 @@
+//! The seed exercises (`../shared/seed/exercises.txt`) run through
+//! Portico's public API: `cargo run --example seed -- N` prints exercise
+//! N's expected lines.
+
+mod ex01_route_registry;
+mod ex08_response_envelope;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let Some(n) = std::env::args().nth(1).and_then(|a| a.parse::<u32>().ok()) else {
+        eprintln!("usage: cargo run --example seed -- N   (N = 1..=11)");
+        return ExitCode::from(2);
+    };
+    match n {
+        1 => ex01_route_registry::run(),
+        8 => ex08_response_envelope::run(),
+        2..=7 | 9..=11 => {
+            eprintln!("seed exercise {n} is not implemented yet");
+            return ExitCode::from(2);
+        }
+        _ => {
+            eprintln!("there is no seed exercise {n}; they are numbered 1 to 11");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,112 @@
+//! Runs each implemented seed exercise (`cargo run --example seed -- N`)
+//! and compares its output with the expected text in
+//! `tests/seed/expected.txt`, copied from `../shared/seed/exercises.txt`.
+//!
+//! The seed prints Python reprs; Portico prints JSON. A line matches when
+//! its text before the first `{` is the same and the literal after it is
+//! the same value; route paths may use Portico's `<id>` for `{id}`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+const EXPECTED: &str = include_str!("seed/expected.txt");
+
+fn expected(n: u32) -> Vec<String> {
+    let prefix = format!("{n}\t");
+    let line = EXPECTED
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no expected output for exercise {n}"));
+    line.split("\\n")
+        .map(|l| l.replace("{id}", "<id>"))
+        .collect()
+}
+
+/// The example binary, built by `cargo test` beside this test's binary.
+fn seed_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir
+        .join("examples")
+        .join(format!("seed{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the examples)",
+        bin.display()
+    );
+    bin
+}
+
+fn run(n: u32) -> Vec<String> {
+    let output = Command::new(seed_binary())
+        .arg(n.to_string())
+        .output()
+        .expect("run the seed example");
+    assert!(
+        output.status.success(),
+        "seed {n} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8 output")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A Python literal as printed by the seed, as JSON.
+fn python_to_json(literal: &str) -> Value {
+    let json = literal
+        .replace('\'', "\"")
+        .replace("True", "true")
+        .replace("False", "false")
+        .replace("None", "null");
+    serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("expected literal {literal:?} is not JSON-like: {e}"))
+}
+
+fn split_literal(line: &str) -> (&str, Option<&str>) {
+    match line.find('{') {
+        Some(i) if line[i..].ends_with('}') => (&line[..i], Some(&line[i..])),
+        _ => (line, None),
+    }
+}
+
+fn assert_matches(n: u32) {
+    let expected = expected(n);
+    let actual = run(n);
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "exercise {n}: line count\nexpected: {expected:#?}\nactual: {actual:#?}"
+    );
+    for (want, got) in expected.iter().zip(&actual) {
+        let (want_text, want_literal) = split_literal(want);
+        let (got_text, got_literal) = split_literal(got);
+        assert_eq!(got_text.trim_end(), want_text.trim_end(), "exercise {n}");
+        match (want_literal, got_literal) {
+            (Some(want), Some(got)) => {
+                let got: Value = serde_json::from_str(got)
+                    .unwrap_or_else(|e| panic!("exercise {n}: {got:?} is not JSON: {e}"));
+                assert_eq!(got, python_to_json(want), "exercise {n}");
+            }
+            (None, None) => {}
+            _ => panic!("exercise {n}: expected {want:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn exercise_1_route_registry() {
+    assert_matches(1);
+}
+
+#[test]
+fn exercise_8_response_envelope() {
+    assert_matches(8);
+}

@@ -1,0 +1,131 @@
+//! The flagship binary stops cleanly, exit code 0, on SIGTERM and SIGINT,
+//! and prints its route table with `--routes`.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn users_api() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("examples").join("users_api");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the examples)",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts the app on a free port and returns it with its address.
+fn start() -> (Child, String) {
+    let mut child = Command::new(users_api())
+        .env("PORTICO_ADDR", "127.0.0.1:0")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start users_api");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .filter(|_| line.contains("listening"))
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    (child, addr)
+}
+
+fn get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "users_api did not stop after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_stops_the_server_with_exit_code_0() {
+    let (mut child, addr) = start();
+    assert!(get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    let status = signal_and_wait(&mut child, "-TERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "nothing listens any more"
+    );
+}
+
+#[test]
+fn sigint_stops_the_server_with_exit_code_0() {
+    let (mut child, addr) = start();
+    assert!(get(&addr, "/users").starts_with("HTTP/1.1 200"));
+    let status = signal_and_wait(&mut child, "-INT");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn routes_flag_prints_the_table_and_exits_0() {
+    let output = Command::new(users_api())
+        .arg("--routes")
+        .output()
+        .expect("run users_api --routes");
+    assert_eq!(output.status.code(), Some(0));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.starts_with(
+        "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\nDELETE /users/<id> -> delete_user\n"
+    ), "{table}");
+}
+
+#[test]
+fn a_bad_address_is_refused_with_a_message() {
+    let output = Command::new(users_api())
+        .env("PORTICO_ADDR", "not-an-address")
+        .output()
+        .expect("run users_api");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("PORTICO_ADDR") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,307 @@
+//! The flagship app over real TCP: every route and every status the
+//! framework makes, through hyper's HTTP/1.1 client.
+
+mod common;
+#[path = "../examples/users_api/app.rs"]
+mod users_api;
+
+use common::TestServer;
+use hyper::Method;
+use serde_json::json;
+
+async fn server() -> TestServer {
+    TestServer::start(users_api::app()).await
+}
+
+async fn create(server: &TestServer, name: &str, email: &str, age: i32) -> serde_json::Value {
+    let reply = server
+        .post_json(
+            "/users",
+            &json!({"name": name, "email": email, "age": age}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    reply.json()["data"].clone()
+}
+
+#[test]
+fn route_table_lists_the_seed_routes_in_registration_order() {
+    let table = users_api::app().routes().to_string();
+    assert_eq!(
+        table,
+        "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
+         DELETE /users/<id> -> delete_user\nGET /healthz -> healthz\n"
+    );
+}
+
+#[tokio::test]
+async fn create_then_get_then_delete_a_user() {
+    let server = server().await;
+    let reply = server
+        .post_json(
+            "/users",
+            r#"{"name":"Alice","email":"alice@example.com","age":30}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("location"), "/users/1");
+    assert_eq!(
+        reply.json(),
+        json!({"success": true, "data": {"id": 1, "name": "Alice", "email": "alice@example.com", "age": 30}, "error": null})
+    );
+
+    let reply = server.get("/users/1").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["data"]["name"], "Alice");
+
+    let reply = server.send(Method::DELETE, "/users/1", &[], None).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["data"]["id"], 1);
+
+    let message = server.get("/users/1").await.assert_failure(404);
+    assert_eq!(message, "no user with id 1");
+    server
+        .send(Method::DELETE, "/users/1", &[], None)
+        .await
+        .assert_failure(404);
+}
+
+#[tokio::test]
+async fn client_cannot_choose_the_id_or_extra_fields() {
+    let server = server().await;
+    let reply = server
+        .post_json(
+            "/users",
+            r#"{"id":999,"role":"admin","name":"Mallory","email":"m@example.com","age":40}"#,
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    let user = &reply.json()["data"];
+    assert_eq!(user["id"], 1);
+    assert!(user.get("role").is_none(), "{user}");
+}
+
+#[tokio::test]
+async fn list_is_paginated_with_meta() {
+    let server = server().await;
+    for i in 0..5 {
+        create(
+            &server,
+            &format!("user{i}"),
+            &format!("u{i}@example.com"),
+            20 + i,
+        )
+        .await;
+    }
+    let reply = server.get("/users?page=2&page_size=2").await;
+    assert_eq!(reply.status, 200);
+    let body = reply.json();
+    assert_eq!(body["meta"], json!({"total": 5, "page": 2, "pages": 3}));
+    let names: Vec<_> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("user2"), json!("user3")]);
+    assert!(
+        body.get("error").is_none(),
+        "paginated envelopes carry meta, not error: {body}"
+    );
+
+    let last = server.get("/users?page=3&page_size=2").await.json();
+    assert_eq!(last["data"].as_array().unwrap().len(), 1);
+    let beyond = server.get("/users?page=9&page_size=2").await.json();
+    assert_eq!(beyond["data"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_paging_is_400() {
+    let server = server().await;
+    assert!(
+        server
+            .get("/users?page=0")
+            .await
+            .assert_failure(400)
+            .contains("page")
+    );
+    assert!(
+        server
+            .get("/users?page_size=0")
+            .await
+            .assert_failure(400)
+            .contains("page_size")
+    );
+    assert!(
+        server
+            .get("/users?page_size=101")
+            .await
+            .assert_failure(400)
+            .contains("page_size")
+    );
+    let message = server.get("/users?page=abc").await.assert_failure(400);
+    assert!(message.starts_with("invalid query string"), "{message}");
+    assert_eq!(server.get("/users?page_size=100").await.status, 200);
+}
+
+#[tokio::test]
+async fn invalid_user_is_422_listing_every_field() {
+    let server = server().await;
+    let reply = server
+        .post_json("/users", r#"{"name":"  ","email":"not-an-email","age":-1}"#)
+        .await;
+    reply.assert_failure(422);
+    let fields = &reply.json()["error"]["fields"];
+    for field in ["name", "email", "age"] {
+        assert!(fields[field].is_array(), "{field} missing from {fields}");
+    }
+    let list = server.get("/users").await.json();
+    assert_eq!(list["meta"]["total"], 0, "an invalid user is never stored");
+}
+
+#[tokio::test]
+async fn bad_path_parameter_is_400_naming_it() {
+    let server = server().await;
+    let message = server.get("/users/abc").await.assert_failure(400);
+    assert!(
+        message.contains("`id`") && message.contains("abc"),
+        "{message}"
+    );
+    let message = server
+        .get("/users/99999999999999999999")
+        .await
+        .assert_failure(400);
+    assert!(message.contains("`id`"), "{message}");
+}
+
+#[tokio::test]
+async fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
+    let server = server().await;
+    let message = server.get("/nope").await.assert_failure(404);
+    assert_eq!(message, "no route for GET /nope");
+    server.get("/users/1/extra").await.assert_failure(404);
+
+    let reply = server.send(Method::PUT, "/users", &[], None).await;
+    reply.assert_failure(405);
+    assert_eq!(reply.header("allow"), "GET, HEAD, POST, OPTIONS");
+    let reply = server.send(Method::PATCH, "/users/1", &[], None).await;
+    reply.assert_failure(405);
+    assert_eq!(reply.header("allow"), "GET, HEAD, DELETE, OPTIONS");
+}
+
+#[tokio::test]
+async fn head_is_get_without_body_and_options_lists_methods() {
+    let server = server().await;
+    create(&server, "Alice", "alice@example.com", 30).await;
+    let get = server.get("/users/1").await;
+    let head = server.send(Method::HEAD, "/users/1", &[], None).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-length"), get.body.len().to_string());
+    assert_eq!(head.header("content-type"), "application/json");
+
+    let options = server.send(Method::OPTIONS, "/users/1", &[], None).await;
+    assert_eq!(options.status, 204);
+    assert_eq!(options.header("allow"), "GET, HEAD, DELETE, OPTIONS");
+    assert!(options.body.is_empty());
+    server
+        .send(Method::OPTIONS, "/nope", &[], None)
+        .await
+        .assert_failure(404);
+}
+
+#[tokio::test]
+async fn json_body_needs_a_json_content_type() {
+    let server = server().await;
+    let body = Some(br#"{"name":"A","email":"a@example.com","age":1}"#.to_vec());
+    let message = server
+        .send(Method::POST, "/users", &[], body.clone())
+        .await
+        .assert_failure(415);
+    assert!(message.contains("found none"), "{message}");
+    let message = server
+        .send(
+            Method::POST,
+            "/users",
+            &[("content-type", "text/plain")],
+            body.clone(),
+        )
+        .await
+        .assert_failure(415);
+    assert!(message.contains("text/plain"), "{message}");
+    let reply = server
+        .send(
+            Method::POST,
+            "/users",
+            &[("content-type", "application/json; charset=utf-8")],
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_with_line_and_column() {
+    let server = server().await;
+    let message = server
+        .post_json("/users", "{\n  \"name\": \"A\",\n  \"email\" \"x\"\n}")
+        .await
+        .assert_failure(400);
+    assert_eq!(message, "malformed JSON at line 3, column 11: expected `:`");
+    let message = server.post_json("/users", "").await.assert_failure(400);
+    assert!(message.contains("EOF"), "{message}");
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_422() {
+    let server = server().await;
+    let message = server
+        .post_json(
+            "/users",
+            r#"{"name":"A","email":"a@example.com","age":"old"}"#,
+        )
+        .await
+        .assert_failure(422);
+    assert!(message.contains("invalid type"), "{message}");
+    let message = server
+        .post_json("/users", r#"{"name":"A"}"#)
+        .await
+        .assert_failure(422);
+    assert!(message.contains("missing field `email`"), "{message}");
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413_with_or_without_content_length() {
+    let server = server().await;
+    let big = format!(
+        r#"{{"name":"{}","email":"a@example.com","age":1}}"#,
+        "x".repeat(1024 * 1024 + 1)
+    );
+    let message = server.post_json("/users", &big).await.assert_failure(413);
+    assert_eq!(
+        message,
+        "request body is larger than the limit of 1048576 bytes"
+    );
+
+    // Chunked: no Content-Length to refuse early, so the limit must cut the stream.
+    let mut request = b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for chunk in big.as_bytes().chunks(64 * 1024) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let response = common::raw(server.addr, &request, std::time::Duration::from_secs(2)).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+}
+
+#[tokio::test]
+async fn healthz_is_alive() {
+    let server = server().await;
+    let reply = server.get("/healthz").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json(),
+        json!({"success": true, "data": "alive", "error": null})
+    );
+}
