@@ -230,7 +230,10 @@ impl<T> Router<T> {
     /// Finds the route for `method` and `path` (the URI path, still
     /// percent-encoded). A HEAD request falls back to the GET route.
     pub fn lookup<'r>(&'r self, method: &Method, path: &str) -> Lookup<'r, T> {
-        if path.len() > u16::MAX as usize {
+        // `OPTIONS *` and other non-origin forms never name a route; params
+        // store u16 offsets, so longer paths cannot either (hyper caps URIs
+        // below that anyway).
+        if !path.starts_with('/') || path.len() > u16::MAX as usize {
             return Lookup::NotFound;
         }
         let mut params = Params::default();
@@ -386,6 +389,13 @@ mod tests {
             "/static/index"
         );
         assert_eq!(found(&r, Method::GET, "/static").unwrap().1, [""]);
+    }
+
+    #[test]
+    fn asterisk_form_never_matches_a_root_catch_all() {
+        let r = router(&[(Method::OPTIONS, "/<rest..>")]);
+        assert!(matches!(r.lookup(&Method::OPTIONS, "*"), Lookup::NotFound));
+        assert!(found(&r, Method::OPTIONS, "/x").is_some());
     }
 
     #[test]
