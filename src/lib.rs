@@ -51,7 +51,7 @@
 //!
 //! [`testing::TestClient`] sends requests to an app without a socket.
 
-pub use portico_macros::{route, routes};
+pub use portico_macros::{Validate, route, routes};
 pub use portico_runtime::app::{App, BuildError, BuildProblem, RouteTable, Service, addr_from_env};
 pub use portico_runtime::body::Body;
 pub use portico_runtime::extract::{Dep, FromParam, FromRequest, Json, Query, RequestContext};
@@ -60,7 +60,8 @@ pub use portico_runtime::response::{
     ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
 };
 pub use portico_runtime::server::{Server, shutdown_signal};
-pub use portico_runtime::{Error, router, testing};
+pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
+pub use portico_runtime::{Error, router, testing, validate};
 
 /// Re-exports of the crates Portico's API is made of.
 pub use portico_runtime::http;
@@ -69,7 +70,7 @@ pub use portico_runtime::http;
 pub mod prelude {
     pub use crate::{
         ApiError, ApiResponse, App, Created, Dep, FromParam, FromRequest, IntoResponse, Json,
-        Query, route, routes,
+        Query, Validate, ValidationError, route, routes,
     };
     pub use portico_runtime::http::StatusCode;
     pub use serde::{Deserialize, Serialize};

@@ -70,6 +70,23 @@ fn python_to_json(literal: &str) -> Value {
         .unwrap_or_else(|e| panic!("expected literal {literal:?} is not JSON-like: {e}"))
 }
 
+/// The seed page hides e-mail addresses as `[email protected]` (with a
+/// no-break space); there any address matches.
+fn same(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::String(g), Value::String(w)) if w == "[email\u{a0}protected]" => g.contains('@'),
+        (Value::Object(g), Value::Object(w)) => {
+            g.len() == w.len()
+                && w.iter()
+                    .all(|(k, wv)| g.get(k).is_some_and(|gv| same(gv, wv)))
+        }
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(g, w)| same(g, w))
+        }
+        _ => got == want,
+    }
+}
+
 fn split_literal(line: &str) -> (&str, Option<&str>) {
     match line.find('{') {
         Some(i) if line[i..].ends_with('}') => (&line[..i], Some(&line[i..])),
@@ -93,7 +110,11 @@ fn assert_matches(n: u32) {
             (Some(want), Some(got)) => {
                 let got: Value = serde_json::from_str(got)
                     .unwrap_or_else(|e| panic!("exercise {n}: {got:?} is not JSON: {e}"));
-                assert_eq!(got, python_to_json(want), "exercise {n}");
+                let want = python_to_json(want);
+                assert!(
+                    same(&got, &want),
+                    "exercise {n}: expected {want}, got {got}"
+                );
             }
             (None, None) => {}
             _ => panic!("exercise {n}: expected {want:?}, got {got:?}"),
@@ -104,6 +125,11 @@ fn assert_matches(n: u32) {
 #[test]
 fn exercise_1_route_registry() {
     assert_matches(1);
+}
+
+#[test]
+fn exercise_2_request_validation() {
+    assert_matches(2);
 }
 
 #[test]

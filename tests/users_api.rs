@@ -150,13 +150,27 @@ async fn invalid_user_is_422_listing_every_field() {
     let reply = server
         .post_json("/users", r#"{"name":"  ","email":"not-an-email","age":-1}"#)
         .await;
-    reply.assert_failure(422);
+    assert_eq!(reply.assert_failure(422), "validation failed");
     let fields = &reply.json()["error"]["fields"];
-    for field in ["name", "email", "age"] {
-        assert!(fields[field].is_array(), "{field} missing from {fields}");
-    }
+    assert_eq!(fields["name"][0]["code"], "blank", "{fields}");
+    assert_eq!(fields["email"][0]["code"], "email", "{fields}");
+    assert_eq!(
+        fields["age"][0],
+        json!({"code": "range", "message": "must be between 0 and 150", "params": {"min": 0, "max": 150}})
+    );
+    let long_name = "é".repeat(101);
+    let body = json!({"name": long_name, "email": "a@b.co", "age": 150});
+    let reply = server.post_json("/users", &body.to_string()).await;
+    reply.assert_failure(422);
+    assert_eq!(reply.json()["error"]["fields"]["name"][0]["code"], "length");
+    let body = json!({"name": "é".repeat(100), "email": "a@b.co", "age": 0});
+    let ok = server.post_json("/users", &body.to_string()).await;
+    assert_eq!(
+        ok.status, 201,
+        "100 characters (200 bytes) is within the limit"
+    );
     let list = server.get("/users").await.json();
-    assert_eq!(list["meta"]["total"], 0, "an invalid user is never stored");
+    assert_eq!(list["meta"]["total"], 1, "only the valid user is stored");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! N's expected lines.
 
 mod ex01_route_registry;
+mod ex02_request_validation;
 mod ex08_response_envelope;
 
 use std::process::ExitCode;
@@ -15,8 +16,9 @@ async fn main() -> ExitCode {
     };
     match n {
         1 => ex01_route_registry::run(),
+        2 => ex02_request_validation::run(),
         8 => ex08_response_envelope::run(),
-        2..=7 | 9..=11 => {
+        3..=7 | 9..=11 => {
             eprintln!("seed exercise {n} is not implemented yet");
             return ExitCode::from(2);
         }

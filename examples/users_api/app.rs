@@ -17,37 +17,24 @@ pub struct User {
     pub age: i32,
 }
 
-/// The body of `POST /users`. Only these fields are bound: a client that
-/// sends `id` (or anything else) cannot choose it.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /users`, validated before the handler runs. Only
+/// these fields are bound: a client that sends `id` (or anything else)
+/// cannot choose it.
+#[derive(Debug, Deserialize, Validate)]
 pub struct NewUser {
+    #[validate(custom(function = not_blank), length(max = 100))]
     pub name: String,
+    #[validate(email)]
     pub email: String,
+    #[validate(range(min = 0, max = 150))]
     pub age: i32,
 }
 
-impl NewUser {
-    /// Every failing field, with its messages.
-    fn problems(&self) -> BTreeMap<&'static str, Vec<&'static str>> {
-        let mut problems = BTreeMap::new();
-        let name = self.name.trim();
-        if name.is_empty() {
-            problems.insert("name", vec!["Name cannot be empty"]);
-        } else if name.chars().count() > 100 {
-            problems.insert("name", vec!["Name must be at most 100 characters"]);
-        }
-        if !self.email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        }) {
-            problems.insert("email", vec!["Invalid email address"]);
-        }
-        if !(0..=150).contains(&self.age) {
-            problems.insert("age", vec!["Age must be between 0 and 150"]);
-        }
-        problems
+fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        Err(ValidationError::new("blank").with_message("must not be empty or only spaces"))
+    } else {
+        Ok(())
     }
 }
 
@@ -136,16 +123,9 @@ pub async fn list_users(
 pub async fn create_user(
     Json(new): Json<NewUser>,
     users: Dep<UserStore>,
-) -> Result<Created<ApiResponse<User>>, ApiError> {
-    let problems = new.problems();
-    if !problems.is_empty() {
-        return Err(ApiError::unprocessable("validation failed").with_fields(problems));
-    }
+) -> Created<ApiResponse<User>> {
     let user = users.insert(new);
-    Ok(Created::at(
-        format!("/users/{}", user.id),
-        ApiResponse::ok(user),
-    ))
+    Created::at(format!("/users/{}", user.id), ApiResponse::ok(user))
 }
 
 #[route(GET, "/users/<id>")]

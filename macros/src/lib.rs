@@ -10,6 +10,7 @@
 mod errors;
 mod exports;
 mod route;
+mod validate;
 
 use proc_macro::TokenStream;
 
@@ -30,4 +31,23 @@ pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn routes(input: TokenStream) -> TokenStream {
     route::routes(input.into()).into()
+}
+
+/// Derives `Validate` from `#[validate(...)]` field rules, in the syntax of
+/// the `validator` crate.
+///
+/// ```text
+/// #[derive(Deserialize, Validate)]
+/// struct NewUser {
+///     #[validate(length(min = 1, max = 100))]
+///     name: String,
+///     #[validate(email)]
+///     email: String,
+///     #[validate(range(min = 0, max = 150))]
+///     age: i32,
+/// }
+/// ```
+#[proc_macro_derive(Validate, attributes(validate))]
+pub fn derive_validate(input: TokenStream) -> TokenStream {
+    validate::derive(input.into()).into()
 }

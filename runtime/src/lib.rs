@@ -14,6 +14,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod testing;
+pub mod validate;
 
 pub use app::App;
 pub use body::Body;
@@ -28,6 +29,15 @@ pub mod __private {
     pub use crate::handler::{HandlerFuture, Route, RouteDef};
     pub use crate::response::{IntoResponse, Response};
     pub use ::http::Method;
+    pub use ::regex::Regex;
+    pub use ::std::sync::LazyLock;
+
+    /// The rules and types `#[derive(Validate)]` expands to.
+    pub mod validate {
+        pub use crate::validate::rules::*;
+        pub use crate::validate::{Validate, ValidationError, ValidationErrors};
+    }
+    pub use crate::validate::probe::{Probe, ViaNothing, ViaValidated};
     pub use ::std::boxed::Box;
 
     use crate::response::Rejection;
@@ -57,6 +67,12 @@ pub mod __private {
         ctx: &'c mut RequestContext<'a>,
     ) -> impl Future<Output = Result<T, T::Rejection>> + Send {
         T::from_request(ctx)
+    }
+
+    /// The 422 response for an argument that failed validation.
+    #[cold]
+    pub fn invalid(errors: crate::validate::ValidationErrors) -> Response {
+        Rejection::Invalid(errors).into_response()
     }
 
     /// Turns a handler's return value into the response.

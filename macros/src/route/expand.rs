@@ -33,12 +33,27 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                 #p::extract::<#ty>(&mut __portico_ctx).await
             },
         };
-        quote_spanned! {ty.span()=>
+        let extracted = quote_spanned! {ty.span()=>
             let #binding = match #call {
                 ::core::result::Result::Ok(value) => value,
                 ::core::result::Result::Err(rejection) => return #p::respond(rejection),
             };
-        }
+        };
+        // An extractor carrying a `Validate` type (`Json<NewUser>`) is
+        // validated here, before the handler; others pass untouched. The
+        // probe picks between the two by method resolution.
+        let validated = match &arg.source {
+            Source::Param { .. } => TokenStream::new(),
+            Source::Extractor => quote! {
+                if let ::core::result::Result::Err(errors) = {
+                    use #p::{ViaNothing as _, ViaValidated as _};
+                    (&#p::Probe(&#binding)).check()
+                } {
+                    return #p::invalid(errors);
+                }
+            },
+        };
+        quote!(#extracted #validated)
     });
     // Spanned on the return type, so a type that is no response is
     // reported there.

@@ -233,6 +233,9 @@ pub enum Rejection {
     /// A text body that is not UTF-8.
     #[error("request body is not valid UTF-8")]
     BodyNotUtf8,
+    /// The request is well-formed but breaks the declared constraints.
+    #[error("validation failed: {0}")]
+    Invalid(crate::validate::ValidationErrors),
     /// The body could not be read from the connection.
     #[error("failed to read the request body")]
     BodyRead,
@@ -257,7 +260,7 @@ impl Rejection {
             | Rejection::BodyNotUtf8
             | Rejection::BodyRead => StatusCode::BAD_REQUEST,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::InvalidJson(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Rejection::InvalidJson(_) | Rejection::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BodyAlreadyTaken | Rejection::Panic => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -267,14 +270,13 @@ impl Rejection {
 impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
         let status = rejection.status();
-        let allow = match &rejection {
-            Rejection::MethodNotAllowed { allow, .. } => Some(allow.clone()),
-            _ => None,
-        };
+        if let Rejection::Invalid(errors) = rejection {
+            return ApiError::new(status, "validation failed").with_fields(errors);
+        }
         let error = ApiError::new(status, rejection.to_string());
-        match allow {
-            Some(allow) => error.with_header(ALLOW, allow),
-            None => error,
+        match rejection {
+            Rejection::MethodNotAllowed { allow, .. } => error.with_header(ALLOW, allow),
+            _ => error,
         }
     }
 }

@@ -1,0 +1,172 @@
+//! Emits `impl Validate`: one block per field, each rule a check whose
+//! error is built only when it fails, so a valid value allocates nothing.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{Expr, Type};
+
+use super::check::{Class, classify, option_inner};
+use super::parse::{Field, Input, Kind, Rule};
+use crate::exports::private;
+
+pub(crate) fn expand(input: &Input) -> TokenStream {
+    let p = private();
+    let v = quote!(#p::validate);
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let fields = input.fields.iter().map(|field| expand_field(field, &v));
+    let schema = input.schema.iter().map(|rule| {
+        let Kind::Schema(function) = &rule.kind else {
+            return TokenStream::new();
+        };
+        report(
+            quote_spanned!(function.span_of()=> #v::custom(self, |__v| #function(__v))),
+            "__all__",
+            rule,
+        )
+    });
+    quote! {
+        // `|v| f(v)` is not redundant: it lets deref coercion adapt `f`.
+        #[allow(clippy::redundant_closure)]
+        impl #impl_generics #v::Validate for #ident #ty_generics #where_clause {
+            fn validate(&self) -> ::core::result::Result<(), #v::ValidationErrors> {
+                let mut __errors = #v::ValidationErrors::new();
+                #(#fields)*
+                #(#schema)*
+                __errors.into_result()
+            }
+        }
+    }
+}
+
+trait SpanOf {
+    fn span_of(&self) -> proc_macro2::Span;
+}
+
+impl<T: ToTokens> SpanOf for T {
+    fn span_of(&self) -> proc_macro2::Span {
+        syn::spanned::Spanned::span(self)
+    }
+}
+
+fn overrides(rule: &Rule) -> TokenStream {
+    let message = rule.message.as_ref().map(|m| quote!(.with_message(#m)));
+    let code = rule.code.as_ref().map(|c| quote!(.with_code(#c)));
+    quote!(#message #code)
+}
+
+/// Records the error of a rule call at `key`, with the rule's overrides.
+fn report(call: TokenStream, key: &str, rule: &Rule) -> TokenStream {
+    let overrides = overrides(rule);
+    quote! {
+        if let ::core::result::Result::Err(error) = #call {
+            __errors.add(#key, error #overrides);
+        }
+    }
+}
+
+fn some<T: ToTokens>(value: Option<T>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// A `range` bound as a reference to a value of the field's type. A
+/// literal on a primitive numeric field is cast to it, so that `min = 0`
+/// works on an `f64` field as it does in the `validator` crate.
+fn bound(expr: Option<&Expr>, inner: &Type) -> TokenStream {
+    let Some(expr) = expr else {
+        return quote!(::core::option::Option::None);
+    };
+    let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
+    if is_literal && matches!(classify(inner), Class::Integer | Class::Float) {
+        quote!(::core::option::Option::Some(&((#expr) as #inner)))
+    } else {
+        quote!(::core::option::Option::Some(&(#expr)))
+    }
+}
+
+fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
+    let ident = &field.ident;
+    let key = &field.key;
+    let inner_ty = option_inner(&field.ty);
+    let value_ty = inner_ty.unwrap_or(&field.ty);
+    // Rules on the value itself run only when an `Option` is `Some`;
+    // `required`, `must_match` and `nested` look at the whole field.
+    let mut on_value = Vec::new();
+    let mut on_field = Vec::new();
+    for rule in &field.rules {
+        let span = rule.name.span();
+        let call = match &rule.kind {
+            Kind::Length { min, max, equal } => {
+                let (min, max, equal) =
+                    (some(min.as_ref()), some(max.as_ref()), some(equal.as_ref()));
+                quote_spanned!(span=> #v::length(__value, #min, #max, #equal))
+            }
+            Kind::Range {
+                min,
+                max,
+                exclusive_min,
+                exclusive_max,
+            } => {
+                let [min, max, emin, emax] =
+                    [min, max, exclusive_min, exclusive_max].map(|b| bound(b.as_ref(), value_ty));
+                quote_spanned!(span=> #v::range(__value, #min, #max, #emin, #emax))
+            }
+            Kind::Email => quote_spanned!(span=> #v::email(__value)),
+            Kind::Url => quote_spanned!(span=> #v::url(__value)),
+            Kind::Contains(pattern) => quote_spanned!(span=> #v::contains(__value, #pattern)),
+            Kind::DoesNotContain(pattern) => {
+                quote_spanned!(span=> #v::does_not_contain(__value, #pattern))
+            }
+            Kind::RegexPattern(pattern) => {
+                let p = private();
+                let check = quote_spanned!(span=> #v::regex(__value, &__REGEX));
+                quote! {{
+                    static __REGEX: #p::LazyLock<#p::Regex> = #p::LazyLock::new(|| {
+                        #p::Regex::new(#pattern).expect("the pattern was checked when the code was compiled")
+                    });
+                    #check
+                }}
+            }
+            Kind::RegexPath(path) => quote_spanned!(path.span_of()=> #v::regex(__value, &#path)),
+            Kind::Custom(function) => {
+                quote_spanned!(function.span_of()=> #v::custom(__value, |__v| #function(__v)))
+            }
+            Kind::MustMatch(other) => {
+                let other_ident = syn::Ident::new(&other.value(), other.span());
+                let call = quote_spanned!(other.span()=> #v::must_match(&self.#ident, &self.#other_ident, #other));
+                on_field.push(report(call, key, rule));
+                continue;
+            }
+            Kind::Required => {
+                on_field.push(report(
+                    quote_spanned!(span=> #v::required(&self.#ident)),
+                    key,
+                    rule,
+                ));
+                continue;
+            }
+            Kind::Nested => {
+                let call = quote_spanned!(span=> #v::Nested::validate(&self.#ident));
+                on_field.push(quote! {
+                    if let ::core::result::Result::Err(nested) = #call {
+                        __errors.merge(#key, nested);
+                    }
+                });
+                continue;
+            }
+            Kind::Schema(_) => continue,
+        };
+        on_value.push(report(call, key, rule));
+    }
+    let on_value = if on_value.is_empty() {
+        TokenStream::new()
+    } else if inner_ty.is_some() {
+        quote!(if let ::core::option::Option::Some(__value) = &self.#ident { #(#on_value)* })
+    } else {
+        quote!({ let __value = &self.#ident; #(#on_value)* })
+    };
+    quote!(#on_value #(#on_field)*)
+}

@@ -1,0 +1,10 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+struct Signup {
+    password: String,
+    #[validate(must_match(other = "pasword"))]
+    confirm: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+enum Role {
+    Admin,
+    User,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+struct Email(#[validate(email)] String);
+
+fn main() {}

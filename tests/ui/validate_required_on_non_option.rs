@@ -1,0 +1,9 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+struct NewUser {
+    #[validate(required)]
+    name: String,
+}
+
+fn main() {}
