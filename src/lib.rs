@@ -51,17 +51,18 @@
 //!
 //! [`testing::TestClient`] sends requests to an app without a socket.
 
-pub use portico_macros::{Validate, route, routes};
+pub use portico_macros::{Validate, inject, route, routes};
 pub use portico_runtime::app::{App, BuildError, BuildProblem, RouteTable, Service, addr_from_env};
 pub use portico_runtime::body::Body;
-pub use portico_runtime::extract::{Dep, FromParam, FromRequest, Json, Query, RequestContext};
+pub use portico_runtime::extract::{FromParam, FromRequest, Json, Query, RequestContext};
 pub use portico_runtime::handler::Route;
+pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
     ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
 };
 pub use portico_runtime::server::{Server, shutdown_signal};
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
-pub use portico_runtime::{Error, router, testing, validate};
+pub use portico_runtime::{Error, inject, router, testing, validate};
 
 /// Re-exports of the crates Portico's API is made of.
 pub use portico_runtime::http;
@@ -70,7 +71,7 @@ pub use portico_runtime::http;
 pub mod prelude {
     pub use crate::{
         ApiError, ApiResponse, App, Created, Dep, FromParam, FromRequest, IntoResponse, Json,
-        Query, Validate, ValidationError, route, routes,
+        Query, Validate, ValidationError, inject, route, routes,
     };
     pub use portico_runtime::http::StatusCode;
     pub use serde::{Deserialize, Serialize};

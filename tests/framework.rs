@@ -278,7 +278,7 @@ fn routes_that_cannot_be_told_apart_fail_the_build_naming_both() {
     }
     let err = App::new()
         .mount(routes![item_by_id, delete_item, item_by_name])
-        .build()
+        .verify()
         .expect_err("conflict");
     match err.problems() {
         [BuildProblem::Conflict { first, second }] => {
@@ -292,7 +292,7 @@ fn routes_that_cannot_be_told_apart_fail_the_build_naming_both() {
 
 #[tokio::test]
 async fn test_client_needs_no_socket() {
-    let client = TestClient::new(app().body_limit(8));
+    let client = TestClient::new(app().body_limit(8)).await;
     let response = client.get("/users/5").send().await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text(), "user 5");

@@ -72,9 +72,26 @@ fn python_to_json(literal: &str) -> Value {
 
 /// The seed page hides e-mail addresses as `[email protected]` (with a
 /// no-break space); there any address matches.
+const HIDDEN_EMAIL: &str = "[email\u{a0}protected]";
+
+fn same_text(got: &str, want: &str) -> bool {
+    match want.split_once(HIDDEN_EMAIL) {
+        Some((before, after)) => {
+            got.len() >= before.len() + after.len()
+                && got.starts_with(before)
+                && got.ends_with(after)
+                && {
+                    let email = &got[before.len()..got.len() - after.len()];
+                    email.contains('@') && !email.contains(char::is_whitespace)
+                }
+        }
+        None => got == want,
+    }
+}
+
 fn same(got: &Value, want: &Value) -> bool {
     match (got, want) {
-        (Value::String(g), Value::String(w)) if w == "[email\u{a0}protected]" => g.contains('@'),
+        (Value::String(g), Value::String(w)) => same_text(g, w),
         (Value::Object(g), Value::Object(w)) => {
             g.len() == w.len()
                 && w.iter()
@@ -105,7 +122,10 @@ fn assert_matches(n: u32) {
     for (want, got) in expected.iter().zip(&actual) {
         let (want_text, want_literal) = split_literal(want);
         let (got_text, got_literal) = split_literal(got);
-        assert_eq!(got_text.trim_end(), want_text.trim_end(), "exercise {n}");
+        assert!(
+            same_text(got_text.trim_end(), want_text.trim_end()),
+            "exercise {n}: expected {want_text:?}, got {got_text:?}"
+        );
         match (want_literal, got_literal) {
             (Some(want), Some(got)) => {
                 let got: Value = serde_json::from_str(got)
@@ -130,6 +150,11 @@ fn exercise_1_route_registry() {
 #[test]
 fn exercise_2_request_validation() {
     assert_matches(2);
+}
+
+#[test]
+fn exercise_3_dependency_injection() {
+    assert_matches(3);
 }
 
 #[test]

@@ -347,7 +347,7 @@ async fn plain(body: Json<Unvalidated>) -> String {
 
 #[tokio::test]
 async fn invalid_bodies_and_queries_never_reach_the_handler() {
-    let client = TestClient::new(App::new().mount(routes![create_order, search, plain]));
+    let client = TestClient::new(App::new().mount(routes![create_order, search, plain])).await;
     let response = client
         .post("/orders")
         .json(

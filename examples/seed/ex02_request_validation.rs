@@ -12,31 +12,29 @@ struct UserCreateRequest {
     age: i32,
 }
 
-fn show(request: &UserCreateRequest) {
+fn show(request: &UserCreateRequest) -> crate::Outcome {
     let valid = request.validate();
-    let data = serde_json::to_string(request).expect("serialisable");
+    let data = serde_json::to_string(request)?;
     // The seed prints Python's `True`/`False`; the errors go to stderr.
     println!(
         "Valid: {} {data}",
         if valid.is_ok() { "True" } else { "False" }
     );
     if let Err(errors) = valid {
-        eprintln!(
-            "errors: {}",
-            serde_json::to_string(&errors).expect("serialisable")
-        );
+        eprintln!("errors: {}", serde_json::to_string(&errors)?);
     }
+    Ok(())
 }
 
-pub fn run() {
+pub fn run() -> crate::Outcome {
     show(&UserCreateRequest {
         name: "Alice".into(),
         email: "alice@example.com".into(),
         age: 30,
-    });
+    })?;
     show(&UserCreateRequest {
         name: "".into(),
         email: "not-an-email".into(),
         age: -1,
-    });
+    })
 }

@@ -3,16 +3,16 @@
 use portico::prelude::*;
 use serde_json::json;
 
-fn show<T: Serialize>(label: &str, response: &ApiResponse<T>) {
-    let body = serde_json::to_string(response).expect("an envelope always serialises");
-    println!("{label}: {body}");
+fn show<T: Serialize>(label: &str, response: &ApiResponse<T>) -> crate::Outcome {
+    println!("{label}: {}", serde_json::to_string(response)?);
+    Ok(())
 }
 
-pub fn run() {
+pub fn run() -> crate::Outcome {
     show(
         "Success",
         &ApiResponse::ok(json!({"id": 1, "name": "Alice"})),
-    );
-    show("Error", &ApiResponse::<()>::fail("Not found", 404));
-    show("Paged", &ApiResponse::paginated(vec![1, 2, 3], 10, 1, 3));
+    )?;
+    show("Error", &ApiResponse::<()>::fail("Not found", 404))?;
+    show("Paged", &ApiResponse::paginated(vec![1, 2, 3], 10, 1, 3))
 }

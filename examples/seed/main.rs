@@ -4,9 +4,13 @@
 
 mod ex01_route_registry;
 mod ex02_request_validation;
+mod ex03_dependency_injection;
 mod ex08_response_envelope;
 
 use std::process::ExitCode;
+
+/// What an exercise returns.
+type Outcome = Result<(), Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -14,11 +18,12 @@ async fn main() -> ExitCode {
         eprintln!("usage: cargo run --example seed -- N   (N = 1..=11)");
         return ExitCode::from(2);
     };
-    match n {
+    let result = match n {
         1 => ex01_route_registry::run(),
         2 => ex02_request_validation::run(),
+        3 => ex03_dependency_injection::run().await,
         8 => ex08_response_envelope::run(),
-        3..=7 | 9..=11 => {
+        4..=7 | 9..=11 => {
             eprintln!("seed exercise {n} is not implemented yet");
             return ExitCode::from(2);
         }
@@ -26,6 +31,12 @@ async fn main() -> ExitCode {
             eprintln!("there is no seed exercise {n}; they are numbered 1 to 11");
             return ExitCode::from(2);
         }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("seed exercise {n} failed: {err}");
+            ExitCode::FAILURE
+        }
     }
-    ExitCode::SUCCESS
 }

@@ -95,27 +95,54 @@ impl UserStore {
     }
 }
 
+/// Paging limits of `GET /users`.
+#[derive(Debug, Clone)]
+pub struct Paging {
+    pub default_page_size: u64,
+    pub max_page_size: u64,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            default_page_size: 20,
+            max_page_size: 100,
+        }
+    }
+}
+
+/// What the user handlers need, wired from the app's dependencies.
+#[inject]
+pub struct Users {
+    store: Dep<UserStore>,
+    paging: Dep<Paging>,
+}
+
 /// `?page=&page_size=` of `GET /users`.
 #[derive(Debug, Deserialize)]
-pub struct Paging {
+pub struct PageQuery {
     page: Option<u64>,
     page_size: Option<u64>,
 }
 
 #[route(GET, "/users")]
 pub async fn list_users(
-    Query(paging): Query<Paging>,
-    users: Dep<UserStore>,
+    Query(query): Query<PageQuery>,
+    users: Users,
 ) -> Result<ApiResponse<Vec<User>>, ApiError> {
-    let page = paging.page.unwrap_or(1);
-    let page_size = paging.page_size.unwrap_or(20);
+    let paging = &users.paging;
+    let page = query.page.unwrap_or(1);
+    let page_size = query.page_size.unwrap_or(paging.default_page_size);
     if page < 1 {
         return Err(ApiError::bad_request("page must be 1 or more"));
     }
-    if !(1..=100).contains(&page_size) {
-        return Err(ApiError::bad_request("page_size must be between 1 and 100"));
+    if !(1..=paging.max_page_size).contains(&page_size) {
+        return Err(ApiError::bad_request(format!(
+            "page_size must be between 1 and {}",
+            paging.max_page_size
+        )));
     }
-    let (items, total) = users.page(page, page_size);
+    let (items, total) = users.store.page(page, page_size);
     Ok(ApiResponse::paginated(items, total, page, page_size))
 }
 
@@ -152,11 +179,14 @@ pub async fn healthz() -> ApiResponse<&'static str> {
 
 /// The users API with an empty in-memory store.
 pub fn app() -> App {
-    App::new().provide(UserStore::default()).mount(routes![
-        list_users,
-        create_user,
-        get_user,
-        delete_user,
-        healthz
-    ])
+    App::new()
+        .provide(UserStore::default())
+        .provide(Paging::default())
+        .mount(routes![
+            list_users,
+            create_user,
+            get_user,
+            delete_user,
+            healthz
+        ])
 }

@@ -9,6 +9,7 @@
 
 mod errors;
 mod exports;
+mod inject;
 mod route;
 mod validate;
 
@@ -50,4 +51,24 @@ pub fn routes(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Validate, attributes(validate))]
 pub fn derive_validate(input: TokenStream) -> TokenStream {
     validate::derive(input.into()).into()
+}
+
+/// Dependency wiring resolved from types.
+///
+/// On a struct, builds it from the container by the types of its fields
+/// (each `Dep<T>` or another `#[inject]` struct); the struct can then be a
+/// handler argument. On a fn, checks that every argument is injectable, so
+/// that the fn can be registered as a provider (`App::provide_with`) or
+/// called with `Container::call`.
+///
+/// ```text
+/// #[inject]
+/// struct Users {
+///     db: Dep<Db>,
+///     mailer: Dep<Mailer>,
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn inject(args: TokenStream, item: TokenStream) -> TokenStream {
+    inject::inject(args.into(), item.into()).into()
 }

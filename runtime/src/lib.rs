@@ -10,6 +10,7 @@ pub mod body;
 mod error;
 pub mod extract;
 pub mod handler;
+pub mod inject;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -27,6 +28,7 @@ pub use http;
 pub mod __private {
     pub use crate::extract::{FromParam, FromRequest, RequestContext};
     pub use crate::handler::{HandlerFuture, Route, RouteDef};
+    pub use crate::inject::{Inject, Needs, Scope};
     pub use crate::response::{IntoResponse, Response};
     pub use ::http::Method;
     pub use ::regex::Regex;
@@ -68,6 +70,40 @@ pub mod __private {
     ) -> impl Future<Output = Result<T, T::Rejection>> + Send {
         T::from_request(ctx)
     }
+
+    /// The dependency cursor of a request, for `#[inject]` structs.
+    pub fn scope<'c>(ctx: &'c mut RequestContext<'_>) -> Scope<'c> {
+        ctx.scope()
+    }
+
+    /// Declares the dependencies of extractor `T`. Picked by method
+    /// resolution like the validation probe: when `T` is no extractor the
+    /// no-op is chosen, so the handler's own extraction is the one place
+    /// that reports it.
+    pub struct DeclareProbe<T>(pub ::core::marker::PhantomData<T>);
+
+    #[allow(missing_docs)]
+    pub trait ViaFromRequest {
+        fn declare(&self, needs: &mut Needs);
+    }
+
+    impl<T: FromRequest> ViaFromRequest for DeclareProbe<T> {
+        fn declare(&self, needs: &mut Needs) {
+            T::declare(needs);
+        }
+    }
+
+    #[allow(missing_docs)]
+    pub trait ViaNoDeclare {
+        fn declare(&self, needs: &mut Needs);
+    }
+
+    impl<T> ViaNoDeclare for &DeclareProbe<T> {
+        fn declare(&self, _: &mut Needs) {}
+    }
+
+    /// Asserts at compile time that `T` can be injected (`#[inject]` fns).
+    pub fn assert_inject<T: Inject>() {}
 
     /// The 422 response for an argument that failed validation.
     #[cold]

@@ -27,10 +27,10 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         let ty = arg.ty;
         let call = match &arg.source {
             Source::Param { index, name } => quote_spanned! {ty.span()=>
-                #p::param::<#ty>(&__portico_ctx, #index, #name)
+                #p::param::<#ty>(__portico_ctx, #index, #name)
             },
             Source::Extractor => quote_spanned! {ty.span()=>
-                #p::extract::<#ty>(&mut __portico_ctx).await
+                #p::extract::<#ty>(__portico_ctx).await
             },
         };
         let extracted = quote_spanned! {ty.span()=>
@@ -67,6 +67,20 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let p_at = private_at(span);
     let respond = quote_spanned! {span=> #p_at::respond(#call) };
 
+    // The dependencies of the extractor arguments, in the order the
+    // handler takes them; the app resolves them when it is built.
+    let declares = route
+        .args
+        .iter()
+        .filter(|arg| matches!(arg.source, Source::Extractor))
+        .map(|arg| {
+            let ty = arg.ty;
+            quote! {{
+                use #p::{ViaFromRequest as _, ViaNoDeclare as _};
+                (&#p::DeclareProbe::<#ty>(::core::marker::PhantomData)).declare(needs);
+            }}
+        });
+
     quote! {
         #func
 
@@ -76,15 +90,24 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
 
         impl #p::RouteDef for #name {
             fn route() -> #p::Route {
-                fn __portico_handler<'a>(
-                    #[allow(unused_mut)] mut __portico_ctx: #p::RequestContext<'a>,
-                ) -> #p::HandlerFuture<'a> {
+                fn __portico_handler<'r, 'a>(
+                    #[allow(unused_variables)] __portico_ctx: &'r mut #p::RequestContext<'a>,
+                ) -> #p::HandlerFuture<'r> {
                     #p::Box::pin(async move {
                         #(#extractions)*
                         #respond
                     })
                 }
-                #p::Route::new(#p::Method::#method, #path, #name_str, __portico_handler)
+                fn __portico_declare(#[allow(unused_variables)] needs: &mut #p::Needs) {
+                    #(#declares)*
+                }
+                #p::Route::new(
+                    #p::Method::#method,
+                    #path,
+                    #name_str,
+                    __portico_handler,
+                    __portico_declare,
+                )
             }
         }
     }

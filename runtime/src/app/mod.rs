@@ -8,8 +8,8 @@ pub use service::Service;
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::extract::Deps;
 use crate::handler::Route;
+use crate::inject::{AsyncFactory, Factory, InjectProblem, Registry, RequestFactory};
 use crate::router::{InsertError, PatternError, Router};
 use crate::server::Server;
 
@@ -20,7 +20,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) body_limit: usize,
-    pub(crate) deps: Deps,
 }
 
 /// A Portico application under construction.
@@ -37,7 +36,7 @@ pub(crate) struct Shared {
 pub struct App {
     routes: Vec<Route>,
     body_limit: usize,
-    deps: Deps,
+    registry: Registry,
 }
 
 impl Default for App {
@@ -45,7 +44,7 @@ impl Default for App {
         App {
             routes: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
-            deps: Deps::default(),
+            registry: Registry::default(),
         }
     }
 }
@@ -63,9 +62,58 @@ impl App {
         self
     }
 
-    /// Registers a value that handlers receive as `Dep<T>`.
+    /// Registers a ready value, a singleton that handlers take as `Dep<T>`.
     pub fn provide<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.deps.insert(value);
+        self.registry.provide(value);
+        self
+    }
+
+    /// Registers a sync factory whose arguments are injected (`Dep<T>`,
+    /// `#[inject]` structs); it runs once, when the app is built, and its
+    /// value is a singleton.
+    ///
+    /// ```
+    /// use portico_runtime::{App, inject::Dep};
+    ///
+    /// struct Config { smtp: String }
+    /// struct Mailer { smtp: String }
+    ///
+    /// let app = App::new()
+    ///     .provide(Config { smtp: "smtp.example.com".into() })
+    ///     .provide_with(|config: Dep<Config>| Mailer { smtp: config.smtp.clone() });
+    /// assert!(app.verify().is_ok());
+    /// ```
+    pub fn provide_with<Args, F>(mut self, factory: F) -> Self
+    where
+        F: Factory<Args>,
+        F::Output: Send + Sync + 'static,
+    {
+        self.registry.provide_with(factory);
+        self
+    }
+
+    /// Registers an async factory returning `Result<T, E>` (a database
+    /// pool that connects, say); it runs once when the app is built, and
+    /// an error stops the build.
+    pub fn provide_async<Args, F>(mut self, factory: F) -> Self
+    where
+        F: AsyncFactory<Args>,
+        F::Output: Send + Sync + 'static,
+    {
+        self.registry.provide_async(factory);
+        self
+    }
+
+    /// Registers a request-scoped factory: it runs for every request that
+    /// needs its value, with the request (its headers, the claims a
+    /// middleware attached) and injected arguments. Singletons may not
+    /// depend on it.
+    pub fn provide_request<Args, F>(mut self, factory: F) -> Self
+    where
+        F: RequestFactory<Args>,
+        F::Output: Send + Sync + 'static,
+    {
+        self.registry.provide_request(factory);
         self
     }
 
@@ -82,10 +130,15 @@ impl App {
         RouteTable(&self.routes)
     }
 
-    /// Checks everything that can be checked before serving — every route
-    /// pattern and every pair of routes that could never be told apart —
-    /// and compiles the router. All problems are reported together.
-    pub fn build(self) -> Result<Service, BuildError> {
+    /// Checks everything that can be checked before serving, and reports
+    /// every problem at once: each route pattern, each pair of routes that
+    /// could never be told apart, each dependency nothing provides, each
+    /// dependency cycle and each singleton that needs a request-scoped value.
+    pub fn verify(&self) -> Result<(), BuildError> {
+        self.check().map(drop)
+    }
+
+    fn check(&self) -> Result<Router<usize>, BuildError> {
         let mut router = Router::new();
         let mut problems = Vec::new();
         for (index, route) in self.routes.iter().enumerate() {
@@ -106,15 +159,46 @@ impl App {
                 }
             }
         }
-        if !problems.is_empty() {
-            return Err(BuildError { problems });
+        let consumers: Vec<_> = self
+            .routes
+            .iter()
+            .map(|r| (r.to_string(), r.needs()))
+            .collect();
+        problems.extend(
+            self.registry
+                .check(&consumers)
+                .into_iter()
+                .map(BuildProblem::Inject),
+        );
+        if problems.is_empty() {
+            Ok(router)
+        } else {
+            Err(BuildError { problems })
         }
+    }
+
+    /// Verifies the app (see [`verify`](App::verify)), builds every
+    /// singleton dependency (running async factories), resolves each
+    /// route's dependencies and compiles the router.
+    pub async fn build(self) -> Result<Service, BuildError> {
+        let router = self.check()?;
+        let container = self.registry.build().await.map_err(|problems| BuildError {
+            problems: problems.into_iter().map(BuildProblem::Inject).collect(),
+        })?;
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|route| {
+                let deps = container.route_deps(&route.needs());
+                (route, deps)
+            })
+            .collect();
         Ok(Service::new(
             router,
-            self.routes,
+            routes,
+            container,
             Shared {
                 body_limit: self.body_limit,
-                deps: self.deps,
             },
         ))
     }
@@ -122,7 +206,7 @@ impl App {
     /// Builds the app and binds a listener (port 0 picks a free port; the
     /// bound address is `Server::local_addr`).
     pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, crate::Error> {
-        let service = self.build()?;
+        let service = self.build().await?;
         Server::bind(service, addr).await
     }
 
@@ -194,6 +278,9 @@ pub enum BuildProblem {
         /// The route registered second.
         second: String,
     },
+    /// A problem with the dependencies.
+    #[error(transparent)]
+    Inject(InjectProblem),
 }
 
 /// A server address from the environment, for example

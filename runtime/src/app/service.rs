@@ -10,6 +10,7 @@ use super::Shared;
 use crate::body::Body;
 use crate::extract::RequestContext;
 use crate::handler::{CatchUnwind, Route};
+use crate::inject::{Container, RouteDeps};
 use crate::response::{IntoResponse, Rejection, Response};
 use crate::router::{Lookup, Router};
 
@@ -22,24 +23,36 @@ pub struct Service {
 #[derive(Debug)]
 struct Inner {
     router: Router<usize>,
-    routes: Vec<Route>,
+    routes: Vec<(Route, RouteDeps)>,
+    container: Container,
     shared: Shared,
 }
 
 impl Service {
-    pub(crate) fn new(router: Router<usize>, routes: Vec<Route>, shared: Shared) -> Self {
+    pub(crate) fn new(
+        router: Router<usize>,
+        routes: Vec<(Route, RouteDeps)>,
+        container: Container,
+        shared: Shared,
+    ) -> Self {
         Service {
             inner: Arc::new(Inner {
                 router,
                 routes,
+                container,
                 shared,
             }),
         }
     }
 
     /// The routes, in registration order.
-    pub fn routes(&self) -> &[Route] {
-        &self.inner.routes
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.inner.routes.iter().map(|(route, _)| route)
+    }
+
+    /// The built dependencies.
+    pub fn container(&self) -> &Container {
+        &self.inner.container
     }
 
     /// Answers one request. Never fails: every problem is a response.
@@ -53,9 +66,21 @@ impl Service {
                 params,
                 head_via_get,
             } => {
-                let route = &inner.routes[*value];
-                let ctx = RequestContext::new(parts, body, params, &inner.shared);
-                let response = match CatchUnwind((route.handler())(ctx)).await {
+                let (route, deps) = &inner.routes[*value];
+                let mut ctx = RequestContext::new(parts, body, params, &inner.shared, deps);
+                // Request-scoped factories are user code: a panic there is
+                // a 500 like a panic in the handler.
+                let made = deps.plan.is_empty()
+                    || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ctx.make_request_values();
+                    }))
+                    .is_ok();
+                let outcome = if made {
+                    CatchUnwind((route.handler())(&mut ctx)).await
+                } else {
+                    Err(())
+                };
+                let response = match outcome {
                     Ok(response) => response,
                     Err(()) => {
                         tracing::error!(route = %route, "handler panicked");

@@ -7,14 +7,12 @@
 //! `http::Request<Body>`; users add their own by implementing the trait.
 
 mod body;
-mod dep;
 mod param;
 mod parts;
 mod query;
 
+pub use crate::inject::Dep;
 pub use body::Json;
-pub use dep::Dep;
-pub(crate) use dep::Deps;
 pub use param::FromParam;
 pub use query::Query;
 
@@ -23,8 +21,12 @@ use std::future::Future;
 use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
 
+use std::any::Any;
+use std::sync::Arc;
+
 use crate::app::Shared;
 use crate::body::Body;
+use crate::inject::{Needs, RouteDeps, Scope};
 use crate::response::{IntoResponse, Rejection};
 use crate::router::Params;
 
@@ -36,16 +38,39 @@ pub struct RequestContext<'a> {
     body: Option<Body>,
     params: Params,
     shared: &'a Shared,
+    deps: &'a RouteDeps,
+    request_values: Vec<Arc<dyn Any + Send + Sync>>,
+    dep_cursor: usize,
 }
 
 impl<'a> RequestContext<'a> {
-    pub(crate) fn new(parts: Parts, body: Body, params: Params, shared: &'a Shared) -> Self {
+    pub(crate) fn new(
+        parts: Parts,
+        body: Body,
+        params: Params,
+        shared: &'a Shared,
+        deps: &'a RouteDeps,
+    ) -> Self {
         RequestContext {
             parts,
             body: Some(body),
             params,
             shared,
+            deps,
+            request_values: Vec::new(),
+            dep_cursor: 0,
         }
+    }
+
+    /// Makes this request's request-scoped values (before any extractor runs).
+    pub(crate) fn make_request_values(&mut self) {
+        self.request_values = self.deps.run_plan(self);
+    }
+
+    /// The route's dependencies, in declaration order.
+    #[inline]
+    pub(crate) fn scope(&mut self) -> Scope<'_> {
+        Scope::new(&self.deps.slots, &self.request_values, &mut self.dep_cursor)
     }
 
     /// The request method.
@@ -92,10 +117,6 @@ impl<'a> RequestContext<'a> {
         &self.params
     }
 
-    pub(crate) fn shared(&self) -> &'a Shared {
-        self.shared
-    }
-
     pub(crate) fn parts(&self) -> &Parts {
         &self.parts
     }
@@ -129,6 +150,13 @@ pub trait FromRequest: Sized + Send {
     /// What the request gets back when extraction fails.
     type Rejection: IntoResponse;
 
+    /// Lists the dependencies this extractor takes from the app (`Dep<T>`
+    /// and `#[inject]` structs do; most extractors take none). The app
+    /// checks and resolves them when it is built.
+    fn declare(needs: &mut Needs) {
+        let _ = needs;
+    }
+
     /// Extracts the value. Extractors run in argument order; one that
     /// fails stops the request before the handler.
     fn from_request(
@@ -138,6 +166,10 @@ pub trait FromRequest: Sized + Send {
 
 impl<T: FromRequest> FromRequest for Option<T> {
     type Rejection = std::convert::Infallible;
+
+    fn declare(needs: &mut Needs) {
+        T::declare(needs);
+    }
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         Ok(T::from_request(ctx).await.ok())

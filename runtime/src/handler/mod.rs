@@ -9,15 +9,18 @@ use std::task::{Context, Poll};
 use http::Method;
 
 use crate::extract::RequestContext;
+use crate::inject::{Need, Needs};
 use crate::response::Response;
 
-/// The future of a type-erased handler, borrowing the app for `'a`.
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
+/// The future of a type-erased handler, borrowing the request for `'r`.
+pub type HandlerFuture<'r> = Pin<Box<dyn Future<Output = Response> + Send + 'r>>;
 
 /// A type-erased handler: extracts the arguments, calls the user's fn and
 /// turns its result into a response. A plain fn pointer, so calling it
-/// costs no `Arc` and no vtable beyond the boxed future.
-pub type HandlerFn = for<'a> fn(RequestContext<'a>) -> HandlerFuture<'a>;
+/// costs no `Arc` and no vtable beyond the boxed future; it borrows the
+/// request context rather than taking it, so the boxed future stays small
+/// and the context is not copied into it.
+pub type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
 
 /// One route: method, path pattern, handler name and handler.
 ///
@@ -29,17 +32,34 @@ pub struct Route {
     path: &'static str,
     name: &'static str,
     handler: HandlerFn,
+    declare: fn(&mut Needs),
 }
 
 impl Route {
-    /// A route. Normally written by `#[route]`, not by hand.
-    pub fn new(method: Method, path: &'static str, name: &'static str, handler: HandlerFn) -> Self {
+    /// A route. Normally written by `#[route]`, not by hand: `declare`
+    /// lists the dependencies of the handler's arguments, in the order
+    /// `handler` takes them.
+    pub fn new(
+        method: Method,
+        path: &'static str,
+        name: &'static str,
+        handler: HandlerFn,
+        declare: fn(&mut Needs),
+    ) -> Self {
         Route {
             method,
             path,
             name,
             handler,
+            declare,
         }
+    }
+
+    /// The dependencies of the handler's arguments, in order.
+    pub fn needs(&self) -> Vec<Need> {
+        let mut needs = Needs::default();
+        (self.declare)(&mut needs);
+        needs.into_vec()
     }
 
     /// The HTTP method.

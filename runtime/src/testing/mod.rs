@@ -4,7 +4,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use portico_runtime::{App, testing::TestClient};
 //!
-//! let client = TestClient::new(App::new());
+//! let client = TestClient::new(App::new()).await;
 //! let response = client.get("/nowhere").send().await;
 //! assert_eq!(response.status(), 404);
 //! assert_eq!(response.json()["success"], false);
@@ -34,8 +34,8 @@ impl TestClient {
     /// # Panics
     /// When the app does not build, with every problem in the message: a
     /// test of a broken app should fail right here.
-    pub fn new(app: App) -> Self {
-        match app.build() {
+    pub async fn new(app: App) -> Self {
+        match app.build().await {
             Ok(service) => TestClient { service },
             Err(err) => panic!("{err}"),
         }

@@ -1,0 +1,9 @@
+use portico::prelude::*;
+
+#[inject]
+enum Store {
+    Memory,
+    Disk,
+}
+
+fn main() {}
