@@ -60,7 +60,7 @@ pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
     ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
 };
-pub use portico_runtime::server::{Server, shutdown_signal};
+pub use portico_runtime::server::{Server, ServerConfig, Shutdown, shutdown_signal};
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
 pub use portico_runtime::{Error, inject, router, testing, validate};
 

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn users_api() -> PathBuf {
+fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target dir");
-    let bin = dir.join("examples").join("users_api");
+    let bin = dir.join("examples").join(name);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo test --workspace` (it builds the examples)",
@@ -24,9 +24,17 @@ fn users_api() -> PathBuf {
     bin
 }
 
-/// Starts the app on a free port and returns it with its address.
+fn users_api() -> PathBuf {
+    example("users_api")
+}
+
+/// Starts an example app on a free port and returns it with its address.
 fn start() -> (Child, String) {
-    let mut child = Command::new(users_api())
+    start_example("users_api")
+}
+
+fn start_example(name: &str) -> (Child, String) {
+    let mut child = Command::new(example(name))
         .env("PORTICO_ADDR", "127.0.0.1:0")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -64,23 +72,28 @@ fn get(addr: &str, path: &str) -> String {
     out
 }
 
-fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+fn send(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "users_api did not stop after {signal}"
-        );
+        assert!(Instant::now() < deadline, "the server did not stop");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    send(child, signal);
+    wait_exit(child)
 }
 
 #[test]
@@ -127,5 +140,48 @@ fn a_bad_address_is_refused_with_a_message() {
     assert!(
         stderr.contains("PORTICO_ADDR") && stderr.contains("not-an-address"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections() {
+    let (mut child, addr) = start_example("slow_server");
+    let in_flight = {
+        let addr = addr.clone();
+        std::thread::spawn(move || get(&addr, "/slow/700"))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    send(&child, "-TERM");
+    // The listener closes at once, before the in-flight request is done.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    while TcpStream::connect(&addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let response = in_flight.join().unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("slept 700 ms"),
+        "{response}"
+    );
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn sigterm_with_an_idle_keep_alive_client_exits_within_a_second() {
+    let (mut child, addr) = start();
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let started = Instant::now();
+    let status = signal_and_wait(&mut child, "-TERM");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use crate::handler::Route;
 use crate::inject::{AsyncFactory, Factory, InjectProblem, Registry, RequestFactory};
 use crate::router::{InsertError, PatternError, Router};
-use crate::server::Server;
+use crate::server::{Server, ServerConfig, Shutdown};
 
 /// Default largest request body a body extractor reads: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -37,14 +37,22 @@ pub struct App {
     routes: Vec<Route>,
     body_limit: usize,
     registry: Registry,
+    shutdown: Shutdown,
+    server: ServerConfig,
 }
 
 impl Default for App {
     fn default() -> Self {
+        let shutdown = Shutdown::new();
+        let mut registry = Registry::default();
+        // Every app provides its shutdown signal to whoever must react.
+        registry.provide(shutdown.clone());
         App {
             routes: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
-            registry: Registry::default(),
+            registry,
+            shutdown,
+            server: ServerConfig::default(),
         }
     }
 }
@@ -124,6 +132,12 @@ impl App {
         self
     }
 
+    /// The server's limits and timeouts (see [`ServerConfig`]).
+    pub fn server_config(mut self, config: ServerConfig) -> Self {
+        self.server = config;
+        self
+    }
+
     /// The route registry in registration order; its `Display` prints one
     /// `GET /users -> list_users` line per route.
     pub fn routes(&self) -> RouteTable<'_> {
@@ -197,6 +211,7 @@ impl App {
             router,
             routes,
             container,
+            self.shutdown,
             Shared {
                 body_limit: self.body_limit,
             },
@@ -206,8 +221,9 @@ impl App {
     /// Builds the app and binds a listener (port 0 picks a free port; the
     /// bound address is `Server::local_addr`).
     pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, crate::Error> {
+        let config = self.server.clone();
         let service = self.build().await?;
-        Server::bind(service, addr).await
+        Server::bind(service, config, addr).await
     }
 
     /// Builds, binds and serves until SIGINT or SIGTERM, then shuts down

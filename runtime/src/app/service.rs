@@ -1,5 +1,6 @@
 //! The built app: one request in, one response out.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::header::{ALLOW, CONTENT_LENGTH};
@@ -13,6 +14,7 @@ use crate::handler::{CatchUnwind, Route};
 use crate::inject::{Container, RouteDeps};
 use crate::response::{IntoResponse, Rejection, Response};
 use crate::router::{Lookup, Router};
+use crate::server::Shutdown;
 
 /// A built, verified app, ready to answer requests. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -25,6 +27,7 @@ struct Inner {
     router: Router<usize>,
     routes: Vec<(Route, RouteDeps)>,
     container: Container,
+    shutdown: Shutdown,
     shared: Shared,
 }
 
@@ -33,6 +36,7 @@ impl Service {
         router: Router<usize>,
         routes: Vec<(Route, RouteDeps)>,
         container: Container,
+        shutdown: Shutdown,
         shared: Shared,
     ) -> Self {
         Service {
@@ -40,9 +44,16 @@ impl Service {
                 router,
                 routes,
                 container,
+                shutdown,
                 shared,
             }),
         }
+    }
+
+    /// Begins (and tells of) graceful shutdown; the server begins it on
+    /// SIGINT/SIGTERM.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
     }
 
     /// The routes, in registration order.
@@ -57,6 +68,15 @@ impl Service {
 
     /// Answers one request. Never fails: every problem is a response.
     pub async fn call(&self, request: http::Request<Body>) -> Response {
+        self.call_from(request, None).await
+    }
+
+    /// Answers one request from the client at `peer`.
+    pub async fn call_from(
+        &self,
+        request: http::Request<Body>,
+        peer: Option<SocketAddr>,
+    ) -> Response {
         let inner = &*self.inner;
         let (parts, body) = request.into_parts();
         let lookup = inner.router.lookup(&parts.method, parts.uri.path());
@@ -67,7 +87,7 @@ impl Service {
                 head_via_get,
             } => {
                 let (route, deps) = &inner.routes[*value];
-                let mut ctx = RequestContext::new(parts, body, params, &inner.shared, deps);
+                let mut ctx = RequestContext::new(parts, body, params, peer, &inner.shared, deps);
                 // Request-scoped factories are user code: a panic there is
                 // a 500 like a panic in the handler.
                 let made = deps.plan.is_empty()

@@ -22,6 +22,7 @@ use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
 
 use std::any::Any;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::app::Shared;
@@ -37,6 +38,7 @@ pub struct RequestContext<'a> {
     parts: Parts,
     body: Option<Body>,
     params: Params,
+    peer: Option<SocketAddr>,
     shared: &'a Shared,
     deps: &'a RouteDeps,
     request_values: Vec<Arc<dyn Any + Send + Sync>>,
@@ -48,6 +50,7 @@ impl<'a> RequestContext<'a> {
         parts: Parts,
         body: Body,
         params: Params,
+        peer: Option<SocketAddr>,
         shared: &'a Shared,
         deps: &'a RouteDeps,
     ) -> Self {
@@ -55,6 +58,7 @@ impl<'a> RequestContext<'a> {
             parts,
             body: Some(body),
             params,
+            peer,
             shared,
             deps,
             request_values: Vec::new(),
@@ -76,6 +80,12 @@ impl<'a> RequestContext<'a> {
     /// The request method.
     pub fn method(&self) -> &Method {
         &self.parts.method
+    }
+
+    /// The address of the client's end of the connection (`None` when the
+    /// request did not come over a socket, as from the test client).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The request URI.

@@ -184,6 +184,12 @@ pub enum Rejection {
         /// The `Allow` header value.
         allow: HeaderValue,
     },
+    /// An HTTP/1.1 request without exactly one `Host` header.
+    #[error("an HTTP/1.1 request needs exactly one Host header; found {found}")]
+    HostHeader {
+        /// How many there were.
+        found: usize,
+    },
     /// A path parameter did not parse as its argument's type.
     #[error("path parameter `{name}`: cannot parse `{value}` as {expected}: {reason}")]
     BadParam {
@@ -254,6 +260,7 @@ impl Rejection {
             Rejection::NoRoute { .. } => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::BadParam { .. }
+            | Rejection::HostHeader { .. }
             | Rejection::ParamNotUtf8 { .. }
             | Rejection::BadQuery(_)
             | Rejection::MalformedJson { .. }

@@ -1,0 +1,327 @@
+//! The production server against slow, malformed and hostile clients, and
+//! its graceful shutdown. Every test runs a real server on 127.0.0.1:0.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::TestServer;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Version};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portico::prelude::*;
+use portico::{ServerConfig, Shutdown};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[route(GET, "/ping")]
+async fn ping() -> &'static str {
+    "pong"
+}
+
+#[route(GET, "/slow/<ms>")]
+async fn slow(ms: u64) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms}")
+}
+
+#[route(POST, "/echo")]
+async fn echo(body: Bytes) -> Bytes {
+    body
+}
+
+#[route(GET, "/panic")]
+async fn panics() -> &'static str {
+    panic!("handler bug")
+}
+
+#[route(GET, "/shutting_down")]
+async fn shutting_down(shutdown: Dep<Shutdown>) -> String {
+    shutdown.has_begun().to_string()
+}
+
+fn app(config: ServerConfig) -> App {
+    App::new()
+        .server_config(config)
+        .mount(routes![ping, slow, echo, panics, shutting_down])
+}
+
+async fn start(config: ServerConfig) -> TestServer {
+    TestServer::start(app(config)).await
+}
+
+/// Reads from `stream` until EOF or `wait` passes; returns what came and
+/// whether the server closed the connection.
+async fn read_until_close(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_and_http1_share_one_port() {
+    let server = start(ServerConfig::default()).await;
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let response = h2
+        .request(
+            Request::get(server.url("/ping"))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .expect("h2c request");
+    assert_eq!(response.version(), Version::HTTP_2);
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "pong"
+    );
+
+    let reply = server.get("/ping").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "pong");
+}
+
+#[tokio::test]
+async fn a_panic_on_one_http2_stream_leaves_the_others_alone() {
+    let server = start(ServerConfig::default()).await;
+    // One client, one connection: both requests are streams on it.
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let get = |path: &str| {
+        let request = Request::get(server.url(path))
+            .body(Full::default())
+            .unwrap();
+        let response = h2.request(request);
+        async move {
+            let response = response.await.expect("response");
+            let status = response.status();
+            (
+                status,
+                response.into_body().collect().await.unwrap().to_bytes(),
+            )
+        }
+    };
+    let (slow, panicked) = tokio::join!(get("/slow/200"), get("/panic"));
+    assert_eq!(panicked.0, 500);
+    assert!(String::from_utf8_lossy(&panicked.1).contains("internal server error"));
+    assert_eq!(slow, (hyper::StatusCode::OK, Bytes::from("slept 200")));
+    assert_eq!(get("/ping").await.1, "pong", "the connection still serves");
+}
+
+#[tokio::test]
+async fn a_slowloris_is_cut_after_the_header_timeout_while_others_are_served() {
+    let timeout = Duration::from_millis(400);
+    let server = start(ServerConfig::default().header_read_timeout(timeout)).await;
+    let started = Instant::now();
+    let mut slowloris = TcpStream::connect(server.addr).await.unwrap();
+    slowloris
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    // A normal client is served meanwhile.
+    for _ in 0..3 {
+        assert_eq!(server.get("/ping").await.body, "pong");
+    }
+    let (_, closed) = read_until_close(&mut slowloris, Duration::from_secs(5)).await;
+    let elapsed = started.elapsed();
+    assert!(
+        closed,
+        "the server closes a connection whose head never ends"
+    );
+    assert!(elapsed >= timeout, "not before the timeout: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "soon after the timeout: {elapsed:?}"
+    );
+    assert_eq!(server.get("/ping").await.body, "pong");
+}
+
+#[tokio::test]
+async fn too_many_headers_is_431() {
+    let server = start(ServerConfig::default()).await;
+    let mut request = String::from("GET /ping HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..200 {
+        request.push_str(&format!("X-Header-{i}: {i}\r\n"));
+    }
+    request.push_str("\r\n");
+    let response = common::raw(server.addr, request.as_bytes(), Duration::from_secs(2)).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert_eq!(server.get("/ping").await.body, "pong");
+}
+
+#[tokio::test]
+async fn a_head_over_the_byte_limit_is_431() {
+    let server = start(ServerConfig::default().max_header_bytes(8 * 1024)).await;
+    let request = format!(
+        "GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let response = common::raw(server.addr, request.as_bytes(), Duration::from_secs(2)).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+}
+
+#[tokio::test]
+async fn http11_needs_exactly_one_host() {
+    let server = start(ServerConfig::default()).await;
+    for request in [
+        "GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /ping HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+    ] {
+        let response = common::raw(server.addr, request.as_bytes(), Duration::from_secs(2)).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        assert!(
+            response.contains(r#""message":"an HTTP/1.1 request needs exactly one Host header"#),
+            "{response}"
+        );
+    }
+    let response = common::raw(
+        server.addr,
+        b"GET /ping HTTP/1.0\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        response.starts_with("HTTP/1.0 200") && response.ends_with("pong"),
+        "HTTP/1.0 needs no Host: {response}"
+    );
+}
+
+#[tokio::test]
+async fn over_the_connection_cap_clients_wait_and_are_served_when_a_slot_frees() {
+    let server = start(ServerConfig::default().max_connections(1)).await;
+    let mut first = TcpStream::connect(server.addr).await.unwrap();
+    first
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = first.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).ends_with("pong"));
+
+    // The first connection is kept alive: the second waits in the backlog.
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    second
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (early, _) = read_until_close(&mut second, Duration::from_millis(300)).await;
+    assert_eq!(early, "", "not served while the cap is reached");
+
+    drop(first);
+    let (response, closed) = read_until_close(&mut second, Duration::from_secs(3)).await;
+    assert!(
+        closed && response.starts_with("HTTP/1.1 200") && response.ends_with("pong"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_is_told_to_the_app_and_lets_in_flight_requests_finish() {
+    let server = start(ServerConfig::default()).await;
+    assert_eq!(server.get("/shutting_down").await.body, "false");
+    let addr = server.addr;
+    let in_flight = tokio::spawn(async move {
+        common::raw(
+            addr,
+            b"GET /slow/300 HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(3),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.stop().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let response = in_flight.await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.ends_with("slept 300"),
+        "{response}"
+    );
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "new connections are refused"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_client_does_not_hold_shutdown() {
+    let server = start(ServerConfig::default()).await;
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = idle.read(&mut buf).await.unwrap();
+    let started = Instant::now();
+    server.stop().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, closed) = read_until_close(&mut idle, Duration::from_secs(1)).await;
+    assert!(closed, "the idle connection is closed");
+}
+
+#[tokio::test]
+async fn a_request_longer_than_the_grace_period_is_cut() {
+    let server = start(ServerConfig::default().grace_period(Duration::from_millis(300))).await;
+    let mut stuck = TcpStream::connect(server.addr).await.unwrap();
+    stuck
+        .write_all(b"GET /slow/10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.stop().await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    let (response, closed) = read_until_close(&mut stuck, Duration::from_secs(1)).await;
+    assert!(
+        closed && response.is_empty(),
+        "cut without a response: {response:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_two_mebibyte_body_is_413_with_the_default_limit() {
+    let server = start(ServerConfig::default()).await;
+    let reply = server
+        .send(
+            hyper::Method::POST,
+            "/echo",
+            &[],
+            Some(vec![b'x'; 2 * 1024 * 1024]),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_failure(413),
+        "request body is larger than the limit of 1048576 bytes"
+    );
+    let reply = server
+        .send(
+            hyper::Method::POST,
+            "/echo",
+            &[],
+            Some(vec![b'x'; 1024 * 1024]),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body.len(), 1024 * 1024);
+}
