@@ -53,8 +53,11 @@
 
 pub use portico_macros::{Validate, inject, route, routes};
 pub use portico_runtime::app::{App, BuildError, BuildProblem, RouteTable, Service, addr_from_env};
+pub use portico_runtime::auth::{Claims, Jwt};
 pub use portico_runtime::body::Body;
-pub use portico_runtime::extract::{FromParam, FromRequest, Json, Query, RequestContext};
+pub use portico_runtime::extract::{
+    Extension, FromParam, FromRequest, Json, Query, RequestContext,
+};
 pub use portico_runtime::handler::Route;
 pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
@@ -62,7 +65,7 @@ pub use portico_runtime::response::{
 };
 pub use portico_runtime::server::{Server, ServerConfig, Shutdown, shutdown_signal};
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
-pub use portico_runtime::{Error, inject, router, testing, validate};
+pub use portico_runtime::{Error, auth, inject, middleware, ratelimit, router, testing, validate};
 
 /// Re-exports of the crates Portico's API is made of.
 pub use portico_runtime::http;
@@ -70,8 +73,8 @@ pub use portico_runtime::http;
 /// Everything a handler module usually needs: `use portico::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResponse, App, Created, Dep, FromParam, FromRequest, IntoResponse, Json,
-        Query, Validate, ValidationError, inject, route, routes,
+        ApiError, ApiResponse, App, Claims, Created, Dep, Extension, FromParam, FromRequest,
+        IntoResponse, Json, Query, Validate, ValidationError, inject, route, routes,
     };
     pub use portico_runtime::http::StatusCode;
     pub use serde::{Deserialize, Serialize};

@@ -39,12 +39,16 @@ fn start_example(name: &str) -> (Child, String) {
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
-        .expect("start users_api");
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // Warnings may come first; the address is on the "listening" line.
     let mut line = String::new();
-    stderr
-        .read_line(&mut line)
-        .expect("read the listening line");
+    while !line.contains("listening") {
+        line.clear();
+        if stderr.read_line(&mut line).expect("read stderr") == 0 {
+            panic!("{name} exited before listening");
+        }
+    }
     let addr = line
         .trim()
         .rsplit("http://")
@@ -183,5 +187,41 @@ fn sigterm_with_an_idle_keep_alive_client_exits_within_a_second() {
         started.elapsed() < Duration::from_secs(1),
         "{:?}",
         started.elapsed()
+    );
+}
+
+#[test]
+fn the_token_command_prints_a_token_the_app_accepts() {
+    let output = Command::new(users_api())
+        .args(["token", "--sub", "42", "--role", "admin"])
+        .env(
+            "PORTICO_JWT_SECRET",
+            "a production-like secret of 32+ bytes",
+        )
+        .output()
+        .expect("run users_api token");
+    assert_eq!(output.status.code(), Some(0));
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let jwt = portico::auth::Jwt::new(b"a production-like secret of 32+ bytes").unwrap();
+    let claims = jwt.verify(&token).unwrap();
+    assert_eq!(
+        (claims["sub"].as_str(), claims["role"].as_str()),
+        (Some("42"), Some("admin"))
+    );
+    assert!(claims["exp"].as_u64().unwrap() > claims["iat"].as_u64().unwrap());
+}
+
+#[test]
+fn a_short_secret_makes_the_app_refuse_to_start() {
+    let output = Command::new(users_api())
+        .env("PORTICO_JWT_SECRET", "too-short")
+        .env("PORTICO_ADDR", "127.0.0.1:0")
+        .output()
+        .expect("run users_api");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("PORTICO_JWT_SECRET") && stderr.contains("at least 32"),
+        "{stderr}"
     );
 }

@@ -8,25 +8,58 @@ mod users_api;
 use common::TestServer;
 use hyper::Method;
 use serde_json::json;
+use users_api::Settings;
 
 async fn server() -> TestServer {
-    TestServer::start(users_api::app()).await
+    TestServer::start(users_api::app(&Settings::default()).unwrap()).await
+}
+
+fn bearer(role: &str) -> String {
+    format!("Bearer {}", Settings::default().token("42", role).unwrap())
+}
+
+/// POST /users as an authenticated user.
+async fn post_user(server: &TestServer, body: &str) -> common::Reply {
+    let auth = bearer("user");
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", auth.as_str()),
+    ];
+    server
+        .send(
+            Method::POST,
+            "/users",
+            &headers,
+            Some(body.as_bytes().to_vec()),
+        )
+        .await
+}
+
+async fn delete_user(server: &TestServer, path: &str) -> common::Reply {
+    let auth = bearer("admin");
+    server
+        .send(
+            Method::DELETE,
+            path,
+            &[("authorization", auth.as_str())],
+            None,
+        )
+        .await
 }
 
 async fn create(server: &TestServer, name: &str, email: &str, age: i32) -> serde_json::Value {
-    let reply = server
-        .post_json(
-            "/users",
-            &json!({"name": name, "email": email, "age": age}).to_string(),
-        )
-        .await;
+    let body = json!({"name": name, "email": email, "age": age}).to_string();
+    let reply = post_user(server, &body).await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     reply.json()["data"].clone()
 }
 
 #[test]
 fn route_table_lists_the_seed_routes_in_registration_order() {
-    let table = users_api::app().routes().to_string();
+    let table = users_api::app(&Settings::default())
+        .unwrap()
+        .routes()
+        .to_string();
     assert_eq!(
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
@@ -37,12 +70,11 @@ fn route_table_lists_the_seed_routes_in_registration_order() {
 #[tokio::test]
 async fn create_then_get_then_delete_a_user() {
     let server = server().await;
-    let reply = server
-        .post_json(
-            "/users",
-            r#"{"name":"Alice","email":"alice@example.com","age":30}"#,
-        )
-        .await;
+    let reply = post_user(
+        &server,
+        r#"{"name":"Alice","email":"alice@example.com","age":30}"#,
+    )
+    .await;
     assert_eq!(reply.status, 201);
     assert_eq!(reply.header("location"), "/users/1");
     assert_eq!(
@@ -54,27 +86,23 @@ async fn create_then_get_then_delete_a_user() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["data"]["name"], "Alice");
 
-    let reply = server.send(Method::DELETE, "/users/1", &[], None).await;
+    let reply = delete_user(&server, "/users/1").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json()["data"]["id"], 1);
 
     let message = server.get("/users/1").await.assert_failure(404);
     assert_eq!(message, "no user with id 1");
-    server
-        .send(Method::DELETE, "/users/1", &[], None)
-        .await
-        .assert_failure(404);
+    delete_user(&server, "/users/1").await.assert_failure(404);
 }
 
 #[tokio::test]
 async fn client_cannot_choose_the_id_or_extra_fields() {
     let server = server().await;
-    let reply = server
-        .post_json(
-            "/users",
-            r#"{"id":999,"role":"admin","name":"Mallory","email":"m@example.com","age":40}"#,
-        )
-        .await;
+    let reply = post_user(
+        &server,
+        r#"{"id":999,"role":"admin","name":"Mallory","email":"m@example.com","age":40}"#,
+    )
+    .await;
     assert_eq!(reply.status, 201);
     let user = &reply.json()["data"];
     assert_eq!(user["id"], 1);
@@ -147,9 +175,7 @@ async fn bad_paging_is_400() {
 #[tokio::test]
 async fn invalid_user_is_422_listing_every_field() {
     let server = server().await;
-    let reply = server
-        .post_json("/users", r#"{"name":"  ","email":"not-an-email","age":-1}"#)
-        .await;
+    let reply = post_user(&server, r#"{"name":"  ","email":"not-an-email","age":-1}"#).await;
     assert_eq!(reply.assert_failure(422), "validation failed");
     let fields = &reply.json()["error"]["fields"];
     assert_eq!(fields["name"][0]["code"], "blank", "{fields}");
@@ -160,11 +186,11 @@ async fn invalid_user_is_422_listing_every_field() {
     );
     let long_name = "é".repeat(101);
     let body = json!({"name": long_name, "email": "a@b.co", "age": 150});
-    let reply = server.post_json("/users", &body.to_string()).await;
+    let reply = post_user(&server, &body.to_string()).await;
     reply.assert_failure(422);
     assert_eq!(reply.json()["error"]["fields"]["name"][0]["code"], "length");
     let body = json!({"name": "é".repeat(100), "email": "a@b.co", "age": 0});
-    let ok = server.post_json("/users", &body.to_string()).await;
+    let ok = post_user(&server, &body.to_string()).await;
     assert_eq!(
         ok.status, 201,
         "100 characters (200 bytes) is within the limit"
@@ -228,57 +254,46 @@ async fn head_is_get_without_body_and_options_lists_methods() {
 async fn json_body_needs_a_json_content_type() {
     let server = server().await;
     let body = Some(br#"{"name":"A","email":"a@example.com","age":1}"#.to_vec());
+    let auth = bearer("user");
+    let auth = ("authorization", auth.as_str());
     let message = server
-        .send(Method::POST, "/users", &[], body.clone())
+        .send(Method::POST, "/users", &[auth], body.clone())
         .await
         .assert_failure(415);
     assert!(message.contains("found none"), "{message}");
+    let headers = [auth, ("content-type", "text/plain")];
     let message = server
-        .send(
-            Method::POST,
-            "/users",
-            &[("content-type", "text/plain")],
-            body.clone(),
-        )
+        .send(Method::POST, "/users", &headers, body.clone())
         .await
         .assert_failure(415);
     assert!(message.contains("text/plain"), "{message}");
-    let reply = server
-        .send(
-            Method::POST,
-            "/users",
-            &[("content-type", "application/json; charset=utf-8")],
-            body,
-        )
-        .await;
+    let headers = [auth, ("content-type", "application/json; charset=utf-8")];
+    let reply = server.send(Method::POST, "/users", &headers, body).await;
     assert_eq!(reply.status, 201);
 }
 
 #[tokio::test]
 async fn malformed_json_is_400_with_line_and_column() {
     let server = server().await;
-    let message = server
-        .post_json("/users", "{\n  \"name\": \"A\",\n  \"email\" \"x\"\n}")
+    let message = post_user(&server, "{\n  \"name\": \"A\",\n  \"email\" \"x\"\n}")
         .await
         .assert_failure(400);
     assert_eq!(message, "malformed JSON at line 3, column 11: expected `:`");
-    let message = server.post_json("/users", "").await.assert_failure(400);
+    let message = post_user(&server, "").await.assert_failure(400);
     assert!(message.contains("EOF"), "{message}");
 }
 
 #[tokio::test]
 async fn json_of_the_wrong_shape_is_422() {
     let server = server().await;
-    let message = server
-        .post_json(
-            "/users",
-            r#"{"name":"A","email":"a@example.com","age":"old"}"#,
-        )
-        .await
-        .assert_failure(422);
+    let message = post_user(
+        &server,
+        r#"{"name":"A","email":"a@example.com","age":"old"}"#,
+    )
+    .await
+    .assert_failure(422);
     assert!(message.contains("invalid type"), "{message}");
-    let message = server
-        .post_json("/users", r#"{"name":"A"}"#)
+    let message = post_user(&server, r#"{"name":"A"}"#)
         .await
         .assert_failure(422);
     assert!(message.contains("missing field `email`"), "{message}");
@@ -291,7 +306,7 @@ async fn body_over_the_limit_is_413_with_or_without_content_length() {
         r#"{{"name":"{}","email":"a@example.com","age":1}}"#,
         "x".repeat(1024 * 1024 + 1)
     );
-    let message = server.post_json("/users", &big).await.assert_failure(413);
+    let message = post_user(&server, &big).await.assert_failure(413);
     assert_eq!(
         message,
         "request body is larger than the limit of 1048576 bytes"
@@ -317,5 +332,61 @@ async fn healthz_is_alive() {
     assert_eq!(
         reply.json(),
         json!({"success": true, "data": "alive", "error": null})
+    );
+}
+
+#[tokio::test]
+async fn creating_needs_a_token_and_deleting_needs_admin() {
+    let server = server().await;
+    let body = r#"{"name":"Alice","email":"alice@example.com","age":30}"#;
+    let reply = server.post_json("/users", body).await;
+    assert_eq!(reply.assert_failure(401), "authentication required");
+    assert_eq!(reply.header("www-authenticate"), "Bearer");
+    create(&server, "Alice", "alice@example.com", 30).await;
+
+    let user = bearer("user");
+    let reply = server
+        .send(
+            Method::DELETE,
+            "/users/1",
+            &[("authorization", user.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(reply.assert_failure(403), "the `admin` role is required");
+    assert_eq!(delete_user(&server, "/users/1").await.status, 200);
+}
+
+#[tokio::test]
+async fn every_route_but_health_is_rate_limited_per_client() {
+    let settings = Settings {
+        rate_capacity: 3,
+        rate_refill_per_sec: 0.01,
+        ..Settings::default()
+    };
+    let server = TestServer::start(users_api::app(&settings).unwrap()).await;
+    for _ in 0..3 {
+        assert_eq!(server.get("/users").await.status, 200);
+    }
+    let limited = server.get("/users/1").await;
+    limited.assert_failure(429);
+    assert!(limited.header("retry-after").parse::<u64>().unwrap() >= 1);
+    assert_eq!(server.get("/healthz").await.status, 200);
+    // An authenticated client has its own bucket.
+    let reply = post_user(&server, r#"{"name":"A","email":"a@example.com","age":1}"#).await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.header("ratelimit"), r#""default";r=2;t=100"#);
+}
+
+#[test]
+fn a_short_secret_is_refused() {
+    let settings = Settings {
+        jwt_secret: b"short".to_vec(),
+        ..Settings::default()
+    };
+    let err = users_api::app(&settings).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "setting PORTICO_JWT_SECRET: the secret is 5 bytes; at least 32 are required"
     );
 }

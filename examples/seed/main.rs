@@ -5,6 +5,9 @@
 mod ex01_route_registry;
 mod ex02_request_validation;
 mod ex03_dependency_injection;
+mod ex04_rate_limiter;
+mod ex05_jwt;
+mod ex06_middleware;
 mod ex08_response_envelope;
 
 use std::process::ExitCode;
@@ -22,8 +25,11 @@ async fn main() -> ExitCode {
         1 => ex01_route_registry::run(),
         2 => ex02_request_validation::run(),
         3 => ex03_dependency_injection::run().await,
+        4 => ex04_rate_limiter::run(),
+        5 => ex05_jwt::run(),
+        6 => ex06_middleware::run().await,
         8 => ex08_response_envelope::run(),
-        4..=7 | 9..=11 => {
+        7 | 9..=11 => {
             eprintln!("seed exercise {n} is not implemented yet");
             return ExitCode::from(2);
         }

@@ -4,9 +4,12 @@
 //! this app (`#[path = "../examples/users_api/app.rs"] mod users_api;`).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use portico::auth::Jwt;
+use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
+use portico::ratelimit::RateLimit;
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,9 +149,11 @@ pub async fn list_users(
     Ok(ApiResponse::paginated(items, total, page, page_size))
 }
 
+/// Needs a bearer token.
 #[route(POST, "/users")]
 pub async fn create_user(
     Json(new): Json<NewUser>,
+    _caller: Claims,
     users: Dep<UserStore>,
 ) -> Created<ApiResponse<User>> {
     let user = users.insert(new);
@@ -163,7 +168,8 @@ pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
-#[route(DELETE, "/users/<id>")]
+/// Needs a bearer token with the `admin` role.
+#[route(DELETE, "/users/<id>", role = "admin")]
 pub async fn delete_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
     users
         .remove(id)
@@ -177,9 +183,67 @@ pub async fn healthz() -> ApiResponse<&'static str> {
     ApiResponse::ok("alive")
 }
 
+/// What the app is configured with (from the environment in `main`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub jwt_secret: Vec<u8>,
+    pub rate_capacity: u32,
+    pub rate_refill_per_sec: f64,
+}
+
+/// Used when `PORTICO_JWT_SECRET` is not set, with a loud warning.
+pub const DEVELOPMENT_SECRET: &str = "portico-development-secret-do-not-use-in-production";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            jwt_secret: DEVELOPMENT_SECRET.as_bytes().to_vec(),
+            rate_capacity: 100,
+            rate_refill_per_sec: 10.0,
+        }
+    }
+}
+
+impl Settings {
+    pub fn jwt(&self) -> Result<Jwt, portico::Error> {
+        Jwt::new(&self.jwt_secret).map_err(|err| portico::Error::Config {
+            name: "PORTICO_JWT_SECRET".into(),
+            message: err.to_string(),
+        })
+    }
+
+    /// A signed token with claims `sub`, `role`, `iat` and `exp` (in an hour).
+    pub fn token(&self, sub: &str, role: &str) -> Result<String, portico::Error> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({"sub": sub, "role": role, "iat": now, "exp": now + 3600});
+        self.jwt()?
+            .create(&claims)
+            .map_err(|err| portico::Error::Config {
+                name: "PORTICO_JWT_SECRET".into(),
+                message: err.to_string(),
+            })
+    }
+}
+
 /// The users API with an empty in-memory store.
-pub fn app() -> App {
-    App::new()
+pub fn app(settings: &Settings) -> Result<App, portico::Error> {
+    let refill = settings.rate_refill_per_sec;
+    if settings.rate_capacity == 0 || refill.is_nan() || refill <= 0.0 || refill.is_infinite() {
+        return Err(portico::Error::Config {
+            name: "PORTICO_RATE_CAPACITY / PORTICO_RATE_REFILL_PER_SEC".into(),
+            message: "the capacity must be at least 1 and the refill rate positive".into(),
+        });
+    }
+    let limit = RateLimit::per_client(settings.rate_capacity, settings.rate_refill_per_sec)
+        .authenticate_with(Arc::new(settings.jwt()?));
+    Ok(App::new()
+        .wrap(RequestId::default())
+        .wrap(AccessLog)
+        .wrap(CatchPanic)
+        .wrap(limit)
+        .provide(settings.jwt()?)
         .provide(UserStore::default())
         .provide(Paging::default())
         .mount(routes![
@@ -188,5 +252,5 @@ pub fn app() -> App {
             get_user,
             delete_user,
             healthz
-        ])
+        ]))
 }

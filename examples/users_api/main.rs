@@ -1,32 +1,90 @@
 //! The flagship Portico app: a users API.
 //!
 //! ```text
-//! cargo run --example users_api            # serve on PORTICO_ADDR (default 127.0.0.1:8080)
-//! cargo run --example users_api -- --routes  # print the route table and exit
+//! cargo run --example users_api                              # serve on PORTICO_ADDR
+//! cargo run --example users_api -- --routes                  # print the route table
+//! cargo run --example users_api -- token --sub 42 --role admin   # print a signed token
 //! ```
+//!
+//! Settings (environment): PORTICO_ADDR (127.0.0.1:8080), PORTICO_JWT_SECRET
+//! (at least 32 bytes; a development secret otherwise, with a warning),
+//! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10).
 
 mod app;
 
 use std::process::ExitCode;
 
+use app::Settings;
+
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> Result<T, portico::Error> {
+    match std::env::var(name) {
+        Ok(text) => text.trim().parse().map_err(|_| portico::Error::Config {
+            name: name.to_owned(),
+            message: format!("`{text}` is not a valid value"),
+        }),
+        Err(_) => Ok(default),
+    }
+}
+
+fn settings() -> Result<Settings, portico::Error> {
+    let defaults = Settings::default();
+    let jwt_secret = match std::env::var("PORTICO_JWT_SECRET") {
+        Ok(secret) => secret.into_bytes(),
+        Err(_) => {
+            eprintln!(
+                "WARNING: PORTICO_JWT_SECRET is not set; using the public development secret. \
+                 Anyone can forge tokens for this server. Set a secret of at least 32 bytes."
+            );
+            defaults.jwt_secret
+        }
+    };
+    Ok(Settings {
+        jwt_secret,
+        rate_capacity: setting("PORTICO_RATE_CAPACITY", defaults.rate_capacity)?,
+        rate_refill_per_sec: setting("PORTICO_RATE_REFILL_PER_SEC", defaults.rate_refill_per_sec)?,
+    })
+}
+
+/// `token --sub 42 --role admin`.
+fn token(args: &[String]) -> Result<String, portico::Error> {
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .ok_or_else(|| portico::Error::Config {
+                name: flag.to_owned(),
+                message: "usage: users_api token --sub <subject> --role <role>".into(),
+            })
+    };
+    settings()?.token(&value("--sub")?, &value("--role")?)
+}
+
+async fn serve() -> Result<(), portico::Error> {
+    let settings = settings()?;
+    let addr = portico::addr_from_env("PORTICO_ADDR", "127.0.0.1:8080")?;
+    let server = app::app(&settings)?.bind(addr).await?;
+    eprintln!("users_api listening on http://{}", server.local_addr());
+    server.run().await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let app = app::app();
-    if std::env::args().skip(1).any(|a| a == "--routes") {
-        print!("{}", app.routes());
-        return ExitCode::SUCCESS;
-    }
-    let result = async {
-        let addr = portico::addr_from_env("PORTICO_ADDR", "127.0.0.1:8080")?;
-        let server = app.bind(addr).await?;
-        eprintln!("users_api listening on http://{}", server.local_addr());
-        server.run().await
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("--routes") => app::app(&Settings::default()).map(|app| print!("{}", app.routes())),
+        Some("token") => token(&args).map(|token| println!("{token}")),
+        Some(other) => Err(portico::Error::Config {
+            name: other.to_owned(),
+            message: "unknown argument; use --routes or token --sub <subject> --role <role>".into(),
+        }),
+        None => serve().await.map(|()| eprintln!("users_api stopped")),
     };
-    match result.await {
-        Ok(()) => {
-            eprintln!("users_api stopped");
-            ExitCode::SUCCESS
-        }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("users_api: {err}");
             ExitCode::FAILURE

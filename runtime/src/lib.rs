@@ -6,11 +6,14 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod auth;
 pub mod body;
 mod error;
 pub mod extract;
 pub mod handler;
 pub mod inject;
+pub mod middleware;
+pub mod ratelimit;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -100,6 +103,13 @@ pub mod __private {
 
     impl<T> ViaNoDeclare for &DeclareProbe<T> {
         fn declare(&self, _: &mut Needs) {}
+    }
+
+    pub use crate::auth::require_role;
+
+    /// The dependency of a role guard: the app's `Jwt`.
+    pub fn declare_role(needs: &mut Needs) {
+        <crate::inject::Dep<crate::auth::Jwt> as Inject>::declare(needs);
     }
 
     /// Asserts at compile time that `T` can be injected (`#[inject]` fns).

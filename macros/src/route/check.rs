@@ -12,6 +12,7 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 
 /// A route that passed every check: all `expand` accepts.
 pub(crate) struct Checked<'a> {
+    pub(crate) role: Option<&'a LitStr>,
     pub(crate) method: Ident,
     pub(crate) path: &'a LitStr,
     pub(crate) func: &'a ItemFn,
@@ -45,7 +46,16 @@ pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked
     check_signature(func, &mut errors);
     let handler_args = check_args(&args.path, func, &params, &mut errors);
     errors.finish()?;
+    if let Some(role) = &args.role
+        && role.value().trim().is_empty()
+    {
+        return Err(syn::Error::new_spanned(
+            role,
+            "`role` names a role: it cannot be empty",
+        ));
+    }
     Ok(Checked {
+        role: args.role.as_ref(),
         method: Ident::new(&args.method.to_string(), args.method.span()),
         path: &args.path,
         func,

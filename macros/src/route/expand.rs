@@ -81,6 +81,20 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             }}
         });
 
+    // `role = "…"`: checked first, so its dependency (the `Jwt`) comes
+    // first in the declared list too.
+    let (guard, guard_need) = match route.role {
+        Some(role) => (
+            quote! {
+                if let ::core::result::Result::Err(rejection) = #p::require_role(__portico_ctx, #role) {
+                    return #p::respond(rejection);
+                }
+            },
+            quote!(#p::declare_role(needs);),
+        ),
+        None => (TokenStream::new(), TokenStream::new()),
+    };
+
     quote! {
         #func
 
@@ -94,11 +108,13 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                     #[allow(unused_variables)] __portico_ctx: &'r mut #p::RequestContext<'a>,
                 ) -> #p::HandlerFuture<'r> {
                     #p::Box::pin(async move {
+                        #guard
                         #(#extractions)*
                         #respond
                     })
                 }
                 fn __portico_declare(#[allow(unused_variables)] needs: &mut #p::Needs) {
+                    #guard_need
                     #(#declares)*
                 }
                 #p::Route::new(

@@ -8,6 +8,8 @@ use syn::{Ident, LitStr, Token};
 pub(crate) struct RouteArgs {
     pub(crate) method: Ident,
     pub(crate) path: LitStr,
+    /// `role = "admin"`: a valid bearer token with that role is required.
+    pub(crate) role: Option<LitStr>,
 }
 
 const USAGE: &str =
@@ -39,14 +41,34 @@ impl Parse for RouteArgs {
                 r#"expected the path as a string literal, for example "/users/<id>""#,
             )
         })?;
-        if input.peek(Token![,]) {
+        let mut role = None;
+        while input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            let name: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+            if name != "role" || role.is_some() {
+                return Err(syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unexpected argument `{name}`; after the method and the path, #[route] takes only `role = \"…\"`"
+                    ),
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            role = Some(input.parse::<LitStr>().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    r#"`role` takes a string literal: `role = "admin"`"#,
+                )
+            })?);
         }
         if !input.is_empty() {
             return Err(input.error(format!(
-                "unexpected argument; {USAGE} takes exactly a method and a path"
+                "unexpected argument; {USAGE} takes a method, a path and optionally `role = \"…\"`"
             )));
         }
-        Ok(RouteArgs { method, path })
+        Ok(RouteArgs { method, path, role })
     }
 }

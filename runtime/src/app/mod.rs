@@ -1,9 +1,14 @@
 //! The application builder: routes, dependencies and configuration in,
 //! a verified [`Service`] out.
 
-mod service;
+pub(crate) mod service;
 
 pub use service::Service;
+
+use std::sync::Arc;
+
+use crate::middleware::{Layer, Middleware};
+use service::RouteEntry;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -39,6 +44,8 @@ pub struct App {
     registry: Registry,
     shutdown: Shutdown,
     server: ServerConfig,
+    global: Vec<Arc<dyn Layer>>,
+    scoped: Vec<(String, Arc<dyn Layer>)>,
 }
 
 impl Default for App {
@@ -53,6 +60,8 @@ impl Default for App {
             registry,
             shutdown,
             server: ServerConfig::default(),
+            global: Vec::new(),
+            scoped: Vec::new(),
         }
     }
 }
@@ -132,6 +141,23 @@ impl App {
         self
     }
 
+    /// Adds a global layer, around the router: every request goes through
+    /// it, those that match no route too. The first layer added is the
+    /// outermost.
+    pub fn wrap(mut self, layer: impl Middleware) -> Self {
+        self.global.push(Arc::new(layer));
+        self
+    }
+
+    /// Adds a layer around the routes whose path starts with `prefix`
+    /// (whole segments: `/admin` covers `/admin` and `/admin/users`, not
+    /// `/administrators`). It runs after routing, before the extractors.
+    pub fn wrap_prefix(mut self, prefix: &str, layer: impl Middleware) -> Self {
+        self.scoped
+            .push((prefix.trim_end_matches('/').to_owned(), Arc::new(layer)));
+        self
+    }
+
     /// The server's limits and timeouts (see [`ServerConfig`]).
     pub fn server_config(mut self, config: ServerConfig) -> Self {
         self.server = config;
@@ -199,17 +225,24 @@ impl App {
         let container = self.registry.build().await.map_err(|problems| BuildError {
             problems: problems.into_iter().map(BuildProblem::Inject).collect(),
         })?;
+        let scoped = self.scoped;
         let routes = self
             .routes
             .into_iter()
             .map(|route| {
                 let deps = container.route_deps(&route.needs());
-                (route, deps)
+                let stack = scoped
+                    .iter()
+                    .filter(|(prefix, _)| covers(prefix, route.path()))
+                    .map(|(_, layer)| Arc::clone(layer))
+                    .collect();
+                RouteEntry { route, deps, stack }
             })
             .collect();
         Ok(Service::new(
             router,
             routes,
+            self.global.into_boxed_slice(),
             container,
             self.shutdown,
             Shared {
@@ -233,6 +266,15 @@ impl App {
         tracing::info!(addr = %server.local_addr(), "portico listening");
         server.run().await
     }
+}
+
+/// Whether `prefix` covers `path` segment-wise.
+fn covers(prefix: &str, path: &str) -> bool {
+    prefix.is_empty()
+        || path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The route registry of an app, printed one route per line.

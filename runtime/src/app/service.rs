@@ -12,8 +12,9 @@ use crate::body::Body;
 use crate::extract::RequestContext;
 use crate::handler::{CatchUnwind, Route};
 use crate::inject::{Container, RouteDeps};
+use crate::middleware::{Next, Stack};
 use crate::response::{IntoResponse, Rejection, Response};
-use crate::router::{Lookup, Router};
+use crate::router::{Lookup, Params, Router};
 use crate::server::Shutdown;
 
 /// A built, verified app, ready to answer requests. Cheap to clone.
@@ -22,10 +23,21 @@ pub struct Service {
     inner: Arc<Inner>,
 }
 
+/// A route with what was resolved for it when the app was built.
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct RouteEntry {
+    pub(crate) route: Route,
+    pub(crate) deps: RouteDeps,
+    /// The route's own middleware (after routing, before extraction).
+    pub(crate) stack: Stack,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
     router: Router<usize>,
-    routes: Vec<(Route, RouteDeps)>,
+    pub(crate) routes: Vec<RouteEntry>,
+    /// Global middleware, outermost first (before routing).
+    pub(crate) global: Stack,
     container: Container,
     shutdown: Shutdown,
     shared: Shared,
@@ -34,7 +46,8 @@ struct Inner {
 impl Service {
     pub(crate) fn new(
         router: Router<usize>,
-        routes: Vec<(Route, RouteDeps)>,
+        routes: Vec<RouteEntry>,
+        global: Stack,
         container: Container,
         shutdown: Shutdown,
         shared: Shared,
@@ -43,6 +56,7 @@ impl Service {
             inner: Arc::new(Inner {
                 router,
                 routes,
+                global,
                 container,
                 shutdown,
                 shared,
@@ -58,7 +72,7 @@ impl Service {
 
     /// The routes, in registration order.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.inner.routes.iter().map(|(route, _)| route)
+        self.inner.routes.iter().map(|entry| &entry.route)
     }
 
     /// The built dependencies.
@@ -71,41 +85,44 @@ impl Service {
         self.call_from(request, None).await
     }
 
-    /// Answers one request from the client at `peer`.
+    /// Answers one request from the client at `peer`: through the global
+    /// middleware, the router, the route's middleware, the extractors and
+    /// the handler.
     pub async fn call_from(
         &self,
         request: http::Request<Body>,
         peer: Option<SocketAddr>,
     ) -> Response {
-        let inner = &*self.inner;
-        let (parts, body) = request.into_parts();
-        let lookup = inner.router.lookup(&parts.method, parts.uri.path());
+        if self.inner.global.is_empty() {
+            Inner::route(&self.inner, request, peer).await
+        } else {
+            Next::global(Arc::clone(&self.inner), peer)
+                .run(request)
+                .await
+        }
+    }
+}
+
+impl Inner {
+    /// The innermost global step: routing.
+    pub(crate) async fn route(
+        this: &Arc<Inner>,
+        request: http::Request<Body>,
+        peer: Option<SocketAddr>,
+    ) -> Response {
+        let lookup = this.router.lookup(request.method(), request.uri().path());
         match lookup {
             Lookup::Found {
                 value,
                 params,
                 head_via_get,
             } => {
-                let (route, deps) = &inner.routes[*value];
-                let mut ctx = RequestContext::new(parts, body, params, peer, &inner.shared, deps);
-                // Request-scoped factories are user code: a panic there is
-                // a 500 like a panic in the handler.
-                let made = deps.plan.is_empty()
-                    || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        ctx.make_request_values();
-                    }))
-                    .is_ok();
-                let outcome = if made {
-                    CatchUnwind((route.handler())(&mut ctx)).await
+                let entry = &this.routes[*value];
+                let response = if entry.stack.is_empty() {
+                    this.invoke(*value, params, request, peer).await
                 } else {
-                    Err(())
-                };
-                let response = match outcome {
-                    Ok(response) => response,
-                    Err(()) => {
-                        tracing::error!(route = %route, "handler panicked");
-                        Rejection::Panic.into_response()
-                    }
+                    // Boxed: the onion's futures nest, and this breaks the cycle.
+                    Box::pin(Next::route(Arc::clone(this), peer, *value, params).run(request)).await
                 };
                 if head_via_get {
                     strip_body(response)
@@ -113,21 +130,53 @@ impl Service {
                     response
                 }
             }
-            Lookup::MethodNotAllowed { allow } if parts.method == Method::OPTIONS => {
+            Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
                 let mut response = StatusCode::NO_CONTENT.into_response();
                 response.headers_mut().insert(ALLOW, allow.clone());
                 response
             }
             Lookup::MethodNotAllowed { allow } => Rejection::MethodNotAllowed {
-                method: parts.method,
+                method: request.method().clone(),
                 allow: allow.clone(),
             }
             .into_response(),
             Lookup::NotFound => Rejection::NoRoute {
-                path: parts.uri.path().to_owned(),
-                method: parts.method,
+                path: request.uri().path().to_owned(),
+                method: request.method().clone(),
             }
             .into_response(),
+        }
+    }
+
+    /// The innermost route step: extractors and handler.
+    pub(crate) async fn invoke(
+        &self,
+        index: usize,
+        params: Params,
+        request: http::Request<Body>,
+        peer: Option<SocketAddr>,
+    ) -> Response {
+        let RouteEntry { route, deps, .. } = &self.routes[index];
+        let (parts, body) = request.into_parts();
+        let mut ctx = RequestContext::new(parts, body, params, peer, &self.shared, deps);
+        // Request-scoped factories are user code: a panic there is a 500
+        // like a panic in the handler.
+        let made = deps.plan.is_empty()
+            || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ctx.make_request_values();
+            }))
+            .is_ok();
+        let outcome = if made {
+            CatchUnwind((route.handler())(&mut ctx)).await
+        } else {
+            Err(())
+        };
+        match outcome {
+            Ok(response) => response,
+            Err(()) => {
+                tracing::error!(route = %route, "handler panicked");
+                Rejection::Panic.into_response()
+            }
         }
     }
 }

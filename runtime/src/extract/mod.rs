@@ -14,6 +14,7 @@ mod query;
 pub use crate::inject::Dep;
 pub use body::Json;
 pub use param::FromParam;
+pub use parts::Extension;
 pub use query::Query;
 
 use std::future::Future;
@@ -113,9 +114,13 @@ impl<'a> RequestContext<'a> {
         self.params.raw(self.parts.uri.path(), index)
     }
 
-    /// The largest body a body extractor reads, in bytes.
+    /// The largest body a body extractor reads, in bytes: the app's, or
+    /// a smaller one set by a `BodyLimit` layer.
     pub fn body_limit(&self) -> usize {
-        self.shared.body_limit
+        match self.parts.extensions.get::<crate::middleware::BodyLimit>() {
+            Some(layer) => layer.0.min(self.shared.body_limit),
+            None => self.shared.body_limit,
+        }
     }
 
     /// Takes the body; only one extractor of a handler can.

@@ -48,3 +48,28 @@ impl FromRequest for http::Request<Body> {
         Ok(request)
     }
 }
+
+/// A typed value a middleware put in the request's extensions (the
+/// request id, verified claims, your own). Missing is a 500: a layer that
+/// should have run did not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extension<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromRequest for Extension<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
+        ctx.extensions()
+            .get::<T>()
+            .cloned()
+            .map(Extension)
+            .ok_or(Rejection::MissingExtension(std::any::type_name::<T>()))
+    }
+}
+
+impl<T> std::ops::Deref for Extension<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

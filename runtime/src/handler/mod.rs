@@ -106,7 +106,7 @@ pub trait RouteDef {
     fn route() -> Route;
 }
 
-/// Polls a handler future, turning a panic into `Err(())` so that one bad
+/// Polls a boxed future, turning a panic into `Err(())` so that one bad
 /// request cannot take its connection, or the server, down with it.
 pub(crate) struct CatchUnwind<'a>(pub(crate) HandlerFuture<'a>);
 

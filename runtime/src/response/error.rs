@@ -248,6 +248,15 @@ pub enum Rejection {
     /// Two extractors of one handler both wanted the body.
     #[error("the request body was already taken by another extractor")]
     BodyAlreadyTaken,
+    /// The request took longer than a `Timeout` layer allows.
+    #[error("the request took longer than {} ms", after.as_millis())]
+    Timeout {
+        /// The limit.
+        after: std::time::Duration,
+    },
+    /// An `Extension<T>` no layer provided.
+    #[error("internal server error")]
+    MissingExtension(&'static str),
     /// The handler panicked.
     #[error("internal server error")]
     Panic,
@@ -269,7 +278,10 @@ impl Rejection {
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::InvalidJson(_) | Rejection::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::BodyAlreadyTaken | Rejection::Panic => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::BodyAlreadyTaken | Rejection::Panic | Rejection::MissingExtension(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Rejection::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 }

@@ -1,0 +1,176 @@
+//! Bearer tokens (RFC 6750): only from `Authorization: Bearer …`, never
+//! from the query string; one generic message to the client, the detail
+//! in the log.
+
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::{Jwt, JwtError};
+use crate::extract::{FromRequest, RequestContext};
+use crate::inject::{Dep, Inject, Needs};
+use crate::middleware::{Middleware, Next, Request};
+use crate::response::{ApiError, IntoResponse, Response};
+
+/// Claims of a token already verified for this request (by [`BearerAuth`]
+/// or a [`Claims`] extractor), kept in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims(pub Arc<Map<String, Value>>);
+
+impl VerifiedClaims {
+    /// The `sub` claim, if it is a string.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.get("sub").and_then(Value::as_str)
+    }
+
+    /// Whether `role` (a string) is `role`, or `roles` (an array) has it.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.0.get("role").and_then(Value::as_str) == Some(role)
+            || self
+                .0
+                .get("roles")
+                .and_then(Value::as_array)
+                .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+    }
+}
+
+/// Why a request was not let in.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer credentials: 401 with `WWW-Authenticate: Bearer`.
+    #[error("authentication required")]
+    Missing,
+    /// Credentials that do not verify: 401 with `error="invalid_token"`.
+    #[error("invalid token")]
+    Invalid(#[source] JwtError),
+    /// Authenticated, but without the role: 403.
+    #[error("the `{0}` role is required")]
+    Forbidden(&'static str),
+    /// The claims do not have the shape the handler asks for: 403.
+    #[error("the token's claims do not fit")]
+    Claims(String),
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let error = match &self {
+            AuthError::Missing => ApiError::unauthorized("authentication required")
+                .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            AuthError::Invalid(detail) => {
+                tracing::warn!(error = %detail, "bearer token refused");
+                ApiError::unauthorized("invalid token").with_header(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                )
+            }
+            AuthError::Forbidden(role) => {
+                ApiError::forbidden(format!("the `{role}` role is required"))
+            }
+            AuthError::Claims(detail) => {
+                tracing::warn!(error = %detail, "token claims do not fit the handler");
+                ApiError::forbidden("the token's claims are not accepted here")
+            }
+        };
+        error.into_response()
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Verifies the request's bearer token with `jwt`, once per request.
+fn verify(jwt: &Jwt, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
+    let token = bearer(headers)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Missing)?;
+    jwt.verify(token)
+        .map(|claims| VerifiedClaims(Arc::new(claims)))
+        .map_err(AuthError::Invalid)
+}
+
+/// A layer that lets only requests with a valid bearer token through;
+/// their claims go into the extensions for [`Claims`] and the rate limiter.
+#[derive(Debug, Clone)]
+pub struct BearerAuth {
+    jwt: Arc<Jwt>,
+}
+
+impl BearerAuth {
+    /// Verifies with `jwt`.
+    pub fn new(jwt: Arc<Jwt>) -> Self {
+        BearerAuth { jwt }
+    }
+}
+
+impl Middleware for BearerAuth {
+    async fn call(&self, mut request: Request, next: Next) -> Response {
+        match verify(&self.jwt, request.headers()) {
+            Ok(claims) => {
+                request.extensions_mut().insert(claims);
+                next.run(request).await
+            }
+            Err(error) => error.into_response(),
+        }
+    }
+}
+
+/// The verified claims of the request's bearer token, as `T` (by default
+/// the raw JSON object). A handler that takes it needs a valid token:
+/// 401 without one. Verifies with the app's `Jwt` (`App::provide(jwt)`),
+/// unless a [`BearerAuth`] layer already did.
+#[derive(Debug, Clone)]
+pub struct Claims<T = Map<String, Value>>(pub T);
+
+impl<T> std::ops::Deref for Claims<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// The request's verified claims, verifying them (and remembering them)
+/// if no layer did. Always takes the `Jwt` from the scope, so that the
+/// dependency cursor stays in step.
+fn verified(ctx: &mut RequestContext<'_>) -> Result<VerifiedClaims, AuthError> {
+    let jwt = <Dep<Jwt> as Inject>::resolve(&mut ctx.scope());
+    if let Some(claims) = ctx.extensions().get::<VerifiedClaims>() {
+        return Ok(claims.clone());
+    }
+    let claims = verify(&jwt, ctx.headers())?;
+    ctx.extensions_mut().insert(claims.clone());
+    Ok(claims)
+}
+
+impl<T: DeserializeOwned + Send> FromRequest for Claims<T> {
+    type Rejection = AuthError;
+
+    fn declare(needs: &mut Needs) {
+        <Dep<Jwt> as Inject>::declare(needs);
+    }
+
+    async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, AuthError> {
+        let claims = verified(ctx)?;
+        let value = Value::Object((*claims.0).clone());
+        serde_json::from_value(value)
+            .map(Claims)
+            .map_err(|e| AuthError::Claims(e.to_string()))
+    }
+}
+
+/// What `#[route(…, role = "admin")]` runs before the handler's own
+/// extractors: a valid token with that role, else 401 / 403.
+pub fn require_role(ctx: &mut RequestContext<'_>, role: &'static str) -> Result<(), AuthError> {
+    let claims = verified(ctx)?;
+    if claims.has_role(role) {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden(role))
+    }
+}

@@ -1,0 +1,163 @@
+//! Built-in layers: request id, access log, catch-panic, timeout, body limit.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::HeaderValue;
+use http::header::{CONTENT_LENGTH, HeaderName};
+
+use super::{Middleware, Next, Request};
+use crate::handler::CatchUnwind;
+use crate::response::{IntoResponse, Rejection, Response};
+
+/// The request's id, set by [`RequestId`]; handlers read it with
+/// `Extension<XRequestId>`, logs carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XRequestId(pub HeaderValue);
+
+/// Gives every request an id: keeps a well-formed incoming `X-Request-Id`
+/// (1 to 128 of `A-Z a-z 0-9 - _ . :`), else makes one; puts it in the
+/// request's extensions ([`XRequestId`]) and echoes it on the response.
+#[derive(Debug, Clone)]
+pub struct RequestId {
+    header: HeaderName,
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        RequestId {
+            header: HeaderName::from_static("x-request-id"),
+        }
+    }
+}
+
+impl RequestId {
+    /// Uses `header` instead of `X-Request-Id`.
+    pub fn header(header: HeaderName) -> Self {
+        RequestId { header }
+    }
+}
+
+fn well_formed(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// 32 hex digits, unique in the process and unpredictable across runs.
+fn new_id() -> HeaderValue {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // `RandomState` is seeded randomly per process and thread: enough for
+    // ids that must not collide or be guessed easily (they are not secrets).
+    let state = std::collections::hash_map::RandomState::new();
+    let mut a = state.build_hasher();
+    a.write_u64(n);
+    let mut b = state.build_hasher();
+    b.write_u64(!n);
+    let text = format!("{:016x}{:016x}", a.finish(), b.finish());
+    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+impl Middleware for RequestId {
+    async fn call(&self, mut request: Request, next: Next) -> Response {
+        let id = request
+            .headers()
+            .get(&self.header)
+            .filter(|id| well_formed(id))
+            .cloned()
+            .unwrap_or_else(new_id);
+        request
+            .headers_mut()
+            .insert(self.header.clone(), id.clone());
+        request.extensions_mut().insert(XRequestId(id.clone()));
+        let mut response = next.run(request).await;
+        response.headers_mut().insert(self.header.clone(), id);
+        response
+    }
+}
+
+/// Logs one `tracing` event per request at INFO, target `portico::access`:
+/// method, path, status, latency and request id (when [`RequestId`] runs
+/// before it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessLog;
+
+impl Middleware for AccessLog {
+    async fn call(&self, request: Request, next: Next) -> Response {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let id = request
+            .extensions()
+            .get::<XRequestId>()
+            .map(|id| id.0.clone());
+        let response = next.run(request).await;
+        tracing::info!(
+            target: "portico::access",
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
+            "request"
+        );
+        response
+    }
+}
+
+/// Turns a panic anywhere inside it — a layer or a handler — into a 500
+/// envelope with nothing internal in it. (Handlers are always guarded;
+/// this guards the layers inside it too.)
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CatchPanic;
+
+impl Middleware for CatchPanic {
+    async fn call(&self, request: Request, next: Next) -> Response {
+        match CatchUnwind(Box::pin(next.run(request))).await {
+            Ok(response) => response,
+            Err(()) => {
+                tracing::error!("a middleware or handler panicked");
+                Rejection::Panic.into_response()
+            }
+        }
+    }
+}
+
+/// Answers 504 (envelope) when the rest of the onion takes longer than
+/// the duration; the inner work is dropped (cancelled) at that point.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeout(pub Duration);
+
+impl Middleware for Timeout {
+    async fn call(&self, request: Request, next: Next) -> Response {
+        match tokio::time::timeout(self.0, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => Rejection::Timeout { after: self.0 }.into_response(),
+        }
+    }
+}
+
+/// The largest request body, in bytes, for the routes it wraps: a declared
+/// `Content-Length` above it is a 413 at once; body extractors stop
+/// reading at it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl Middleware for BodyLimit {
+    async fn call(&self, mut request: Request, next: Next) -> Response {
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.0 as u64) {
+            return Rejection::PayloadTooLarge { limit: self.0 }.into_response();
+        }
+        request.extensions_mut().insert(*self);
+        next.run(request).await
+    }
+}

@@ -1,0 +1,313 @@
+//! Rate limiting: a token bucket per client key, as a layer.
+//!
+//! The key is the authenticated subject when there is one, else the
+//! client's IP (`X-Forwarded-For`/`Forwarded` honoured only from trusted
+//! proxies), or whatever a custom key function says. Every answer carries
+//! the IETF `RateLimit-Policy` and `RateLimit` fields; a refused request is
+//! a 429 envelope with `Retry-After`.
+
+mod store;
+
+pub use store::{ClientKey, Decision, MemoryStore, RateLimitStore};
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Instant;
+
+use http::HeaderValue;
+use http::header::{HeaderName, RETRY_AFTER};
+
+use crate::auth::{Jwt, VerifiedClaims};
+use crate::middleware::{Middleware, Next, Request};
+use crate::response::{ApiError, IntoResponse, Response};
+
+/// A bucket's size and refill rate, with a name for the headers.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    id: u16,
+    name: String,
+    capacity: u32,
+    refill_per_sec: f64,
+    header: HeaderValue,
+}
+
+impl Policy {
+    /// `capacity` tokens, `refill_per_sec` tokens back each second.
+    ///
+    /// # Panics
+    /// When `capacity` is 0 or `refill_per_sec` is not positive: such a
+    /// policy would refuse everything forever.
+    pub fn new(name: &str, capacity: u32, refill_per_sec: f64) -> Self {
+        assert!(
+            capacity > 0,
+            "a rate-limit policy needs a capacity of at least 1"
+        );
+        assert!(
+            refill_per_sec > 0.0 && refill_per_sec.is_finite(),
+            "refill_per_sec must be positive"
+        );
+        static NEXT_ID: AtomicU16 = AtomicU16::new(0);
+        let window = (f64::from(capacity) / refill_per_sec).ceil() as u64;
+        let header = HeaderValue::try_from(format!("\"{name}\";q={capacity};w={window}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"default\""));
+        Policy {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: name.to_owned(),
+            capacity,
+            refill_per_sec,
+            header,
+        }
+    }
+
+    /// The capacity.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+}
+
+type KeyFn = Arc<dyn Fn(&Request, Option<SocketAddr>) -> Option<ClientKey> + Send + Sync>;
+
+/// The rate-limiting layer.
+///
+/// ```
+/// use portico_runtime::ratelimit::RateLimit;
+///
+/// let limit = RateLimit::per_client(5, 2.0)          // 5 at once, 2 per second after
+///     .route("/login", "login", 3, 0.1)              // stricter for logins
+///     .trust_proxy("10.0.0.1".parse().unwrap());     // X-Forwarded-For from it only
+/// # let _ = limit;
+/// ```
+#[derive(Clone)]
+pub struct RateLimit {
+    default: Policy,
+    routes: Vec<(String, Policy)>,
+    exempt: Vec<String>,
+    trusted: Vec<IpAddr>,
+    store: Arc<dyn RateLimitStore>,
+    key: Option<KeyFn>,
+    jwt: Option<Arc<Jwt>>,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("default", &self.default)
+            .field("routes", &self.routes)
+            .field("exempt", &self.exempt)
+            .field("trusted", &self.trusted)
+            .finish_non_exhaustive()
+    }
+}
+
+fn covers(prefix: &str, path: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl RateLimit {
+    /// One bucket per client: `capacity` at once, `refill_per_sec` after.
+    /// `/healthz` and `/ready` are exempt.
+    pub fn per_client(capacity: u32, refill_per_sec: f64) -> Self {
+        RateLimit {
+            default: Policy::new("default", capacity, refill_per_sec),
+            routes: Vec::new(),
+            exempt: vec!["/healthz".into(), "/ready".into()],
+            trusted: Vec::new(),
+            store: Arc::new(MemoryStore::default()),
+            key: None,
+            jwt: None,
+        }
+    }
+
+    /// A stricter policy, with buckets of its own, for paths under `prefix`.
+    pub fn route(mut self, prefix: &str, name: &str, capacity: u32, refill_per_sec: f64) -> Self {
+        self.routes.push((
+            prefix.to_owned(),
+            Policy::new(name, capacity, refill_per_sec),
+        ));
+        self
+    }
+
+    /// Paths under `prefix` are never limited.
+    pub fn exempt(mut self, prefix: &str) -> Self {
+        self.exempt.push(prefix.to_owned());
+        self
+    }
+
+    /// Honour `X-Forwarded-For` / `Forwarded` when the peer is `proxy`.
+    pub fn trust_proxy(mut self, proxy: IpAddr) -> Self {
+        self.trusted.push(proxy);
+        self
+    }
+
+    /// Keys clients by a function of the request and the peer address;
+    /// `None` falls back to the default key.
+    pub fn key_fn(
+        mut self,
+        key: impl Fn(&Request, Option<SocketAddr>) -> Option<ClientKey> + Send + Sync + 'static,
+    ) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Keeps buckets in `store` instead of in this process.
+    pub fn store(mut self, store: impl RateLimitStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// Keys authenticated clients by their subject: a valid bearer token
+    /// is verified here (once: its claims are kept for the handler).
+    pub fn authenticate_with(mut self, jwt: Arc<Jwt>) -> Self {
+        self.jwt = Some(jwt);
+        self
+    }
+
+    fn policy(&self, path: &str) -> Option<&Policy> {
+        if self.exempt.iter().any(|p| covers(p, path)) {
+            return None;
+        }
+        Some(
+            self.routes
+                .iter()
+                .find(|(p, _)| covers(p, path))
+                .map_or(&self.default, |(_, policy)| policy),
+        )
+    }
+
+    fn client_key(&self, request: &mut Request, peer: Option<SocketAddr>) -> ClientKey {
+        if let Some(key) = self.key.as_ref().and_then(|key| key(request, peer)) {
+            return key;
+        }
+        if request.extensions().get::<VerifiedClaims>().is_none()
+            && let Some(jwt) = &self.jwt
+            && let Some(token) = bearer_token(request)
+            && let Ok(claims) = jwt.verify(token)
+        {
+            request
+                .extensions_mut()
+                .insert(VerifiedClaims(Arc::new(claims)));
+        }
+        if let Some(subject) = request
+            .extensions()
+            .get::<VerifiedClaims>()
+            .and_then(VerifiedClaims::subject)
+        {
+            return ClientKey::Subject(subject.to_owned());
+        }
+        match peer {
+            Some(peer) => ClientKey::Ip(self.client_ip(request, peer.ip())),
+            None => ClientKey::Unknown,
+        }
+    }
+
+    /// The client's address: the peer, or — when the peer is a trusted
+    /// proxy — the nearest untrusted address in the forwarding chain.
+    fn client_ip(&self, request: &Request, peer: IpAddr) -> IpAddr {
+        if !self.trusted.contains(&peer) {
+            return peer;
+        }
+        let forwarded = forwarded_chain(request);
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !self.trusted.contains(ip))
+            .unwrap_or(peer)
+    }
+}
+
+fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The addresses of `X-Forwarded-For`, else of `Forwarded`'s `for=`, in order.
+fn forwarded_chain(request: &Request) -> Vec<IpAddr> {
+    let headers = request.headers();
+    let xff: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    if !xff.is_empty() {
+        return xff;
+    }
+    headers
+        .get_all(http::header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                if !name.eq_ignore_ascii_case("for") {
+                    return None;
+                }
+                let value = value.trim_matches('"');
+                // `[2001:db8::1]:4711`, `192.0.2.60:80` or a bare address.
+                let host = match value.strip_prefix('[') {
+                    Some(v6) => v6.split(']').next()?,
+                    None => value
+                        .split(':')
+                        .next()
+                        .filter(|_| value.matches(':').count() <= 1)
+                        .unwrap_or(value),
+                };
+                host.parse().ok()
+            })
+        })
+        .collect()
+}
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+fn ceil_secs(d: std::time::Duration) -> u64 {
+    let whole = d.as_secs();
+    if d.subsec_nanos() > 0 {
+        whole + 1
+    } else {
+        whole
+    }
+}
+
+impl Middleware for RateLimit {
+    async fn call(&self, mut request: Request, next: Next) -> Response {
+        let Some(policy) = self.policy(request.uri().path()) else {
+            return next.run(request).await;
+        };
+        let key = self.client_key(&mut request, next.peer_addr());
+        let decision = self.store.check(&key, policy, Instant::now());
+        let state = HeaderValue::try_from(format!(
+            "\"{}\";r={};t={}",
+            policy.name,
+            decision.remaining,
+            ceil_secs(decision.reset_after)
+        ))
+        .ok();
+        let mut response = if decision.allowed {
+            next.run(request).await
+        } else {
+            let retry = ceil_secs(decision.retry_after).max(1);
+            ApiError::too_many_requests("too many requests; retry later")
+                .with_header(RETRY_AFTER, HeaderValue::from(retry))
+                .into_response()
+        };
+        let headers = response.headers_mut();
+        headers.insert(RATELIMIT_POLICY, policy.header.clone());
+        if let Some(state) = state {
+            headers.insert(RATELIMIT, state);
+        }
+        response
+    }
+}
