@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use portico::ratelimit::{ClientKey, MemoryStore, Policy, RateLimitStore};
+use portico::ratelimit::{ClientKey, MemoryStore, Policy};
 
 pub fn run() -> crate::Outcome {
     let store = MemoryStore::default();
@@ -12,7 +12,7 @@ pub fn run() -> crate::Outcome {
     let verdict = |allowed: bool| if allowed { "allowed" } else { "rate_limited" };
 
     let first_five: Vec<bool> = (0..5)
-        .map(|_| store.check(&client, &policy, start).allowed)
+        .map(|_| store.check_at(&client, &policy, start).allowed)
         .collect();
     if first_five.iter().all(|&allowed| allowed) {
         println!("Requests 1-5: allowed");
@@ -21,13 +21,13 @@ pub fn run() -> crate::Outcome {
     }
     println!(
         "Request 6: {}",
-        verdict(store.check(&client, &policy, start).allowed)
+        verdict(store.check_at(&client, &policy, start).allowed)
     );
     // The store takes the time as an argument: a second later, without waiting.
     let later = start + Duration::from_secs(1);
     println!(
         "After 1s refill: {}",
-        verdict(store.check(&client, &policy, later).allowed)
+        verdict(store.check_at(&client, &policy, later).allowed)
     );
     Ok(())
 }

@@ -121,8 +121,9 @@ impl Inner {
                 let response = if entry.stack.is_empty() {
                     this.invoke(*value, params, request, peer).await
                 } else {
-                    // Boxed: the onion's futures nest, and this breaks the cycle.
-                    Box::pin(Next::route(Arc::clone(this), peer, *value, params).run(request)).await
+                    Next::route(Arc::clone(this), peer, *value, params)
+                        .run(request)
+                        .await
                 };
                 if head_via_get {
                     strip_body(response)

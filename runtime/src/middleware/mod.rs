@@ -51,14 +51,15 @@ pub trait Middleware: Send + Sync + 'static {
 
 type BoxFuture<'a> = Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
 
-/// `Middleware` made object-safe.
+/// `Middleware` made object-safe. The layer's `Arc` moves into its boxed
+/// future, so the future owns what it needs and stays small.
 pub(crate) trait Layer: Send + Sync {
-    fn call_boxed(&self, request: Request, next: Next) -> BoxFuture<'_>;
+    fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static>;
 }
 
 impl<M: Middleware> Layer for M {
-    fn call_boxed(&self, request: Request, next: Next) -> BoxFuture<'_> {
-        Box::pin(self.call(request, next))
+    fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static> {
+        Box::pin(async move { self.call(request, next).await })
     }
 }
 
@@ -125,7 +126,11 @@ impl Next {
     }
 
     /// Passes the request to the next layer (or the router, or the handler).
-    pub async fn run(self, request: Request) -> Response {
+    ///
+    /// Each step is its own boxed future, so a layer's future holds a
+    /// pointer to the rest of the onion rather than all of it inline: no
+    /// layer copies the others' state around.
+    pub fn run(self, request: Request) -> impl Future<Output = Response> + Send + 'static {
         let Next {
             app,
             peer,
@@ -136,19 +141,24 @@ impl Next {
             Stage::Global => &app.global,
             Stage::Route { index, .. } => &app.routes[index].stack,
         };
-        if let Some(current) = stack.get(layer) {
-            let next = Next {
-                app: Arc::clone(&app),
-                peer,
-                stage,
-                layer: layer + 1,
-            };
-            return current.call_boxed(request, next).await;
-        }
-        match stage {
-            Stage::Global => Inner::route(&app, request, peer).await,
-            Stage::Route { index, params } => app.invoke(index, params, request, peer).await,
-        }
+        let future: BoxFuture<'static> = match stack.get(layer).map(Arc::clone) {
+            Some(current) => current.call_boxed(
+                request,
+                Next {
+                    app,
+                    peer,
+                    stage,
+                    layer: layer + 1,
+                },
+            ),
+            None => match stage {
+                Stage::Global => Box::pin(async move { Inner::route(&app, request, peer).await }),
+                Stage::Route { index, params } => {
+                    Box::pin(async move { app.invoke(index, params, request, peer).await })
+                }
+            },
+        };
+        future
     }
 }
 

@@ -13,7 +13,6 @@ pub use store::{ClientKey, Decision, MemoryStore, RateLimitStore};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::Instant;
 
 use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
@@ -28,7 +27,8 @@ pub struct Policy {
     id: u16,
     name: String,
     capacity: u32,
-    refill_per_sec: f64,
+    /// Nanoseconds per token.
+    interval_ns: u64,
     header: HeaderValue,
 }
 
@@ -55,7 +55,7 @@ impl Policy {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.to_owned(),
             capacity,
-            refill_per_sec,
+            interval_ns: (1e9 / refill_per_sec).round().max(1.0) as u64,
             header,
         }
     }
@@ -287,7 +287,7 @@ impl Middleware for RateLimit {
             return next.run(request).await;
         };
         let key = self.client_key(&mut request, next.peer_addr());
-        let decision = self.store.check(&key, policy, Instant::now());
+        let decision = self.store.check(&key, policy);
         let state = HeaderValue::try_from(format!(
             "\"{}\";r={};t={}",
             policy.name,

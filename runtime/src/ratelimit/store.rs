@@ -1,7 +1,8 @@
 //! Token buckets kept in memory, in shards, with idle buckets dropped.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,31 +37,39 @@ pub struct Decision {
 
 /// Where buckets live. The in-process [`MemoryStore`] is the default; a
 /// shared store (Redis, PostgreSQL) can replace it for several instances.
+/// A store keeps its own clock (a shared one would use the server's).
 pub trait RateLimitStore: Send + Sync + 'static {
     /// Takes a token from `key`'s bucket under `policy`, if there is one.
-    fn check(&self, key: &ClientKey, policy: &Policy, now: Instant) -> Decision;
+    fn check(&self, key: &ClientKey, policy: &Policy) -> Decision;
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
-    /// When it will be full again if left alone: past that, it can go.
-    full_at: Instant,
+/// One client's bucket, kept as GCRA's "theoretical arrival time": the
+/// moment (ns after the store's epoch) the bucket will be full again. A
+/// single number says everything a token bucket's two do.
+struct Entry {
+    policy: u16,
+    key: ClientKey,
+    full_at: u64,
 }
 
 #[derive(Default)]
 struct Shard {
-    buckets: HashMap<(u16, ClientKey), Bucket>,
+    table: HashTable<Entry>,
     sweep_at: usize,
 }
 
 /// In-process buckets, sharded so that clients rarely share a lock. Memory
-/// stays bounded: when a shard grows, buckets that would be full again by
-/// now are dropped (a fresh bucket is the same as a full one).
+/// stays bounded: when a shard grows, buckets that are full again by now
+/// are dropped (a fresh bucket is the same as a full one).
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
+    /// `check_at` measures from here.
+    epoch: Instant,
+    /// `check` reads this clock (the CPU's counter where it is reliable:
+    /// a few ns, where `Instant::now` costs tens), from `clock_epoch`.
+    clock: quanta::Clock,
+    clock_epoch: u64,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -81,8 +90,9 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store with `shards` locks (rounded up to at least 1).
+    /// A store with `shards` locks (at least 1).
     pub fn with_shards(shards: usize) -> Self {
+        let clock = quanta::Clock::new();
         MemoryStore {
             shards: (0..shards.max(1))
                 .map(|_| {
@@ -93,21 +103,20 @@ impl MemoryStore {
                 })
                 .collect(),
             hasher: Default::default(),
+            epoch: Instant::now(),
+            clock_epoch: clock.raw(),
+            clock,
         }
     }
 
     /// Buckets held now (across shards).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).buckets.len()).sum()
+        self.shards.iter().map(|s| lock(s).table.len()).sum()
     }
 
     /// Whether no bucket is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn shard(&self, key: &(u16, ClientKey)) -> &Mutex<Shard> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % self.shards.len()]
     }
 }
 
@@ -119,52 +128,83 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn secs(d: f64) -> Duration {
-    Duration::from_secs_f64(d.max(0.0))
+fn ceil_div(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
 }
 
 impl RateLimitStore for MemoryStore {
-    fn check(&self, key: &ClientKey, policy: &Policy, now: Instant) -> Decision {
-        let map_key = (policy.id, key.clone());
-        let mut shard = lock(self.shard(&map_key));
-        let capacity = f64::from(policy.capacity);
-        let rate = policy.refill_per_sec;
-        let existing = shard.buckets.get(&map_key).copied();
-        // Threads read the clock before taking the lock, so `now` can be a
-        // little older than the bucket's last update: never move the
-        // bucket's clock back, or the same interval would refill twice.
-        let now = existing.map_or(now, |bucket| now.max(bucket.updated));
-        let mut tokens = match existing {
-            Some(bucket) => {
-                let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-                (bucket.tokens + elapsed * rate).min(capacity)
+    fn check(&self, key: &ClientKey, policy: &Policy) -> Decision {
+        let now = self
+            .clock
+            .delta_as_nanos(self.clock_epoch, self.clock.raw());
+        self.check_ns(key, policy, now)
+    }
+}
+
+impl MemoryStore {
+    /// [`check`](RateLimitStore::check) as if the time were `now`: for
+    /// tests and simulations that drive time themselves. Use one or the
+    /// other on a store, not both (they read different clocks).
+    pub fn check_at(&self, key: &ClientKey, policy: &Policy, now: Instant) -> Decision {
+        self.check_ns(
+            key,
+            policy,
+            now.saturating_duration_since(self.epoch).as_nanos() as u64,
+        )
+    }
+
+    fn check_ns(&self, key: &ClientKey, policy: &Policy, now: u64) -> Decision {
+        let hash = self.hasher.hash_one((policy.id, key));
+        // The table uses the hash's low and top bits; pick the shard with
+        // the middle ones so that a shard's entries still spread.
+        let shard = &self.shards[((hash >> 32) as usize) % self.shards.len()];
+        let interval = policy.interval_ns;
+        let capacity = u64::from(policy.capacity);
+        let tolerance = interval * (capacity - 1);
+
+        let mut shard = lock(shard);
+        let hasher = |e: &Entry| self.hasher.hash_one((e.policy, &e.key));
+        let full_at = match shard
+            .table
+            .find_mut(hash, |e| e.policy == policy.id && e.key == *key)
+        {
+            Some(entry) => &mut entry.full_at,
+            None => {
+                if shard.table.len() >= shard.sweep_at {
+                    shard.table.retain(|e| e.full_at > now);
+                    shard.sweep_at = (shard.table.len() * 2).max(MIN_SWEEP);
+                }
+                let entry = Entry {
+                    policy: policy.id,
+                    key: key.clone(),
+                    full_at: now,
+                };
+                &mut shard
+                    .table
+                    .insert_unique(hash, entry, hasher)
+                    .into_mut()
+                    .full_at
             }
-            None => capacity,
         };
-        let allowed = tokens >= 1.0;
-        if allowed {
-            tokens -= 1.0;
-        }
-        let reset_after = secs((capacity - tokens) / rate);
-        let bucket = Bucket {
-            tokens,
-            updated: now,
-            full_at: now + reset_after,
-        };
-        if existing.is_none() && shard.buckets.len() >= shard.sweep_at {
-            shard.buckets.retain(|_, b| b.full_at > now);
-            shard.sweep_at = (shard.buckets.len() * 2).max(MIN_SWEEP);
-        }
-        shard.buckets.insert(map_key, bucket);
-        Decision {
-            allowed,
-            remaining: tokens.floor() as u32,
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                secs((1.0 - tokens) / rate)
-            },
-            reset_after,
+        // Threads read the clock before the lock, so `now` may be a little
+        // behind: `max` keeps the bucket's clock from going back.
+        let debt = (*full_at).max(now) - now;
+        if debt <= tolerance {
+            *full_at = now + debt + interval;
+            let debt = debt + interval;
+            Decision {
+                allowed: true,
+                remaining: capacity.saturating_sub(ceil_div(debt, interval)) as u32,
+                retry_after: Duration::ZERO,
+                reset_after: Duration::from_nanos(debt),
+            }
+        } else {
+            Decision {
+                allowed: false,
+                remaining: capacity.saturating_sub(ceil_div(debt, interval)) as u32,
+                retry_after: Duration::from_nanos(debt - tolerance),
+                reset_after: Duration::from_nanos(debt),
+            }
         }
     }
 }
@@ -184,12 +224,16 @@ mod tests {
         let key = ClientKey::Custom("client".into());
         let t0 = Instant::now();
         for i in 0..5 {
-            assert!(store.check(&key, &p, t0).allowed, "request {}", i + 1);
+            assert!(store.check_at(&key, &p, t0).allowed, "request {}", i + 1);
         }
-        let sixth = store.check(&key, &p, t0);
+        let sixth = store.check_at(&key, &p, t0);
         assert!(!sixth.allowed);
         assert_eq!(sixth.retry_after, Duration::from_millis(500));
-        assert!(store.check(&key, &p, t0 + Duration::from_secs(1)).allowed);
+        assert!(
+            store
+                .check_at(&key, &p, t0 + Duration::from_secs(1))
+                .allowed
+        );
     }
 
     #[test]
@@ -201,7 +245,7 @@ mod tests {
             let now = t0 + Duration::from_secs(u64::from(round));
             for i in 0..100_000u32 {
                 let ip = IpAddr::from((round * 100_000 + i).to_be_bytes());
-                store.check(&ClientKey::Ip(ip), &p, now);
+                store.check_at(&ClientKey::Ip(ip), &p, now);
             }
         }
         // A million keys went through; only about one round's worth (plus

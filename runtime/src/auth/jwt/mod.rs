@@ -1,13 +1,15 @@
 //! JSON Web Tokens, HS256 only, on `hmac` + `sha2`: RFC 7515/7519 with
 //! the hardening of RFC 8725 (JWT best current practices).
 
+mod probe;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -96,6 +98,17 @@ pub enum JwtError {
 struct Key {
     kid: Option<String>,
     mac: HmacSha256,
+    /// The encoded header `create` writes for this key: a token carrying
+    /// exactly these bytes needs no header parsing.
+    header: String,
+}
+
+fn encoded_header(kid: Option<&str>) -> String {
+    let header = match kid {
+        Some(kid) => serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+        None => serde_json::json!({"alg": "HS256", "typ": "JWT"}),
+    };
+    URL_SAFE_NO_PAD.encode(header.to_string())
 }
 
 /// HS256 token maker and verifier. The keyed HMAC state is computed once;
@@ -242,7 +255,8 @@ impl JwtBuilder {
             }
             // HMAC takes keys of any length; this cannot fail.
             let mac = HmacSha256::new_from_slice(&secret).map_err(|_| JwtError::NoKey)?;
-            keys.push(Key { kid, mac });
+            let header = encoded_header(kid.as_deref());
+            keys.push(Key { kid, mac, header });
         }
         let signing = match &self.signing_kid {
             Some(kid) => keys
@@ -263,69 +277,25 @@ impl JwtBuilder {
     }
 }
 
-/// A JSON object whose members are all distinct.
-struct Unique(Map<String, Value>);
-
-impl<'de> Deserialize<'de> for Unique {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Objects;
-        impl<'de> Visitor<'de> for Objects {
-            type Value = Unique;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Unique, A::Error> {
-                let mut map = Map::new();
-                while let Some(name) = access.next_key::<String>()? {
-                    let value = access.next_value::<Value>()?;
-                    if map.contains_key(&name) {
-                        return Err(de::Error::custom(DuplicateName(name)));
-                    }
-                    map.insert(name, value);
-                }
-                Ok(Unique(map))
-            }
-        }
-        deserializer.deserialize_map(Objects)
-    }
-}
-
-/// Carried through serde's error text to tell duplicates from bad JSON.
-struct DuplicateName(String);
-
-impl std::fmt::Display for DuplicateName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "\u{0}duplicate:{}", self.0)
-    }
-}
-
-fn decode_object(segment: &str, part: &'static str) -> Result<Map<String, Value>, JwtError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwtError::Base64(part))?;
-    match serde_json::from_slice::<Unique>(&bytes) {
-        Ok(Unique(map)) => Ok(map),
-        Err(err) => {
-            let text = err.to_string();
-            match text.split_once("\u{0}duplicate:") {
-                Some((_, rest)) => Err(JwtError::Duplicate {
-                    part,
-                    name: rest
-                        .rsplit_once(" at line ")
-                        .map_or(rest, |(n, _)| n)
-                        .to_owned(),
-                }),
-                None => Err(JwtError::NotObject(part)),
-            }
-        }
-    }
-}
-
-fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, JwtError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(JwtError::NumericDate(name)),
-        Some(_) => Err(JwtError::NumericDate(name)),
+/// Decodes strict base64url into `stack` when it fits, else into `heap`.
+fn decode<'b>(
+    segment: &str,
+    part: &'static str,
+    stack: &'b mut [u8; 512],
+    heap: &'b mut Vec<u8>,
+) -> Result<&'b [u8], JwtError> {
+    let fits = segment.len() / 4 * 3 + 3 <= stack.len();
+    if fits {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(segment, stack)
+            .map_err(|_| JwtError::Base64(part))?;
+        Ok(&stack[..n])
+    } else {
+        heap.clear();
+        URL_SAFE_NO_PAD
+            .decode_vec(segment, heap)
+            .map_err(|_| JwtError::Base64(part))?;
+        Ok(heap.as_slice())
     }
 }
 
@@ -350,15 +320,11 @@ impl Jwt {
     /// Signs `claims` (a JSON object) with the signing key.
     pub fn create(&self, claims: &impl Serialize) -> Result<String, JwtError> {
         let key = &self.keys[self.signing];
-        let header = match &key.kid {
-            Some(kid) => serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
-            None => serde_json::json!({"alg": "HS256", "typ": "JWT"}),
-        };
         let claims = serde_json::to_value(claims).map_err(|e| JwtError::Claims(e.to_string()))?;
         if !claims.is_object() {
             return Err(JwtError::NotObject("claims"));
         }
-        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        let mut token = key.header.clone();
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
         let mut mac = key.mac.clone();
@@ -375,23 +341,34 @@ impl Jwt {
         self.verify_at(token, now())
     }
 
-    /// Verifies `token` and deserialises its claims as `T`.
+    /// Verifies `token` and deserialises its claims as `T`, straight from
+    /// the decoded bytes.
     pub fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
-        let claims = self.verify(token)?;
-        serde_json::from_value(Value::Object(claims)).map_err(|e| JwtError::Claims(e.to_string()))
+        self.with_claims(token, Some(now()), |payload| {
+            serde_json::from_slice(payload).map_err(|e| JwtError::Claims(e.to_string()))
+        })
     }
 
     /// [`verify`](Self::verify) as if the time were `now` (seconds since
     /// the Unix epoch).
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Map<String, Value>, JwtError> {
-        let claims = self.verify_signature(token)?;
-        self.check_claims(&claims, now)?;
-        Ok(claims)
+        self.with_claims(token, Some(now), as_map)
     }
 
     /// Checks structure, header and signature only — not `exp`, `nbf`,
     /// `iat`, `iss` or `aud` — and returns the claims.
     pub fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, JwtError> {
+        self.with_claims(token, None, as_map)
+    }
+
+    /// Authenticates `token`, checks its claims at `now` (when given), and
+    /// hands the decoded claims bytes to `read`.
+    fn with_claims<R>(
+        &self,
+        token: &str,
+        now: Option<u64>,
+        read: impl FnOnce(&[u8]) -> Result<R, JwtError>,
+    ) -> Result<R, JwtError> {
         if token.len() > self.max_len {
             return Err(JwtError::TooLarge { max: self.max_len });
         }
@@ -404,31 +381,16 @@ impl Jwt {
         ) else {
             return Err(JwtError::Segments);
         };
-        let header_map = decode_object(header, "header")?;
-        match header_map.get("alg") {
-            None => return Err(JwtError::MissingAlgorithm),
-            Some(Value::String(alg)) if alg == "HS256" => {}
-            Some(other) => {
-                return Err(JwtError::Algorithm(match other {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }));
-            }
-        }
-        if header_map.contains_key("crit") {
-            return Err(JwtError::Critical);
-        }
-        // `jku`, `x5u` and `jwk` would point at keys chosen by the sender:
-        // they are ignored, never fetched or used (RFC 8725 §3.10).
-        let key = match header_map.get("kid") {
-            Some(Value::String(kid)) => self
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid.as_str()))
-                .ok_or(JwtError::UnknownKey)?,
-            Some(_) => return Err(JwtError::UnknownKey),
-            None if self.keys.len() == 1 => &self.keys[0],
-            None => return Err(JwtError::UnknownKey),
+        let (mut stack, mut heap) = ([0u8; 512], Vec::new());
+        let unambiguous = |k: &&Key| k.kid.is_some() || self.keys.len() == 1;
+        let key = match self
+            .keys
+            .iter()
+            .filter(unambiguous)
+            .find(|k| k.header == header)
+        {
+            Some(key) => key,
+            None => self.key_for(decode(header, "header", &mut stack, &mut heap)?)?,
         };
         let mut expected = [0u8; 32];
         match URL_SAFE_NO_PAD.decode_slice(signature, &mut expected) {
@@ -440,31 +402,62 @@ impl Jwt {
         mac.update(&token.as_bytes()[..header.len() + 1 + payload.len()]);
         mac.verify_slice(&expected)
             .map_err(|_| JwtError::Signature)?;
-        decode_object(payload, "claims")
+        let claims = decode(payload, "claims", &mut stack, &mut heap)?;
+        let probe = probe::claims(claims)?;
+        if let Some(now) = now {
+            self.check_claims(&probe, now)?;
+        }
+        read(claims)
     }
 
-    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), JwtError> {
+    /// The key the header asks for, after checking `alg` and `crit`.
+    fn key_for(&self, header: &[u8]) -> Result<&Key, JwtError> {
+        let header = probe::header(header)?;
+        match header.alg {
+            None => return Err(JwtError::MissingAlgorithm),
+            Some(Ok(alg)) if alg == "HS256" => {}
+            Some(Ok(other)) => return Err(JwtError::Algorithm(other.into_owned())),
+            Some(Err(other)) => return Err(JwtError::Algorithm(other)),
+        }
+        if header.crit {
+            return Err(JwtError::Critical);
+        }
+        // `jku`, `x5u` and `jwk` would point at keys chosen by the sender:
+        // they are ignored, never fetched or used (RFC 8725 §3.10).
+        match header.kid {
+            Some(Some(kid)) => self
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(&*kid))
+                .ok_or(JwtError::UnknownKey),
+            Some(None) => Err(JwtError::UnknownKey),
+            None if self.keys.len() == 1 => Ok(&self.keys[0]),
+            None => Err(JwtError::UnknownKey),
+        }
+    }
+
+    fn check_claims(&self, claims: &probe::Claims, now: u64) -> Result<(), JwtError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
-        match numeric_date(claims, "exp")? {
+        match claims.exp {
             Some(exp) if now > exp + leeway => return Err(JwtError::Expired),
             Some(_) => {}
             None if self.require_exp => return Err(JwtError::MissingExpiry),
             None => {}
         }
-        if numeric_date(claims, "nbf")?.is_some_and(|nbf| now + leeway < nbf) {
+        if claims.nbf.is_some_and(|nbf| now + leeway < nbf) {
             return Err(JwtError::NotYetValid);
         }
-        if numeric_date(claims, "iat")?.is_some_and(|iat| iat > now + leeway) {
+        if claims.iat.is_some_and(|iat| iat > now + leeway) {
             return Err(JwtError::IssuedInFuture);
         }
         if let Some(issuer) = &self.issuer
-            && claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str())
+            && claims.iss.as_ref().and_then(Value::as_str) != Some(issuer.as_str())
         {
             return Err(JwtError::Issuer);
         }
         if let Some(audience) = &self.audience {
-            let ok = match claims.get("aud") {
+            let ok = match &claims.aud {
                 Some(Value::String(aud)) => aud == audience,
                 Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
                 _ => false,
@@ -475,4 +468,9 @@ impl Jwt {
         }
         Ok(())
     }
+}
+
+/// The claims as a map (already known to be an object with distinct names).
+fn as_map(payload: &[u8]) -> Result<Map<String, Value>, JwtError> {
+    serde_json::from_slice(payload).map_err(|_| JwtError::NotObject("claims"))
 }
