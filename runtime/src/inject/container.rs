@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::factory::{BoxError, BoxFuture};
 use super::graph::{self, InjectProblem, Node};
-use super::scope::Slot;
+use super::scope::{Slot, SlotKind};
 use super::{AsyncFactory, Dep, Factory, Need, Needs, RequestFactory, Scope, short_name};
 use crate::extract::RequestContext;
 
@@ -170,9 +170,10 @@ fn singleton_slots(needs: &[Need], singletons: &HashMap<TypeId, AnyArc>) -> Opti
     needs
         .iter()
         .map(|need| {
-            singletons
-                .get(&need.key())
-                .map(|v| Slot::Singleton(Arc::clone(v)))
+            singletons.get(&need.key()).map(|v| Slot {
+                kind: SlotKind::Singleton(Arc::clone(v)),
+                type_id: need.key(),
+            })
         })
         .collect()
 }
@@ -255,7 +256,10 @@ impl Container {
         needs
             .iter()
             .map(|need| match self.singletons.get(&need.key()) {
-                Some(value) => Ok(Slot::Singleton(Arc::clone(value))),
+                Some(value) => Ok(Slot {
+                    kind: SlotKind::Singleton(Arc::clone(value)),
+                    type_id: need.key(),
+                }),
                 None if self.request.contains_key(&need.key()) => {
                     Err(InjectProblem::OutsideRequest(short_name(need.name)))
                 }
@@ -287,11 +291,15 @@ impl Container {
         plan: &mut Vec<PlanStep>,
         planned: &mut HashMap<TypeId, usize>,
     ) -> Slot {
+        let slot = |kind| Slot {
+            kind,
+            type_id: need.key(),
+        };
         if let Some(value) = self.singletons.get(&need.key()) {
-            return Slot::Singleton(Arc::clone(value));
+            return slot(SlotKind::Singleton(Arc::clone(value)));
         }
         if let Some(&n) = planned.get(&need.key()) {
-            return Slot::Request(n);
+            return slot(SlotKind::Request(n));
         }
         let (make, needs) = &self.request[&need.key()];
         let slots = needs.iter().map(|n| self.slot(n, plan, planned)).collect();
@@ -300,7 +308,7 @@ impl Container {
             slots,
         });
         planned.insert(need.key(), plan.len() - 1);
-        Slot::Request(plan.len() - 1)
+        slot(SlotKind::Request(plan.len() - 1))
     }
 }
 
