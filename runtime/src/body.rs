@@ -2,14 +2,20 @@
 //!
 //! A request body is either what hyper read from the socket or, from the
 //! test client, bytes in memory; a response body is almost always a
-//! single buffer. One concrete enum keeps the hot path free of boxing.
+//! single buffer. One concrete enum keeps the hot path free of boxing;
+//! any other body (from a tower layer, a stream) is boxed.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+
+/// The error of a body that failed mid-stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request or response body.
 #[derive(Debug, Default)]
@@ -21,6 +27,7 @@ enum Inner {
     Empty,
     Full(Option<Bytes>),
     Incoming(Incoming),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
 impl Body {
@@ -41,6 +48,15 @@ impl Body {
 
     pub(crate) fn incoming(incoming: Incoming) -> Self {
         Body(Inner::Incoming(incoming))
+    }
+
+    /// Any other body, boxed (a stream, or a body a tower layer made).
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body(Inner::Boxed(body.map_err(Into::into).boxed_unsync()))
     }
 }
 
@@ -70,7 +86,7 @@ impl From<Vec<u8>> for Body {
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -79,7 +95,8 @@ impl http_body::Body for Body {
         match &mut self.get_mut().0 {
             Inner::Empty => Poll::Ready(None),
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Inner::Incoming(incoming) => Pin::new(incoming).poll_frame(cx),
+            Inner::Incoming(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
+            Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -88,6 +105,7 @@ impl http_body::Body for Body {
             Inner::Empty => true,
             Inner::Full(bytes) => bytes.is_none(),
             Inner::Incoming(incoming) => incoming.is_end_stream(),
+            Inner::Boxed(body) => body.is_end_stream(),
         }
     }
 
@@ -98,6 +116,7 @@ impl http_body::Body for Body {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             Inner::Incoming(incoming) => incoming.size_hint(),
+            Inner::Boxed(body) => body.size_hint(),
         }
     }
 }

@@ -149,6 +149,15 @@ impl App {
         self
     }
 
+    /// Adds a `tower::Layer` (tower-http's compression, tracing, …) as a
+    /// global layer; see [`wrap`](App::wrap).
+    pub fn layer<L>(self, layer: L) -> Self
+    where
+        crate::middleware::TowerLayer<L>: Middleware,
+    {
+        self.wrap(crate::middleware::TowerLayer(layer))
+    }
+
     /// Adds a layer around the routes whose path starts with `prefix`
     /// (whole segments: `/admin` covers `/admin` and `/admin/users`, not
     /// `/administrators`). It runs after routing, before the extractors.

@@ -9,9 +9,11 @@
 
 mod builtin;
 mod cors;
+mod tower;
 
 pub use builtin::{AccessLog, BodyLimit, CatchPanic, RequestId, Timeout, XRequestId};
 pub use cors::Cors;
+pub use tower::{NextService, TowerLayer};
 
 use std::future::Future;
 use std::net::SocketAddr;
