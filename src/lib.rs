@@ -65,7 +65,9 @@ pub use portico_runtime::response::{
 };
 pub use portico_runtime::server::{Server, ServerConfig, Shutdown, shutdown_signal};
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
-pub use portico_runtime::{Error, auth, inject, middleware, ratelimit, router, testing, validate};
+pub use portico_runtime::{
+    Error, auth, health, inject, middleware, pool, ratelimit, router, testing, validate,
+};
 
 /// Re-exports of the crates Portico's API is made of.
 pub use portico_runtime::http;

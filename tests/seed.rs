@@ -183,6 +183,16 @@ fn exercise_6_middleware_order() {
 }
 
 #[test]
+fn exercise_7_connection_pool() {
+    assert_matches(7);
+}
+
+#[test]
 fn exercise_8_response_envelope() {
     assert_matches(8);
+}
+
+#[test]
+fn exercise_11_health_checks() {
+    assert_matches(11);
 }

@@ -34,8 +34,13 @@ fn start() -> (Child, String) {
 }
 
 fn start_example(name: &str) -> (Child, String) {
+    start_with(name, "sqlite::memory:")
+}
+
+fn start_with(name: &str, database_url: &str) -> (Child, String) {
     let mut child = Command::new(example(name))
         .env("PORTICO_ADDR", "127.0.0.1:0")
+        .env("PORTICO_DATABASE_URL", database_url)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -224,4 +229,42 @@ fn a_short_secret_makes_the_app_refuse_to_start() {
         stderr.contains("PORTICO_JWT_SECRET") && stderr.contains("at least 32"),
         "{stderr}"
     );
+}
+
+#[test]
+fn users_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("portico-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("users.db").display());
+    let token = {
+        let output = Command::new(users_api())
+            .args(["token", "--sub", "1", "--role", "user"])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+
+    let (mut child, addr) = start_with("users_api", &url);
+    let body = r#"{"name":"Ada","email":"ada@example.com","age":36}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut created = String::new();
+    stream.read_to_string(&mut created).unwrap();
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert_eq!(signal_and_wait(&mut child, "-TERM").code(), Some(0));
+
+    let (mut child, addr) = start_with("users_api", &url);
+    let found = get(&addr, "/users/1");
+    assert!(
+        found.starts_with("HTTP/1.1 200") && found.contains(r#""name":"Ada""#),
+        "{found}"
+    );
+    assert_eq!(signal_and_wait(&mut child, "-TERM").code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

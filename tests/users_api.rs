@@ -2,16 +2,27 @@
 //! framework makes, through hyper's HTTP/1.1 client.
 
 mod common;
+#[path = "../examples/users_api/store.rs"]
+mod store;
 #[path = "../examples/users_api/app.rs"]
 mod users_api;
+use users_api as app;
 
 use common::TestServer;
 use hyper::Method;
 use serde_json::json;
 use users_api::Settings;
 
+/// Settings for a test: a fresh in-memory SQLite database.
+fn settings() -> Settings {
+    Settings {
+        database_url: "sqlite::memory:".into(),
+        ..Settings::default()
+    }
+}
+
 async fn server() -> TestServer {
-    TestServer::start(users_api::app(&Settings::default()).unwrap()).await
+    TestServer::start(users_api::app(&settings()).unwrap()).await
 }
 
 fn bearer(role: &str) -> String {
@@ -63,7 +74,7 @@ fn route_table_lists_the_seed_routes_in_registration_order() {
     assert_eq!(
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
-         DELETE /users/<id> -> delete_user\nGET /healthz -> healthz\n"
+         DELETE /users/<id> -> delete_user\nGET /healthz -> healthz\nGET /ready -> ready\n"
     );
 }
 
@@ -331,7 +342,66 @@ async fn healthz_is_alive() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.json(),
-        json!({"success": true, "data": "alive", "error": null})
+        json!({"success": true, "data": {"status": "alive"}, "error": null})
+    );
+    assert_eq!(reply.header("cache-control"), "no-store");
+}
+
+#[tokio::test]
+async fn ready_lists_the_database_check() {
+    let server = server().await;
+    let reply = server.get("/ready").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.header("cache-control"), "no-store");
+    let report = &reply.json()["data"];
+    assert_eq!(report["status"], "healthy");
+    assert_eq!(report["components"][0]["name"], "db");
+    assert_eq!(report["components"][0]["status"], "healthy");
+    assert!(report["components"][0]["latency_ms"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_app_runs_on_postgres() {
+    let postgres = common::postgres::TestPostgres::start();
+    let settings = Settings {
+        database_url: format!("postgres://portico@127.0.0.1:{}/postgres", postgres.port),
+        ..settings()
+    };
+    let server = TestServer::start(users_api::app(&settings).unwrap()).await;
+    let created = create(&server, "Pat", "pat@example.com", 41).await;
+    assert_eq!(created["id"], 1);
+    assert_eq!(
+        server.get("/users/1").await.json()["data"]["email"],
+        "pat@example.com"
+    );
+    assert_eq!(server.get("/users").await.json()["meta"]["total"], 1);
+    assert_eq!(delete_user(&server, "/users/1").await.status, 200);
+    server.get("/users/1").await.assert_failure(404);
+    assert_eq!(
+        server.get("/ready").await.json()["data"]["status"],
+        "healthy"
+    );
+
+    postgres.stop();
+    let reply = server.get("/users/1").await;
+    assert_eq!(
+        reply.assert_failure(503),
+        "the database is unavailable; retry later"
+    );
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let reply = server.get("/ready").await;
+            if reply.status == 503 {
+                return reply;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("readiness fails while the database is down");
+    assert_eq!(
+        ready.json()["error"]["fields"]["components"][0]["status"],
+        "unhealthy"
     );
 }
 
@@ -362,7 +432,7 @@ async fn every_route_but_health_is_rate_limited_per_client() {
     let settings = Settings {
         rate_capacity: 3,
         rate_refill_per_sec: 0.01,
-        ..Settings::default()
+        ..settings()
     };
     let server = TestServer::start(users_api::app(&settings).unwrap()).await;
     for _ in 0..3 {
@@ -382,7 +452,7 @@ async fn every_route_but_health_is_rate_limited_per_client() {
 fn a_short_secret_is_refused() {
     let settings = Settings {
         jwt_secret: b"short".to_vec(),
-        ..Settings::default()
+        ..settings()
     };
     let err = users_api::app(&settings).unwrap_err().to_string();
     assert_eq!(

@@ -8,7 +8,9 @@ mod ex03_dependency_injection;
 mod ex04_rate_limiter;
 mod ex05_jwt;
 mod ex06_middleware;
+mod ex07_connection_pool;
 mod ex08_response_envelope;
+mod ex11_health_checks;
 
 use std::process::ExitCode;
 
@@ -28,8 +30,10 @@ async fn main() -> ExitCode {
         4 => ex04_rate_limiter::run(),
         5 => ex05_jwt::run(),
         6 => ex06_middleware::run().await,
+        7 => ex07_connection_pool::run().await,
         8 => ex08_response_envelope::run(),
-        7 | 9..=11 => {
+        11 => ex11_health_checks::run().await,
+        9 | 10 => {
             eprintln!("seed exercise {n} is not implemented yet");
             return ExitCode::from(2);
         }

@@ -3,13 +3,15 @@
 //! Kept apart from `main.rs` so that the integration tests serve exactly
 //! this app (`#[path = "../examples/users_api/app.rs"] mod users_api;`).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use portico::auth::Jwt;
+use portico::health::HealthChecker;
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
+
+use crate::store::UserStore;
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,63 +40,6 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
         Err(ValidationError::new("blank").with_message("must not be empty or only spaces"))
     } else {
         Ok(())
-    }
-}
-
-/// Users in memory, in id order.
-#[derive(Debug, Default)]
-pub struct UserStore {
-    inner: Mutex<StoreInner>,
-}
-
-#[derive(Debug, Default)]
-struct StoreInner {
-    next_id: i64,
-    users: BTreeMap<i64, User>,
-}
-
-impl UserStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
-        // A panic while holding the lock leaves the map consistent (every
-        // change is a single insert or remove), so poisoning is ignored.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn insert(&self, new: NewUser) -> User {
-        let mut inner = self.lock();
-        inner.next_id += 1;
-        let user = User {
-            id: inner.next_id,
-            name: new.name.trim().to_owned(),
-            email: new.email,
-            age: new.age,
-        };
-        inner.users.insert(user.id, user.clone());
-        user
-    }
-
-    pub fn get(&self, id: i64) -> Option<User> {
-        self.lock().users.get(&id).cloned()
-    }
-
-    pub fn remove(&self, id: i64) -> Option<User> {
-        self.lock().users.remove(&id)
-    }
-
-    /// One page (from 1) and the total count.
-    pub fn page(&self, page: u64, page_size: u64) -> (Vec<User>, u64) {
-        let inner = self.lock();
-        let skip = (page - 1).saturating_mul(page_size);
-        let items = inner
-            .users
-            .values()
-            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-            .take(page_size as usize)
-            .cloned()
-            .collect();
-        (items, inner.users.len() as u64)
     }
 }
 
@@ -145,7 +90,7 @@ pub async fn list_users(
             paging.max_page_size
         )));
     }
-    let (items, total) = users.store.page(page, page_size);
+    let (items, total) = users.store.page(page, page_size).await?;
     Ok(ApiResponse::paginated(items, total, page, page_size))
 }
 
@@ -155,15 +100,19 @@ pub async fn create_user(
     Json(new): Json<NewUser>,
     _caller: Claims,
     users: Dep<UserStore>,
-) -> Created<ApiResponse<User>> {
-    let user = users.insert(new);
-    Created::at(format!("/users/{}", user.id), ApiResponse::ok(user))
+) -> Result<Created<ApiResponse<User>>, ApiError> {
+    let user = users.insert(new).await?;
+    Ok(Created::at(
+        format!("/users/{}", user.id),
+        ApiResponse::ok(user),
+    ))
 }
 
 #[route(GET, "/users/<id>")]
 pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
     users
         .get(id)
+        .await?
         .map(ApiResponse::ok)
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
@@ -173,19 +122,15 @@ pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User
 pub async fn delete_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
     users
         .remove(id)
+        .await?
         .map(ApiResponse::ok)
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
-}
-
-/// Liveness: the process is serving.
-#[route(GET, "/healthz")]
-pub async fn healthz() -> ApiResponse<&'static str> {
-    ApiResponse::ok("alive")
 }
 
 /// What the app is configured with (from the environment in `main`).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub database_url: String,
     pub jwt_secret: Vec<u8>,
     pub rate_capacity: u32,
     pub rate_refill_per_sec: f64,
@@ -197,6 +142,7 @@ pub const DEVELOPMENT_SECRET: &str = "portico-development-secret-do-not-use-in-p
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            database_url: "sqlite://portico.db".into(),
             jwt_secret: DEVELOPMENT_SECRET.as_bytes().to_vec(),
             rate_capacity: 100,
             rate_refill_per_sec: 10.0,
@@ -236,6 +182,7 @@ pub fn app(settings: &Settings) -> Result<App, portico::Error> {
             message: "the capacity must be at least 1 and the refill rate positive".into(),
         });
     }
+    let database_url = settings.database_url.clone();
     let limit = RateLimit::per_client(settings.rate_capacity, settings.rate_refill_per_sec)
         .authenticate_with(Arc::new(settings.jwt()?));
     Ok(App::new()
@@ -244,13 +191,14 @@ pub fn app(settings: &Settings) -> Result<App, portico::Error> {
         .wrap(CatchPanic)
         .wrap(limit)
         .provide(settings.jwt()?)
-        .provide(UserStore::default())
+        .provide_async(move || UserStore::connect_owned(database_url))
+        .provide_with(|store: Dep<UserStore>| {
+            HealthChecker::new().register("db", true, move || {
+                let store = Dep::clone(&store);
+                async move { store.ping().await }
+            })
+        })
         .provide(Paging::default())
-        .mount(routes![
-            list_users,
-            create_user,
-            get_user,
-            delete_user,
-            healthz
-        ]))
+        .mount(routes![list_users, create_user, get_user, delete_user])
+        .mount(portico::health::routes()))
 }

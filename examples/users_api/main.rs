@@ -6,11 +6,13 @@
 //! cargo run --example users_api -- token --sub 42 --role admin   # print a signed token
 //! ```
 //!
-//! Settings (environment): PORTICO_ADDR (127.0.0.1:8080), PORTICO_JWT_SECRET
+//! Settings (environment): PORTICO_ADDR (127.0.0.1:8080), PORTICO_DATABASE_URL
+//! (sqlite://portico.db; postgres://… for PostgreSQL), PORTICO_JWT_SECRET
 //! (at least 32 bytes; a development secret otherwise, with a warning),
 //! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10).
 
 mod app;
+mod store;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,7 @@ fn settings() -> Result<Settings, portico::Error> {
         }
     };
     Ok(Settings {
+        database_url: std::env::var("PORTICO_DATABASE_URL").unwrap_or(defaults.database_url),
         jwt_secret,
         rate_capacity: setting("PORTICO_RATE_CAPACITY", defaults.rate_capacity)?,
         rate_refill_per_sec: setting("PORTICO_RATE_REFILL_PER_SEC", defaults.rate_refill_per_sec)?,

@@ -167,6 +167,12 @@ impl App {
         self
     }
 
+    /// Serves `GET /healthz` (liveness) and `GET /ready` (readiness from
+    /// `checker`, 503 once shutdown begins).
+    pub fn health(self, checker: crate::health::HealthChecker) -> Self {
+        self.provide(checker).mount(crate::health::routes())
+    }
+
     /// The server's limits and timeouts (see [`ServerConfig`]).
     pub fn server_config(mut self, config: ServerConfig) -> Self {
         self.server = config;

@@ -1,0 +1,309 @@
+//! Users in a database through the pool: SQLite by default, PostgreSQL
+//! when the URL says `postgres://`. The schema is created or migrated when
+//! the store connects.
+
+use std::time::Duration;
+
+use portico::pool::{
+    Pool, PoolBuilder, PoolError, PostgresManager, SqliteError, SqliteManager, rusqlite,
+    tokio_postgres,
+};
+use portico::prelude::*;
+
+use crate::app::{NewUser, User};
+
+/// Schema migrations, applied in order once each.
+const SQLITE_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        age INTEGER NOT NULL
+    )"];
+
+const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        age INTEGER NOT NULL
+    )"];
+
+/// The users' database.
+#[derive(Debug, Clone)]
+pub enum UserStore {
+    Sqlite(Pool<SqliteManager>),
+    Postgres(Pool<PostgresManager>),
+}
+
+/// A failure of the database, as the client sees it: unavailable (503) or
+/// a bug on our side (500). The detail goes to the log.
+fn unavailable<E: std::error::Error>(err: PoolError<E>) -> ApiError {
+    tracing::warn!(error = %err, "no database connection");
+    ApiError::unavailable("the database is unavailable; retry later")
+}
+
+fn failed(err: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %err, "database query failed");
+    ApiError::internal("internal server error")
+}
+
+fn config_error(err: impl std::fmt::Display) -> portico::Error {
+    portico::Error::Config {
+        name: "PORTICO_DATABASE_URL".into(),
+        message: err.to_string(),
+    }
+}
+
+impl UserStore {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<UserStore, portico::Error> {
+        let builder = PoolBuilder::new()
+            .min_size(1)
+            .max_size(8)
+            .acquire_timeout(Duration::from_secs(3));
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            UserStore::Postgres(
+                builder
+                    .build(PostgresManager::new(url))
+                    .await
+                    .map_err(config_error)?,
+            )
+        } else {
+            let manager = SqliteManager::from_url(url).ok_or_else(|| {
+                config_error(format!(
+                    "`{url}` is neither sqlite://<file>, sqlite::memory: nor postgres://…"
+                ))
+            })?;
+            UserStore::Sqlite(builder.build(manager).await.map_err(config_error)?)
+        };
+        store
+            .migrate()
+            .await
+            .map_err(|e| config_error(format!("migrating the schema: {}", e.message())))?;
+        Ok(store)
+    }
+
+    /// `connect` for a factory that owns its URL.
+    pub async fn connect_owned(url: String) -> Result<UserStore, portico::Error> {
+        Self::connect(&url).await
+    }
+
+    async fn migrate(&self) -> Result<(), ApiError> {
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.call(|c| {
+                    c.execute_batch(
+                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                    )?;
+                    let done: i64 =
+                        c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
+                    for (i, migration) in SQLITE_MIGRATIONS.iter().enumerate().skip(done as usize) {
+                        let tx = c.transaction()?;
+                        tx.execute_batch(migration)?;
+                        tx.execute("INSERT INTO schema_version VALUES (?1)", [i as i64 + 1])?;
+                        tx.commit()?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(failed)
+            }
+            UserStore::Postgres(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.batch_execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                )
+                .await
+                .map_err(pg_failed)?;
+                let done: i64 = conn
+                    .query_one("SELECT COUNT(*) FROM schema_version", &[])
+                    .await
+                    .map_err(pg_failed)?
+                    .get(0);
+                for (i, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(done as usize) {
+                    let tx = conn.transaction().await.map_err(pg_failed)?;
+                    tx.batch_execute(migration).await.map_err(pg_failed)?;
+                    tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(i as i32 + 1)])
+                        .await
+                        .map_err(pg_failed)?;
+                    tx.commit().await.map_err(pg_failed)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A readiness check: a connection answers.
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            UserStore::Sqlite(pool) => pool.ping(Duration::from_secs(1)).await,
+            UserStore::Postgres(pool) => pool.ping(Duration::from_secs(1)).await,
+        }
+    }
+
+    pub async fn insert(&self, new: NewUser) -> Result<User, ApiError> {
+        let name = new.name.trim().to_owned();
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.call(move |c| {
+                    c.execute(
+                        "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![name, new.email, new.age],
+                    )?;
+                    Ok(User {
+                        id: c.last_insert_rowid(),
+                        name,
+                        email: new.email,
+                        age: new.age,
+                    })
+                })
+                .await
+                .map_err(sqlite_failed)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await.map_err(unavailable)?;
+                let row = conn
+                    .query_one(
+                        "INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING id",
+                        &[&name, &new.email, &new.age],
+                    )
+                    .await
+                    .map_err(pg_failed)?;
+                Ok(User {
+                    id: row.get(0),
+                    name,
+                    email: new.email,
+                    age: new.age,
+                })
+            }
+        }
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.call(move |c| {
+                    let mut statement =
+                        c.prepare_cached("SELECT id, name, email, age FROM users WHERE id = ?1")?;
+                    let mut rows = statement.query_map([id], sqlite_user)?;
+                    rows.next().transpose()
+                })
+                .await
+                .map_err(sqlite_failed)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await.map_err(unavailable)?;
+                let row = conn
+                    .query_opt(
+                        "SELECT id, name, email, age FROM users WHERE id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(pg_failed)?;
+                Ok(row.map(|r| postgres_user(&r)))
+            }
+        }
+    }
+
+    pub async fn remove(&self, id: i64) -> Result<Option<User>, ApiError> {
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.call(move |c| {
+                    let mut statement = c.prepare_cached(
+                        "DELETE FROM users WHERE id = ?1 RETURNING id, name, email, age",
+                    )?;
+                    let mut rows = statement.query_map([id], sqlite_user)?;
+                    rows.next().transpose()
+                })
+                .await
+                .map_err(sqlite_failed)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await.map_err(unavailable)?;
+                let row = conn
+                    .query_opt(
+                        "DELETE FROM users WHERE id = $1 RETURNING id, name, email, age",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(pg_failed)?;
+                Ok(row.map(|r| postgres_user(&r)))
+            }
+        }
+    }
+
+    /// One page (from 1) and the total count.
+    pub async fn page(&self, page: u64, page_size: u64) -> Result<(Vec<User>, u64), ApiError> {
+        let offset = i64::try_from((page - 1).saturating_mul(page_size)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await.map_err(unavailable)?;
+                conn.call(move |c| {
+                    let total: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+                    let mut statement = c.prepare_cached(
+                        "SELECT id, name, email, age FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
+                    )?;
+                    let users = statement
+                        .query_map([limit, offset], sqlite_user)?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((users, total as u64))
+                })
+                .await
+                .map_err(sqlite_failed)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await.map_err(unavailable)?;
+                let total: i64 = conn
+                    .query_one("SELECT COUNT(*) FROM users", &[])
+                    .await
+                    .map_err(pg_failed)?
+                    .get(0);
+                let rows = conn
+                    .query(
+                        "SELECT id, name, email, age FROM users ORDER BY id LIMIT $1 OFFSET $2",
+                        &[&limit, &offset],
+                    )
+                    .await
+                    .map_err(pg_failed)?;
+                Ok((rows.iter().map(postgres_user).collect(), total as u64))
+            }
+        }
+    }
+}
+
+/// A PostgreSQL error: the connection died (the server went away) → 503,
+/// anything else → 500.
+fn pg_failed(err: tokio_postgres::Error) -> ApiError {
+    let io = std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>());
+    if err.is_closed() || io {
+        tracing::warn!(error = %err, "the database connection failed");
+        return ApiError::unavailable("the database is unavailable; retry later");
+    }
+    failed(err)
+}
+
+fn sqlite_failed(err: SqliteError) -> ApiError {
+    failed(err)
+}
+
+fn sqlite_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        email: row.get(2)?,
+        age: row.get(3)?,
+    })
+}
+
+fn postgres_user(row: &tokio_postgres::Row) -> User {
+    User {
+        id: row.get(0),
+        name: row.get(1),
+        email: row.get(2),
+        age: row.get(3),
+    }
+}

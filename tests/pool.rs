@@ -1,0 +1,321 @@
+//! The connection pool against real databases: SQLite (embedded) always,
+//! PostgreSQL started by the test itself.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::postgres::TestPostgres;
+use portico::pool::{PoolBuilder, PoolError, PostgresManager, SqliteManager};
+
+fn sqlite_file(name: &str) -> SqliteManager {
+    let dir = std::env::temp_dir().join(format!("portico-pool-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    SqliteManager::file(dir.join("test.db"))
+}
+
+/// Each SQLite connection has its own TEMP tables: a name stored there
+/// tells connections apart.
+async fn name_of(conn: &mut portico::pool::SqliteConnection) -> Option<String> {
+    conn.call(|c| {
+        c.execute_batch("CREATE TEMP TABLE IF NOT EXISTS me (name TEXT)")?;
+        c.query_row("SELECT name FROM me", [], |r| r.get(0))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+    })
+    .await
+    .unwrap()
+}
+
+async fn name(conn: &mut portico::pool::SqliteConnection, name: &str) {
+    let name = name.to_owned();
+    conn.call(move |c| c.execute("INSERT INTO me VALUES (?1)", [name]).map(drop))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn seed_scenario_min_two_and_reuse() {
+    let pool = PoolBuilder::new()
+        .min_size(2)
+        .max_size(4)
+        .build(sqlite_file("seed"))
+        .await
+        .unwrap();
+    assert_eq!(pool.stats().size, 2, "min_size connections open at start");
+    let mut first = pool.get().await.unwrap();
+    assert_eq!(name_of(&mut first).await, None);
+    name(&mut first, "conn-0").await;
+    let mut second = pool.get().await.unwrap();
+    assert_eq!(name_of(&mut second).await, None, "another connection");
+    name(&mut second, "conn-1").await;
+    assert_eq!(pool.stats().in_use, 2);
+    drop(first);
+    let mut again = pool.get().await.unwrap();
+    assert_eq!(
+        name_of(&mut again).await.as_deref(),
+        Some("conn-0"),
+        "reused"
+    );
+    assert_eq!(pool.stats().created, 2);
+    drop((second, again));
+    assert!(pool.close(Duration::from_secs(1)).await);
+    assert!(matches!(pool.get().await, Err(PoolError::Closed)));
+    assert_eq!(pool.stats().size, 0);
+}
+
+#[tokio::test]
+async fn acquire_times_out_when_exhausted() {
+    let pool = PoolBuilder::new()
+        .max_size(1)
+        .build(sqlite_file("timeout"))
+        .await
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let started = Instant::now();
+    let waited = pool.acquire(Duration::from_millis(150)).await;
+    assert!(matches!(waited, Err(PoolError::Timeout(_))), "{waited:?}");
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    assert_eq!(pool.stats().timeouts, 1);
+    drop(held);
+    assert!(pool.acquire(Duration::from_millis(150)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_tasks_share_four_connections() {
+    let pool = PoolBuilder::new()
+        .max_size(4)
+        .build(sqlite_file("hundred"))
+        .await
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    conn.call(|c| c.execute_batch("CREATE TABLE hits (n INTEGER)"))
+        .await
+        .unwrap();
+    drop(conn);
+    let tasks: Vec<_> = (0..100)
+        .map(|n| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut conn = pool.get().await.expect("a connection");
+                conn.call(move |c| c.execute("INSERT INTO hits VALUES (?1)", [n]).map(drop))
+                    .await
+                    .expect("insert");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut conn = pool.get().await.unwrap();
+    let count: i64 = conn
+        .call(|c| c.query_row("SELECT COUNT(*) FROM hits", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(count, 100);
+    let stats = pool.stats();
+    assert!(stats.created <= 4, "{stats:?}");
+    assert_eq!(stats.waiters, 0);
+}
+
+#[tokio::test]
+async fn a_guard_dropped_by_a_panicking_task_comes_back_rolled_back() {
+    let pool = PoolBuilder::new()
+        .max_size(1)
+        .build(sqlite_file("panic"))
+        .await
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    conn.call(|c| c.execute_batch("CREATE TABLE t (n INTEGER)"))
+        .await
+        .unwrap();
+    drop(conn);
+    let cloned = pool.clone();
+    let task = tokio::spawn(async move {
+        let mut conn = cloned.get().await.unwrap();
+        conn.call(|c| c.execute_batch("BEGIN; INSERT INTO t VALUES (1);"))
+            .await
+            .unwrap();
+        panic!("handler bug while holding a connection in a transaction");
+    });
+    assert!(task.await.is_err());
+    let mut conn = pool
+        .acquire(Duration::from_secs(1))
+        .await
+        .expect("the connection came back");
+    let (autocommit, rows): (bool, i64) = conn
+        .call(|c| {
+            Ok((
+                c.is_autocommit(),
+                c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert!(
+        autocommit,
+        "the open transaction was rolled back before reuse"
+    );
+    assert_eq!(rows, 0);
+    assert_eq!(
+        pool.stats().created,
+        1,
+        "the same connection, not a new one"
+    );
+}
+
+#[tokio::test]
+async fn old_idle_and_broken_connections_are_replaced() {
+    let pool = PoolBuilder::new()
+        .max_size(2)
+        .max_lifetime(Some(Duration::from_millis(100)))
+        .build(sqlite_file("recycle"))
+        .await
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(pool.get().await.unwrap());
+    assert_eq!(
+        pool.stats().created,
+        2,
+        "past max_lifetime a connection is not reused"
+    );
+
+    let pool = PoolBuilder::new()
+        .max_size(2)
+        .build(sqlite_file("broken"))
+        .await
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    conn.mark_broken();
+    drop(conn);
+    assert_eq!(pool.stats().closed, 1);
+    drop(pool.get().await.unwrap());
+    assert_eq!(pool.stats().created, 2);
+
+    let pool = PoolBuilder::new()
+        .min_size(1)
+        .max_size(3)
+        .idle_timeout(Some(Duration::from_millis(50)))
+        .build(sqlite_file("idle"))
+        .await
+        .unwrap();
+    let (a, b, c) = (
+        pool.get().await.unwrap(),
+        pool.get().await.unwrap(),
+        pool.get().await.unwrap(),
+    );
+    drop((a, b, c));
+    assert_eq!(pool.stats().idle, 3);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    pool.reap();
+    assert_eq!(
+        pool.stats().idle,
+        1,
+        "idle connections beyond min_size are closed"
+    );
+}
+
+#[tokio::test]
+async fn the_circuit_opens_after_repeated_connect_failures_and_closes_again() {
+    let missing =
+        std::env::temp_dir().join(format!("portico-no-such-dir-{}/x/y.db", std::process::id()));
+    let pool = PoolBuilder::new()
+        .max_size(2)
+        .circuit_breaker(2, Duration::from_millis(300))
+        .build(SqliteManager::file(&missing))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert!(matches!(pool.get().await, Err(PoolError::Connect(_))));
+    }
+    let started = Instant::now();
+    assert!(matches!(pool.get().await, Err(PoolError::Unavailable)));
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "fails fast while open"
+    );
+    std::fs::create_dir_all(missing.parent().unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        pool.get().await.is_ok(),
+        "after the cool-down it tries again and recovers"
+    );
+    let _ = std::fs::remove_dir_all(missing.parent().unwrap().parent().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pool_survives_the_database_going_away() {
+    let server = TestPostgres::start();
+    let pool = PoolBuilder::new()
+        .min_size(2)
+        .max_size(4)
+        .acquire_timeout(Duration::from_secs(2))
+        .check_after_idle(Duration::ZERO)
+        .circuit_breaker(3, Duration::from_millis(200))
+        .build(PostgresManager::new(server.url()))
+        .await
+        .expect("connect to the test server");
+    let conn = pool.get().await.unwrap();
+    let row = conn.query_one("SELECT 1 + 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
+    drop(conn);
+
+    let pool_for_tasks = Arc::new(pool.clone());
+    let tasks: Vec<_> = (0..50)
+        .map(|n: i32| {
+            let pool = Arc::clone(&pool_for_tasks);
+            tokio::spawn(async move {
+                let conn = pool.get().await.unwrap();
+                conn.query_one("SELECT $1::INT + 1", &[&n])
+                    .await
+                    .unwrap()
+                    .get::<_, i32>(0)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(total, (1..=50).sum::<i32>());
+    assert!(pool.stats().created <= 4);
+
+    server.stop();
+    let error = match pool.get().await {
+        Ok(conn) => conn
+            .simple_query("SELECT 1")
+            .await
+            .map(drop)
+            .expect_err("the server is gone")
+            .to_string(),
+        Err(err) => err.to_string(),
+    };
+    assert!(!error.is_empty());
+    assert!(
+        pool.ping(Duration::from_millis(500)).await.is_err(),
+        "the readiness check fails"
+    );
+
+    server.start_again();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if pool.ping(Duration::from_secs(1)).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pool did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let conn = pool.get().await.unwrap();
+    assert_eq!(
+        conn.query_one("SELECT 40 + 2", &[])
+            .await
+            .unwrap()
+            .get::<_, i32>(0),
+        42
+    );
+}
