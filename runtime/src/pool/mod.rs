@@ -19,9 +19,10 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use quanta::{Clock, Instant};
+use tokio::sync::{Notify, Semaphore};
 
 use breaker::Breaker;
 
@@ -172,7 +173,8 @@ impl PoolBuilder {
         let pool = Pool {
             inner: Arc::new(Inner {
                 manager,
-                slots: Arc::new(Semaphore::new(self.max_size)),
+                slots: Semaphore::new(self.max_size),
+                clock: Clock::new(),
                 idle: Mutex::new(VecDeque::new()),
                 breaker: Breaker::new(self.breaker_threshold, self.breaker_cooldown),
                 returned: Notify::new(),
@@ -202,8 +204,13 @@ struct Idle<C> {
 
 struct Inner<M: Manager> {
     manager: M,
-    /// One permit per connection that may exist; waiting is FIFO.
-    slots: Arc<Semaphore>,
+    /// One permit per connection that may exist; waiting is FIFO. A
+    /// permit is forgotten while its connection is out and added back when
+    /// the guard drops.
+    slots: Semaphore,
+    /// Timestamps for lifetimes and idle times: the CPU's counter where it
+    /// is reliable, a few ns where `std::time::Instant::now` costs tens.
+    clock: Clock,
     /// Most recently used first: hot connections stay warm, the cold tail
     /// ages out.
     idle: Mutex<VecDeque<Idle<M::Connection>>>,
@@ -281,51 +288,63 @@ impl<M: Manager> Pool<M> {
     /// Cancellation safe: a caller dropped while waiting gives up its place
     /// and takes nothing.
     pub async fn acquire(&self, timeout: Duration) -> Result<Pooled<M>, PoolError<M::Error>> {
-        let deadline = Instant::now() + timeout;
-        self.inner.waiters.fetch_add(1, Ordering::Relaxed);
-        let permit =
-            tokio::time::timeout(timeout, Arc::clone(&self.inner.slots).acquire_owned()).await;
-        self.inner.waiters.fetch_sub(1, Ordering::Relaxed);
-        let permit = match permit {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(PoolError::Closed),
-            Err(_) => {
-                self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
-                return Err(PoolError::Timeout(timeout));
+        let inner = &*self.inner;
+        let started = inner.clock.now();
+        // The common case takes a free slot at once: no timer, no waiting.
+        match inner.slots.try_acquire() {
+            Ok(permit) => permit.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(PoolError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                inner.waiters.fetch_add(1, Ordering::Relaxed);
+                let waited = tokio::time::timeout(timeout, inner.slots.acquire()).await;
+                inner.waiters.fetch_sub(1, Ordering::Relaxed);
+                match waited {
+                    Ok(Ok(permit)) => permit.forget(),
+                    Ok(Err(_)) => return Err(PoolError::Closed),
+                    Err(_) => {
+                        inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                        return Err(PoolError::Timeout(timeout));
+                    }
+                }
             }
-        };
+        }
+        // From here the slot is ours: `Slot` gives it back unless a
+        // connection takes it over.
+        let slot = Slot(self);
         loop {
             let next = self.lock_idle().pop_front();
             let Some(mut idle) = next else { break };
-            let now = Instant::now();
-            if self
-                .inner
+            let now = inner.clock.now();
+            if inner
                 .config
                 .max_lifetime
-                .is_some_and(|max| now - idle.created >= max)
+                .is_some_and(|max| now.duration_since(idle.created) >= max)
             {
                 self.discard();
                 continue;
             }
             let mut ok = true;
             if idle.needs_reset {
-                ok = self.inner.manager.reset(&mut idle.conn).await.is_ok();
+                ok = inner.manager.reset(&mut idle.conn).await.is_ok();
             }
-            if ok && now - idle.idle_since >= self.inner.config.check_after_idle {
-                ok = self.inner.manager.check(&mut idle.conn).await.is_ok();
+            if ok && now.duration_since(idle.idle_since) >= inner.config.check_after_idle {
+                ok = inner.manager.check(&mut idle.conn).await.is_ok();
             }
             if ok {
-                return Ok(Pooled::new(self, idle.conn, idle.created, permit));
+                std::mem::forget(slot);
+                return Ok(Pooled::new(self, idle.conn, idle.created));
             }
             self.discard();
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let opened = tokio::time::timeout(left, self.open()).await;
-        match opened {
-            Ok(Ok(idle)) => Ok(Pooled::new(self, idle.conn, idle.created, permit)),
+        let left = timeout.saturating_sub(inner.clock.now().duration_since(started));
+        match tokio::time::timeout(left, self.open()).await {
+            Ok(Ok(idle)) => {
+                std::mem::forget(slot);
+                Ok(Pooled::new(self, idle.conn, idle.created))
+            }
             Ok(Err(err)) => Err(err),
             Err(_) => {
-                self.inner.timeouts.fetch_add(1, Ordering::Relaxed);
+                inner.timeouts.fetch_add(1, Ordering::Relaxed);
                 Err(PoolError::Timeout(timeout))
             }
         }
@@ -461,6 +480,16 @@ impl<M: Manager> Pool<M> {
     }
 }
 
+/// A slot taken but not (yet) held by a connection: given back on drop,
+/// for example when `acquire` is cancelled while connecting.
+struct Slot<'p, M: Manager>(&'p Pool<M>);
+
+impl<M: Manager> Drop for Slot<'_, M> {
+    fn drop(&mut self) {
+        self.0.inner.slots.add_permits(1);
+    }
+}
+
 /// A connection borrowed from a [`Pool`]; derefs to the connection and
 /// goes back to the pool when dropped — also when its user panics or its
 /// future is dropped mid-way (it is then reset before its next use).
@@ -469,23 +498,15 @@ pub struct Pooled<M: Manager> {
     created: Instant,
     broken: bool,
     pool: Pool<M>,
-    // Dropped after the connection is back, so a waiter finds it.
-    _permit: OwnedSemaphorePermit,
 }
 
 impl<M: Manager> Pooled<M> {
-    fn new(
-        pool: &Pool<M>,
-        conn: M::Connection,
-        created: Instant,
-        permit: OwnedSemaphorePermit,
-    ) -> Self {
+    fn new(pool: &Pool<M>, conn: M::Connection, created: Instant) -> Self {
         Pooled {
             conn: Some(conn),
             created,
             broken: false,
             pool: pool.clone(),
-            _permit: permit,
         }
     }
 
@@ -525,11 +546,12 @@ impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         let pool = &self.pool;
+        let now = pool.inner.clock.now();
         let expired = pool
             .inner
             .config
             .max_lifetime
-            .is_some_and(|max| self.created.elapsed() >= max);
+            .is_some_and(|max| now.duration_since(self.created) >= max);
         if self.broken || pool.is_closed() || expired || pool.inner.manager.is_broken(&conn) {
             drop(conn);
             pool.discard();
@@ -537,12 +559,16 @@ impl<M: Manager> Drop for Pooled<M> {
             let idle = Idle {
                 conn,
                 created: self.created,
-                idle_since: Instant::now(),
-                // Dropped while unwinding (or cancelled): state unknown.
+                idle_since: now,
+                // Dropped while unwinding: what it was doing is unknown.
                 needs_reset: std::thread::panicking(),
             };
             pool.lock_idle().push_front(idle);
         }
-        pool.inner.returned.notify_waiters();
+        // The connection is back before the slot, so a waiter finds it.
+        pool.inner.slots.add_permits(1);
+        if pool.is_closed() {
+            pool.inner.returned.notify_waiters();
+        }
     }
 }
