@@ -12,6 +12,9 @@ pub enum Error {
     /// The listener could not be bound.
     #[error("cannot bind the listener: {0}")]
     Bind(#[source] std::io::Error),
+    /// The shutdown signal handlers could not be installed.
+    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    Signals(#[source] std::io::Error),
     /// A setting has a value that cannot be used.
     #[error("setting {name}: {message}")]
     Config {

@@ -63,9 +63,12 @@ impl Server {
         &self.service
     }
 
-    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully. The
+    /// signal handlers are installed before anything is served, so a
+    /// signal that arrives early is not lost (nor fatal).
     pub async fn run(self) -> Result<(), crate::Error> {
-        self.run_until(shutdown_signal()).await
+        let signals = Signals::install().map_err(crate::Error::Signals)?;
+        self.run_until(signals.recv()).await
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: the
@@ -89,13 +92,16 @@ impl Server {
             // At the cap, stop accepting: new clients wait in the listen
             // backlog until a connection closes.
             let slot = tokio::select! {
+                biased;
+                () = &mut signal => break,
                 slot = Arc::clone(&slots).acquire_owned() => match slot {
                     Ok(slot) => slot,
                     Err(_) => break, // never closed; nothing to wait for
                 },
-                () = &mut signal => break,
             };
             let (stream, peer) = tokio::select! {
+                biased;
+                () = &mut signal => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
@@ -106,7 +112,6 @@ impl Server {
                         continue;
                     }
                 },
-                () = &mut signal => break,
             };
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(error = %err, %peer, "could not set TCP_NODELAY");
@@ -180,26 +185,49 @@ async fn serve_request(
         .await
 }
 
+/// SIGINT and SIGTERM handlers, installed when made.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+    match Signals::install() {
+        Ok(signals) => signals.recv().await,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for shutdown signals");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -1,0 +1,48 @@
+//! What the load-test servers share: the secret, the token, the request
+//! body, the port argument and a null log writer.
+
+use serde::{Deserialize, Serialize};
+
+/// The HS256 secret all servers verify with.
+pub const SECRET: &[u8] = b"load-test secret of at least 32 bytes";
+
+/// Claims of the benchmark token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub sub: String,
+    pub role: String,
+    pub exp: u64,
+}
+
+/// The token every scenario (e) request carries.
+pub fn token() -> String {
+    let jwt = portico::auth::Jwt::new(SECRET).expect("a strong secret");
+    jwt.create(&TokenClaims { sub: "42".into(), role: "user".into(), exp: 4_000_000_000 }).expect("token")
+}
+
+/// `--port N` (default 8090).
+pub fn port() -> u16 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8090)
+}
+
+/// Access logs go through `tracing` into this writer: measured, not printed.
+pub fn null_logging() {
+    tracing_subscriber::fmt().with_writer(std::io::sink).with_max_level(tracing::Level::INFO).init();
+}
+
+/// The JSON body of `POST /users`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct Message {
+    pub message: &'static str,
+}
+
+/// `{"id": …}`.
+#[derive(Debug, Serialize)]
+pub struct UserId {
+    pub id: u64,
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# End-to-end load test: raw hyper, axum, actix-web and Portico serving the
+# same five scenarios, measured with wrk on loopback, and bench/RESULTS.md.
+#
+#   bench/run.sh                 # 5 rounds of 10 s per server and scenario
+#   ROUNDS=1 DURATION=3 bench/run.sh   # a quick look
+#
+# The machine has 2 cores: each server runs on core 0 with one worker
+# thread, wrk on core 1; servers alternate A B C D A B C D … so drift hits
+# them alike, and ratios are taken pairwise per round. User-mode CPU per
+# request (utime from /proc/PID/stat over the requests served) is the
+# figure that tells frameworks apart here: loopback's kernel work is most
+# of the total. Runs are bounded (DURATION per run) and target 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+
+if ! command -v wrk >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q && apt-get install -y -q wrk
+fi
+
+echo "== building the servers (release)"
+(cd load && cargo build --release --quiet)
+BIN=load/target/release
+TOKEN=$("$BIN/load-portico" --print-token)
+OUT=$(mktemp -d)
+RAW="$OUT/raw.tsv"
+: > "$RAW"
+
+cat > "$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"name":"Alice Liddell","email":"alice@example.com","age":30}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+servers=(hyper axum actix portico)
+declare -A path=([a]=/plaintext [b]=/json [c]=/users/42 [d]=/users [e]=/secure/users/42)
+
+wait_for_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2
+  return 1
+}
+
+utime() { awk '{print $14}' "/proc/$1/stat"; }
+
+port=9100
+for scenario in a b c d e; do
+  for round in $(seq 1 "$ROUNDS"); do
+    for server in "${servers[@]}"; do
+      port=$((port + 1))
+      taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
+      pid=$!
+      wait_for_port "$port"
+      args=(-t1 -c"$CONNECTIONS" -d"$DURATION"s --latency)
+      [ "$scenario" = d ] && args+=(-s "$OUT/post.lua")
+      [ "$scenario" = e ] && args+=(-H "Authorization: Bearer $TOKEN")
+      # A short warm-up, not measured.
+      taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d1s "${args[@]:4}" "http://127.0.0.1:$port${path[$scenario]}" >/dev/null 2>&1 || true
+      before=$(utime "$pid")
+      report=$(taskset -c 1 wrk "${args[@]}" "http://127.0.0.1:$port${path[$scenario]}")
+      after=$(utime "$pid")
+      rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$server" "$round" "$((after - before))" "$rss" \
+        "$(echo "$report" | tr '\n' '|')" >> "$RAW"
+      echo "scenario $scenario round $round $server: $(echo "$report" | grep 'Requests/sec')"
+    done
+  done
+done
+
+echo "== memory with $IDLE_CONNECTIONS idle keep-alive connections"
+ulimit -n 65536 || true
+IDLE="$OUT/idle.tsv"
+: > "$IDLE"
+for server in "${servers[@]}"; do
+  port=$((port + 1))
+  taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
+  pid=$!
+  wait_for_port "$port"
+  python3 - "$port" "$IDLE_CONNECTIONS" "$pid" "$server" >> "$IDLE" <<'PY'
+import socket, sys, time
+port, count, pid, server = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+conns = []
+request = b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
+for _ in range(count):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(request)
+    s.recv(4096)
+    conns.append(s)
+time.sleep(1)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+print(f"{server}\t{rss}")
+for s in conns:
+    s.close()
+PY
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+python3 - "$RAW" "$IDLE" "$ROUNDS" "$DURATION" "$CONNECTIONS" > RESULTS.md <<'PY'
+import statistics, sys, re, subprocess, platform
+raw, idle, rounds, duration, connections = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+ticks = int(subprocess.check_output(["getconf", "CLK_TCK"]).strip())
+def ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+runs = {}
+for line in open(raw):
+    scenario, server, rnd, dticks, rss, report = line.rstrip("\n").split("\t")
+    lines = report.split("|")
+    rps = float(next(l for l in lines if l.startswith("Requests/sec")).split()[1])
+    requests = int(next(l for l in lines if "requests in" in l).split()[0])
+    p50 = ms(next(l for l in lines if l.strip().startswith("50%")).split()[1])
+    p99 = ms(next(l for l in lines if l.strip().startswith("99%")).split()[1])
+    cpu_us = int(dticks) / ticks * 1e6 / max(requests, 1)
+    runs[(scenario, server, int(rnd))] = dict(rps=rps, p50=p50, p99=p99, cpu=cpu_us, rss=int(rss))
+servers = ["hyper", "axum", "actix", "portico"]
+names = {"a": "(a) GET /plaintext", "b": "(b) GET /json", "c": "(c) GET /users/<id>",
+         "d": "(d) POST /users (validated JSON)", "e": "(e) (c) behind request id + JWT + rate limit + access log"}
+cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print("# Load test results\n")
+print(f"Machine: {platform.machine()}, {cpu_model}, {subprocess.check_output(['nproc']).decode().strip()} cores; "
+      f"{platform.system()} {platform.release()}.  ")
+print(f"Command: `bench/run.sh` — {rounds} rounds × {duration} s per server and scenario, wrk -t1 -c{connections}, "
+      "server pinned to core 0 (one worker thread), wrk to core 1, servers alternating each round.  ")
+print(f"rustc: {subprocess.check_output(['rustc', '--version']).decode().strip()}; wrk: "
+      f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.splitlines()[0] if True else ''}\n")
+print("User CPU per request is the server's utime over the requests wrk counted. Ratios are to raw hyper, "
+      "taken per round (same round, adjacent runs) and then the median.\n")
+for scenario in "abcde":
+    print(f"## {names[scenario]}\n")
+    print("| server | req/s (median) | p50 ms | p99 ms | user CPU µs/req | req/s ÷ hyper | CPU ÷ hyper | peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rounds_seen = sorted({r for (s, _, r) in runs if s == scenario})
+    for server in servers:
+        mine = [runs[(scenario, server, r)] for r in rounds_seen if (scenario, server, r) in runs]
+        if not mine:
+            continue
+        med = lambda key: statistics.median(m[key] for m in mine)
+        pairs = [(runs[(scenario, server, r)], runs[(scenario, "hyper", r)]) for r in rounds_seen
+                 if (scenario, server, r) in runs and (scenario, "hyper", r) in runs]
+        rps_ratio = statistics.median(a["rps"] / b["rps"] for a, b in pairs)
+        cpu_ratio = statistics.median(a["cpu"] / b["cpu"] for a, b in pairs)
+        print(f"| {server} | {med('rps'):,.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {med('cpu'):.2f} | "
+              f"{rps_ratio:.3f} | {cpu_ratio:.3f} | {max(m['rss'] for m in mine) / 1024:.1f} |")
+    print()
+print("## Memory with idle keep-alive connections\n")
+print("| server | RSS MiB |")
+print("| --- | --- |")
+for line in open(idle):
+    server, rss = line.split()
+    print(f"| {server} | {int(rss) / 1024:.1f} |")
+PY
+echo "== wrote bench/RESULTS.md"
