@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                 # 5 rounds of 10 s per server and scenario
 #   ROUNDS=1 DURATION=3 bench/run.sh   # a quick look
+#   SERVERS="hyper portico" SCENARIOS="b c" bench/run.sh
 #
 # The machine has 2 cores: each server runs on core 0 with one worker
 # thread, wrk on core 1; servers alternate A B C D A B C D … so drift hits
@@ -30,7 +31,10 @@ BIN=load/target/release
 TOKEN=$("$BIN/load-portico" --print-token)
 OUT=$(mktemp -d)
 RAW="$OUT/raw.tsv"
+IDLE="$OUT/idle.tsv"
 : > "$RAW"
+: > "$IDLE"
+RESULTS=${RESULTS:-RESULTS.md}
 
 cat > "$OUT/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -38,7 +42,8 @@ wrk.body = '{"name":"Alice Liddell","email":"alice@example.com","age":30}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-servers=(hyper axum actix portico)
+read -r -a servers <<< "${SERVERS:-hyper axum actix portico}"
+read -r -a scenarios <<< "${SCENARIOS:-a b c d e}"
 declare -A path=([a]=/plaintext [b]=/json [c]=/users/42 [d]=/users [e]=/secure/users/42)
 
 wait_for_port() {
@@ -53,7 +58,7 @@ wait_for_port() {
 utime() { awk '{print $14}' "/proc/$1/stat"; }
 
 port=9100
-for scenario in a b c d e; do
+for scenario in "${scenarios[@]}"; do
   for round in $(seq 1 "$ROUNDS"); do
     for server in "${servers[@]}"; do
       port=$((port + 1))
@@ -77,10 +82,9 @@ for scenario in a b c d e; do
   done
 done
 
+if [ "$IDLE_CONNECTIONS" -gt 0 ]; then
 echo "== memory with $IDLE_CONNECTIONS idle keep-alive connections"
-ulimit -n 65536 || true
-IDLE="$OUT/idle.tsv"
-: > "$IDLE"
+ulimit -n "$(ulimit -Hn)" || true
 for server in "${servers[@]}"; do
   port=$((port + 1))
   taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
@@ -104,8 +108,9 @@ for s in conns:
 PY
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
+fi
 
-python3 - "$RAW" "$IDLE" "$ROUNDS" "$DURATION" "$CONNECTIONS" > RESULTS.md <<'PY'
+python3 - "$RAW" "$IDLE" "$ROUNDS" "$DURATION" "$CONNECTIONS" > "$RESULTS" <<'PY'
 import statistics, sys, re, subprocess, platform
 raw, idle, rounds, duration, connections = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 ticks = int(subprocess.check_output(["getconf", "CLK_TCK"]).strip())
@@ -147,8 +152,8 @@ for scenario in "abcde":
         med = lambda key: statistics.median(m[key] for m in mine)
         pairs = [(runs[(scenario, server, r)], runs[(scenario, "hyper", r)]) for r in rounds_seen
                  if (scenario, server, r) in runs and (scenario, "hyper", r) in runs]
-        rps_ratio = statistics.median(a["rps"] / b["rps"] for a, b in pairs)
-        cpu_ratio = statistics.median(a["cpu"] / b["cpu"] for a, b in pairs)
+        rps_ratio = statistics.median(a["rps"] / b["rps"] for a, b in pairs) if pairs else float("nan")
+        cpu_ratio = statistics.median(a["cpu"] / b["cpu"] for a, b in pairs) if pairs else float("nan")
         print(f"| {server} | {med('rps'):,.0f} | {med('p50'):.2f} | {med('p99'):.2f} | {med('cpu'):.2f} | "
               f"{rps_ratio:.3f} | {cpu_ratio:.3f} | {max(m['rss'] for m in mine) / 1024:.1f} |")
     print()
@@ -159,4 +164,4 @@ for line in open(idle):
     server, rss = line.split()
     print(f"| {server} | {int(rss) / 1024:.1f} |")
 PY
-echo "== wrote bench/RESULTS.md"
+echo "== wrote bench/$RESULTS"

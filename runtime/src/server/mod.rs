@@ -3,12 +3,12 @@
 //! and graceful shutdown on SIGINT/SIGTERM.
 
 mod config;
+mod connection;
 mod shutdown;
 
 pub use config::ServerConfig;
 pub use shutdown::Shutdown;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +16,6 @@ use std::time::Duration;
 
 use http::header::HOST;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
@@ -83,7 +81,7 @@ impl Server {
             config,
             ..
         } = self;
-        let builder = connection_builder(&config);
+        let protocols = Arc::new(connection::Protocols::new(&config));
         let graceful = GracefulShutdown::new();
         let slots = Arc::new(Semaphore::new(config.max_connections));
         let mut connections = JoinSet::new();
@@ -116,19 +114,11 @@ impl Server {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(error = %err, %peer, "could not set TCP_NODELAY");
             }
-            let service = service.clone();
-            let hyper_service =
-                hyper::service::service_fn(move |request: http::Request<Incoming>| {
-                    let service = service.clone();
-                    async move { Ok::<_, Infallible>(serve_request(&service, request, peer).await) }
-                });
-            let connection = builder.serve_connection(TokioIo::new(stream), hyper_service);
-            let connection = graceful.watch(connection.into_owned());
+            let (service, protocols, watcher) =
+                (service.clone(), Arc::clone(&protocols), graceful.watcher());
             connections.spawn(async move {
                 let _slot = slot;
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, %peer, "connection ended with an error");
-                }
+                connection::serve(protocols, watcher, service, stream, peer).await;
             });
             while connections.try_join_next().is_some() {}
         }
@@ -149,23 +139,6 @@ impl Server {
         while connections.join_next().await.is_some() {}
         Ok(())
     }
-}
-
-fn connection_builder(config: &ServerConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        // hyper enforces the header read timeout only with a timer.
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_headers(config.max_headers)
-        .max_buf_size(config.max_header_bytes)
-        .keep_alive(config.keep_alive);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(config.h2_max_concurrent_streams);
-    builder
 }
 
 /// RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
