@@ -17,7 +17,12 @@ pub struct TokenClaims {
 /// The token every scenario (e) request carries.
 pub fn token() -> String {
     let jwt = portico::auth::Jwt::new(SECRET).expect("a strong secret");
-    jwt.create(&TokenClaims { sub: "42".into(), role: "user".into(), exp: 4_000_000_000 }).expect("token")
+    jwt.create(&TokenClaims {
+        sub: "42".into(),
+        role: "user".into(),
+        exp: 4_000_000_000,
+    })
+    .expect("token")
 }
 
 /// `--port N` (default 8090).
@@ -32,7 +37,10 @@ pub fn port() -> u16 {
 
 /// Access logs go through `tracing` into this writer: measured, not printed.
 pub fn null_logging() {
-    tracing_subscriber::fmt().with_writer(std::io::sink).with_max_level(tracing::Level::INFO).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing::Level::INFO)
+        .init();
 }
 
 /// The JSON body of `POST /users`.
@@ -45,4 +53,16 @@ pub struct Message {
 #[derive(Debug, Serialize)]
 pub struct UserId {
     pub id: u64,
+}
+
+/// The body of `POST /users`, validated the way the peers usually do
+/// (the `validator` crate); Portico's server uses its own derive.
+#[derive(Debug, Deserialize, Serialize, validator::Validate)]
+pub struct NewUser {
+    #[validate(length(min = 1, max = 100))]
+    pub name: String,
+    #[validate(email)]
+    pub email: String,
+    #[validate(range(min = 0, max = 150))]
+    pub age: i32,
 }

@@ -4,19 +4,8 @@
 use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use portico_load::{Message, SECRET, TokenClaims, UserId};
-use serde::{Deserialize, Serialize};
+use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use validator::Validate;
-
-#[derive(Deserialize, Serialize, Validate)]
-struct NewUser {
-    #[validate(length(min = 1, max = 100))]
-    name: String,
-    #[validate(email)]
-    email: String,
-    #[validate(range(min = 0, max = 150))]
-    age: i32,
-}
 
 async fn create(user: web::Json<NewUser>) -> HttpResponse {
     match user.validate() {
@@ -30,14 +19,20 @@ struct Keys {
     validation: jsonwebtoken::Validation,
 }
 
-async fn secure_user(request: HttpRequest, id: web::Path<u64>, keys: web::Data<Keys>) -> HttpResponse {
+async fn secure_user(
+    request: HttpRequest,
+    id: web::Path<u64>,
+    keys: web::Data<Keys>,
+) -> HttpResponse {
     let token = request
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match token.map(|t| jsonwebtoken::decode::<TokenClaims>(t, &keys.key, &keys.validation)) {
-        Some(Ok(_)) => HttpResponse::Ok().json(UserId { id: id.into_inner() }),
+        Some(Ok(_)) => HttpResponse::Ok().json(UserId {
+            id: id.into_inner(),
+        }),
         _ => HttpResponse::new(StatusCode::UNAUTHORIZED),
     }
 }
@@ -61,8 +56,22 @@ fn main() -> std::io::Result<()> {
             App::new()
                 .app_data(keys)
                 .route("/plaintext", web::get().to(|| async { "Hello, World!" }))
-                .route("/json", web::get().to(|| async { HttpResponse::Ok().json(Message { message: "Hello, World!" }) }))
-                .route("/users/{id}", web::get().to(|id: web::Path<u64>| async move { HttpResponse::Ok().json(UserId { id: id.into_inner() }) }))
+                .route(
+                    "/json",
+                    web::get().to(|| async {
+                        HttpResponse::Ok().json(Message {
+                            message: "Hello, World!",
+                        })
+                    }),
+                )
+                .route(
+                    "/users/{id}",
+                    web::get().to(|id: web::Path<u64>| async move {
+                        HttpResponse::Ok().json(UserId {
+                            id: id.into_inner(),
+                        })
+                    }),
+                )
                 .route("/users", web::post().to(create))
                 .service(
                     web::scope("/secure")
@@ -74,16 +83,30 @@ fn main() -> std::io::Result<()> {
                                 .get("x-request-id")
                                 .and_then(|v| v.to_str().ok())
                                 .map(str::to_owned)
-                                .unwrap_or_else(|| counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
+                                .unwrap_or_else(|| {
+                                    counter
+                                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                                        .to_string()
+                                });
                             let path = request.path().to_owned();
                             let future = service.call(request);
                             async move {
                                 let mut response = future.await?;
                                 response.headers_mut().insert(
-                                    actix_web::http::header::HeaderName::from_static("x-request-id"),
-                                    actix_web::http::header::HeaderValue::from_str(&id).expect("header"),
+                                    actix_web::http::header::HeaderName::from_static(
+                                        "x-request-id",
+                                    ),
+                                    actix_web::http::header::HeaderValue::from_str(&id)
+                                        .expect("header"),
                                 );
-                                tracing::info!(method = "GET", path, status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, request_id = id, "request");
+                                tracing::info!(
+                                    method = "GET",
+                                    path,
+                                    status = response.status().as_u16(),
+                                    latency_us = started.elapsed().as_micros() as u64,
+                                    request_id = id,
+                                    "request"
+                                );
                                 Ok(response)
                             }
                         })

@@ -5,28 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portico_load::{Message, SECRET, TokenClaims, UserId};
-use serde::{Deserialize, Serialize};
+use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use validator::Validate;
 
-#[derive(Deserialize, Serialize, Validate)]
-struct NewUser {
-    #[validate(length(min = 1, max = 100))]
-    name: String,
-    #[validate(email)]
-    email: String,
-    #[validate(range(min = 0, max = 150))]
-    age: i32,
-}
-
 async fn create(Json(user): Json<NewUser>) -> Result<(StatusCode, Json<NewUser>), StatusCode> {
-    user.validate().map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+    user.validate()
+        .map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -47,7 +37,8 @@ impl FromRequestParts<Arc<Keys>> for Auth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(StatusCode::UNAUTHORIZED)?;
-        jsonwebtoken::decode::<TokenClaims>(token, &keys.key, &keys.validation).map_err(|_| StatusCode::UNAUTHORIZED)?;
+        jsonwebtoken::decode::<TokenClaims>(token, &keys.key, &keys.validation)
+            .map_err(|_| StatusCode::UNAUTHORIZED)?;
         Ok(Auth)
     }
 }
@@ -58,7 +49,10 @@ async fn secure_user(_: Auth, Path(id): Path<u64>) -> Json<UserId> {
 
 fn main() {
     portico_load::null_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let keys = Arc::new(Keys {
             key: jsonwebtoken::DecodingKey::from_secret(SECRET),
@@ -80,11 +74,28 @@ fn main() {
             .with_state(keys);
         let app = Router::new()
             .route("/plaintext", get(|| async { "Hello, World!" }))
-            .route("/json", get(|| async { Json(Message { message: "Hello, World!" }) }))
-            .route("/users/{id}", get(|Path(id): Path<u64>| async move { Json(UserId { id }) }))
+            .route(
+                "/json",
+                get(|| async {
+                    Json(Message {
+                        message: "Hello, World!",
+                    })
+                }),
+            )
+            .route(
+                "/users/{id}",
+                get(|Path(id): Path<u64>| async move { Json(UserId { id }) }),
+            )
             .route("/users", post(create))
             .merge(secure);
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port())).await.expect("bind");
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
+            .await
+            .expect("bind");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
 }

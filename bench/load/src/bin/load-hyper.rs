@@ -11,19 +11,8 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use portico_load::{Message, SECRET, TokenClaims, UserId};
-use serde::Deserialize;
+use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use validator::Validate;
-
-#[derive(Deserialize, serde::Serialize, Validate)]
-struct NewUser {
-    #[validate(length(min = 1, max = 100))]
-    name: String,
-    #[validate(email)]
-    email: String,
-    #[validate(range(min = 0, max = 150))]
-    age: i32,
-}
 
 struct State {
     key: jsonwebtoken::DecodingKey,
@@ -33,9 +22,13 @@ struct State {
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(value).expect("json"))));
+    let mut response = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(value).expect("json"),
+    )));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -45,15 +38,27 @@ fn status(status: StatusCode) -> Response<Full<Bytes>> {
     response
 }
 
-async fn handle(state: Arc<State>, peer: std::net::IpAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    state: Arc<State>,
+    peer: std::net::IpAddr,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     match (request.method(), path) {
         (&Method::GET, "/plaintext") => {
             let mut response = Response::new(Full::new(Bytes::from_static(b"Hello, World!")));
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             response
         }
-        (&Method::GET, "/json") => json(StatusCode::OK, &Message { message: "Hello, World!" }),
+        (&Method::GET, "/json") => json(
+            StatusCode::OK,
+            &Message {
+                message: "Hello, World!",
+            },
+        ),
         (&Method::POST, "/users") => {
             let Ok(body) = Limited::new(request.into_body(), 1 << 20).collect().await else {
                 return status(StatusCode::PAYLOAD_TOO_LARGE);
@@ -64,17 +69,21 @@ async fn handle(state: Arc<State>, peer: std::net::IpAddr, request: Request<Inco
                 Err(_) => status(StatusCode::BAD_REQUEST),
             }
         }
-        (&Method::GET, _) if path.starts_with("/users/") => match path["/users/".len()..].parse::<u64>() {
-            Ok(id) => json(StatusCode::OK, &UserId { id }),
-            Err(_) => status(StatusCode::BAD_REQUEST),
-        },
+        (&Method::GET, _) if path.starts_with("/users/") => {
+            match path["/users/".len()..].parse::<u64>() {
+                Ok(id) => json(StatusCode::OK, &UserId { id }),
+                Err(_) => status(StatusCode::BAD_REQUEST),
+            }
+        }
         (&Method::GET, _) if path.starts_with("/secure/users/") => {
             let started = std::time::Instant::now();
             let request_id = request
                 .headers()
                 .get("x-request-id")
                 .cloned()
-                .unwrap_or_else(|| HeaderValue::from(state.next_id.fetch_add(1, Ordering::Relaxed)));
+                .unwrap_or_else(|| {
+                    HeaderValue::from(state.next_id.fetch_add(1, Ordering::Relaxed))
+                });
             if state.limiter.check_key(&peer).is_err() {
                 return status(StatusCode::TOO_MANY_REQUESTS);
             }
@@ -83,14 +92,18 @@ async fn handle(state: Arc<State>, peer: std::net::IpAddr, request: Request<Inco
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            let mut response = match token.map(|t| jsonwebtoken::decode::<TokenClaims>(t, &state.key, &state.validation)) {
+            let mut response = match token
+                .map(|t| jsonwebtoken::decode::<TokenClaims>(t, &state.key, &state.validation))
+            {
                 Some(Ok(_)) => match path["/secure/users/".len()..].parse::<u64>() {
                     Ok(id) => json(StatusCode::OK, &UserId { id }),
                     Err(_) => status(StatusCode::BAD_REQUEST),
                 },
                 _ => status(StatusCode::UNAUTHORIZED),
             };
-            response.headers_mut().insert("x-request-id", request_id.clone());
+            response
+                .headers_mut()
+                .insert("x-request-id", request_id.clone());
             tracing::info!(method = "GET", path, status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, request_id = ?request_id, "request");
             response
         }
@@ -100,7 +113,10 @@ async fn handle(state: Arc<State>, peer: std::net::IpAddr, request: Request<Inco
 
 fn main() {
     portico_load::null_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let state = Arc::new(State {
             key: jsonwebtoken::DecodingKey::from_secret(SECRET),
@@ -108,7 +124,9 @@ fn main() {
             limiter: governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::MAX)),
             next_id: AtomicU64::new(0),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port())).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
+            .await
+            .expect("bind");
         loop {
             let (stream, peer) = listener.accept().await.expect("accept");
             let _ = stream.set_nodelay(true);

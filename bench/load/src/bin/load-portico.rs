@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use portico::ServerConfig;
 use portico::auth::Jwt;
 use portico::middleware::{AccessLog, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
-use portico::ServerConfig;
 use portico_load::{Message, SECRET, UserId};
 
 #[route(GET, "/plaintext")]
@@ -16,7 +16,9 @@ async fn plaintext() -> &'static str {
 
 #[route(GET, "/json")]
 async fn json() -> Json<Message> {
-    Json(Message { message: "Hello, World!" })
+    Json(Message {
+        message: "Hello, World!",
+    })
 }
 
 #[route(GET, "/users/<id>")]
@@ -56,17 +58,27 @@ fn main() {
         return;
     }
     portico_load::null_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let jwt = Jwt::new(SECRET).expect("secret");
         let app = App::new()
             .server_config(ServerConfig::default())
             .wrap_prefix("/secure", RequestId::default())
             .wrap_prefix("/secure", AccessLog)
-            .wrap_prefix("/secure", RateLimit::per_client(1_000_000_000, 1_000_000_000.0).authenticate_with(Arc::new(Jwt::new(SECRET).expect("secret"))))
+            .wrap_prefix(
+                "/secure",
+                RateLimit::per_client(1_000_000_000, 1_000_000_000.0)
+                    .authenticate_with(Arc::new(Jwt::new(SECRET).expect("secret"))),
+            )
             .provide(jwt)
             .mount(routes![plaintext, json, user, create, secure_user]);
-        let server = app.bind(("127.0.0.1", portico_load::port())).await.expect("bind");
+        let server = app
+            .bind(("127.0.0.1", portico_load::port()))
+            .await
+            .expect("bind");
         server.run().await.expect("serve");
     });
 }
