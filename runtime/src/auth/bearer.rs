@@ -15,10 +15,18 @@ use crate::inject::{Dep, Inject, Needs};
 use crate::middleware::{Middleware, Next, Request};
 use crate::response::{ApiError, IntoResponse, Response};
 
-/// Claims of a token already verified for this request (by [`BearerAuth`]
-/// or a [`Claims`] extractor), kept in the request's extensions.
+/// Claims of a token already verified for this request (by [`BearerAuth`],
+/// the rate limiter or a [`Claims`] extractor), kept in the request's
+/// extensions: a JSON object.
 #[derive(Debug, Clone)]
-pub struct VerifiedClaims(pub Arc<Map<String, Value>>);
+pub struct VerifiedClaims(pub Arc<Value>);
+
+impl VerifiedClaims {
+    /// Wraps verified claims.
+    pub fn new(claims: Map<String, Value>) -> Self {
+        VerifiedClaims(Arc::new(Value::Object(claims)))
+    }
+}
 
 impl VerifiedClaims {
     /// The `sub` claim, if it is a string.
@@ -91,7 +99,7 @@ fn verify(jwt: &Jwt, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
     jwt.verify(token)
-        .map(|claims| VerifiedClaims(Arc::new(claims)))
+        .map(VerifiedClaims::new)
         .map_err(AuthError::Invalid)
 }
 
@@ -157,8 +165,8 @@ impl<T: DeserializeOwned + Send> FromRequest for Claims<T> {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, AuthError> {
         let claims = verified(ctx)?;
-        let value = Value::Object((*claims.0).clone());
-        serde_json::from_value(value)
+        // Deserialised from the shared value in place: no copy of the claims.
+        T::deserialize(&*claims.0)
             .map(Claims)
             .map_err(|e| AuthError::Claims(e.to_string()))
     }

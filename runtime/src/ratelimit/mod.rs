@@ -187,9 +187,7 @@ impl RateLimit {
             && let Some(token) = bearer_token(request)
             && let Ok(claims) = jwt.verify(token)
         {
-            request
-                .extensions_mut()
-                .insert(VerifiedClaims(Arc::new(claims)));
+            request.extensions_mut().insert(VerifiedClaims::new(claims));
         }
         if let Some(subject) = request
             .extensions()
