@@ -1,6 +1,7 @@
 //! Shared inputs of Portico's benchmarks (`cargo bench -p portico-bench`).
 
 pub mod github;
+pub mod three_deps;
 
 #[cfg(test)]
 mod tests {
