@@ -5,27 +5,49 @@
 //! `{success, data, error, meta}`, for every response.
 //!
 //! ```no_run
+//! use std::sync::Mutex;
+//!
 //! use portico::prelude::*;
 //!
-//! #[derive(Serialize)]
+//! #[derive(Clone, Serialize)]
 //! struct User { id: i64, name: String }
 //!
-//! #[route(GET, "/users/<id>")]
-//! async fn get_user(id: i64) -> Result<ApiResponse<User>, ApiError> {
-//!     match id {
-//!         1 => Ok(ApiResponse::ok(User { id, name: "Alice".into() })),
-//!         _ => Err(ApiError::not_found("no such user")),
-//!     }
+//! #[derive(Deserialize, Validate)]
+//! struct NewUser {
+//!     #[validate(length(min = 1, max = 100))]
+//!     name: String,
 //! }
 //!
-//! #[route(POST, "/echo")]
-//! async fn echo(body: Json<serde_json::Value>) -> Created<ApiResponse<serde_json::Value>> {
-//!     Created::new(ApiResponse::ok(body.0))
+//! #[derive(Default)]
+//! struct Store(Mutex<Vec<User>>);
+//!
+//! #[inject]
+//! struct Users {
+//!     store: Dep<Store>,
+//! }
+//!
+//! #[route(GET, "/users/<id>")]
+//! async fn get_user(id: i64, users: Users) -> Result<ApiResponse<User>, ApiError> {
+//!     let found = users.store.0.lock().unwrap().iter().find(|u| u.id == id).cloned();
+//!     found.map(ApiResponse::ok).ok_or(ApiError::not_found("no such user"))
+//! }
+//!
+//! #[route(POST, "/users")]
+//! async fn create_user(body: Json<NewUser>, users: Users) -> Created<ApiResponse<User>> {
+//!     // An invalid body never gets here: it is a 422 listing every field.
+//!     let mut all = users.store.0.lock().unwrap();
+//!     let user = User { id: all.len() as i64 + 1, name: body.0.name };
+//!     all.push(user.clone());
+//!     Created::new(ApiResponse::ok(user))
 //! }
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), portico::Error> {
-//!     App::new().mount(routes![get_user, echo]).serve("127.0.0.1:8080").await
+//!     App::new()
+//!         .provide(Store::default())
+//!         .mount(routes![get_user, create_user])
+//!         .serve("127.0.0.1:8080")
+//!         .await
 //! }
 //! ```
 //!
@@ -36,7 +58,24 @@
 //! segment only). Every `<name>` must be an argument of the fn of that
 //! name, parsed with [`FromParam`]; every other argument is an extractor
 //! ([`FromRequest`]). The fn stays an ordinary fn you can call in a unit
-//! test. Mistakes are compile errors at the offending token.
+//! test. `role = "admin"` requires a bearer token with that role. Mistakes
+//! are compile errors at the offending token.
+//!
+//! # `#[derive(Validate)]`
+//!
+//! Field rules in the `validator` crate's syntax (`length`, `range`,
+//! `email`, `url`, `regex`, `must_match`, `custom`, `nested`, …). A
+//! `Json<T>` or `Query<T>` argument whose `T` derives it is validated
+//! before the handler runs; a failure is a 422 whose `error.fields` lists
+//! every failing field.
+//!
+//! # `#[inject]`
+//!
+//! On a struct, builds it from its `Dep<T>` fields; on a fn, checks that
+//! every argument is injectable so it can be a provider. `App::build`
+//! (and `App::verify`) check the whole dependency graph before a port is
+//! bound: missing dependencies, cycles, singletons needing request-scoped
+//! values — all reported at once.
 //!
 //! # Responses
 //!

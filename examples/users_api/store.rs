@@ -181,55 +181,46 @@ impl UserStore {
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
-        match self {
-            UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
-                conn.call(move |c| {
-                    let mut statement =
-                        c.prepare_cached("SELECT id, name, email, age FROM users WHERE id = ?1")?;
-                    let mut rows = statement.query_map([id], sqlite_user)?;
-                    rows.next().transpose()
-                })
-                .await
-                .map_err(sqlite_failed)
-            }
-            UserStore::Postgres(pool) => {
-                let conn = pool.get().await.map_err(unavailable)?;
-                let row = conn
-                    .query_opt(
-                        "SELECT id, name, email, age FROM users WHERE id = $1",
-                        &[&id],
-                    )
-                    .await
-                    .map_err(pg_failed)?;
-                Ok(row.map(|r| postgres_user(&r)))
-            }
-        }
+        self.user_by_id(
+            id,
+            "SELECT id, name, email, age FROM users WHERE id = ?1",
+            "SELECT id, name, email, age FROM users WHERE id = $1",
+        )
+        .await
     }
 
     pub async fn remove(&self, id: i64) -> Result<Option<User>, ApiError> {
+        self.user_by_id(
+            id,
+            "DELETE FROM users WHERE id = ?1 RETURNING id, name, email, age",
+            "DELETE FROM users WHERE id = $1 RETURNING id, name, email, age",
+        )
+        .await
+    }
+
+    /// Runs a statement that takes an id and yields at most one user row,
+    /// in each engine's parameter syntax.
+    async fn user_by_id(
+        &self,
+        id: i64,
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> Result<Option<User>, ApiError> {
         match self {
             UserStore::Sqlite(pool) => {
                 let mut conn = pool.get().await.map_err(unavailable)?;
                 conn.call(move |c| {
-                    let mut statement = c.prepare_cached(
-                        "DELETE FROM users WHERE id = ?1 RETURNING id, name, email, age",
-                    )?;
-                    let mut rows = statement.query_map([id], sqlite_user)?;
-                    rows.next().transpose()
+                    c.prepare_cached(sqlite)?
+                        .query_map([id], sqlite_user)?
+                        .next()
+                        .transpose()
                 })
                 .await
                 .map_err(sqlite_failed)
             }
             UserStore::Postgres(pool) => {
                 let conn = pool.get().await.map_err(unavailable)?;
-                let row = conn
-                    .query_opt(
-                        "DELETE FROM users WHERE id = $1 RETURNING id, name, email, age",
-                        &[&id],
-                    )
-                    .await
-                    .map_err(pg_failed)?;
+                let row = conn.query_opt(postgres, &[&id]).await.map_err(pg_failed)?;
                 Ok(row.map(|r| postgres_user(&r)))
             }
         }
