@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::app::service::Inner;
+use crate::app::service::{Entry, Inner, respond};
 use crate::body::Body;
 use crate::response::Response;
 use crate::router::Params;
@@ -154,7 +154,9 @@ impl Next {
                 },
             ),
             None => match stage {
-                Stage::Global => Box::pin(async move { Inner::route(&app, request, peer).await }),
+                Stage::Global => {
+                    Box::pin(async move { respond(&app, request, peer, Entry::Router).await })
+                }
                 Stage::Route { index, params } => {
                     Box::pin(async move { app.invoke(index, params, request, peer).await })
                 }

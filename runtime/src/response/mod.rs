@@ -70,17 +70,17 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
     }
 }
 
-fn with_content_type(body: Body, content_type: &'static str) -> Response {
+fn with_content_type(body: Body, content_type: HeaderValue) -> Response {
     let mut response = Response::new(body);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
-const OCTET_STREAM: &str = "application/octet-stream";
-pub(crate) const JSON: &str = "application/json";
+// Constants, so the header bytes are checked once at compile time rather
+// than on every response (`from_static` called at run time loops over them).
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const OCTET_STREAM: HeaderValue = HeaderValue::from_static("application/octet-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {

@@ -14,16 +14,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::HOST;
-use hyper::body::Incoming;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::app::Service;
-use crate::body::Body;
-use crate::response::{IntoResponse, Rejection, Response};
 
 /// A bound server: the listener is open, nothing is served until
 /// [`run`](Server::run) or [`run_until`](Server::run_until).
@@ -82,7 +77,9 @@ impl Server {
             ..
         } = self;
         let protocols = Arc::new(connection::Protocols::new(&config));
-        let graceful = GracefulShutdown::new();
+        let mut sweeper = connection::Sweeper::new(config.header_read_timeout);
+        let mut sweep = tokio::time::interval(sweeper.tick);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let slots = Arc::new(Semaphore::new(config.max_connections));
         let mut connections = JoinSet::new();
         tokio::pin!(signal);
@@ -92,6 +89,10 @@ impl Server {
             let slot = tokio::select! {
                 biased;
                 () = &mut signal => break,
+                _ = sweep.tick() => {
+                    sweeper.sweep();
+                    continue;
+                }
                 slot = Arc::clone(&slots).acquire_owned() => match slot {
                     Ok(slot) => slot,
                     Err(_) => break, // never closed; nothing to wait for
@@ -100,6 +101,10 @@ impl Server {
             let (stream, peer) = tokio::select! {
                 biased;
                 () = &mut signal => break,
+                _ = sweep.tick() => {
+                    sweeper.sweep();
+                    continue;
+                }
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
@@ -114,48 +119,36 @@ impl Server {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(error = %err, %peer, "could not set TCP_NODELAY");
             }
-            let (service, protocols, watcher) =
-                (service.clone(), Arc::clone(&protocols), graceful.watcher());
+            let conn = Arc::new(connection::Conn::new(service.clone(), peer));
+            sweeper.watch(Arc::clone(&conn));
+            let protocols = Arc::clone(&protocols);
             connections.spawn(async move {
                 let _slot = slot;
-                connection::serve(protocols, watcher, service, stream, peer).await;
+                connection::serve(protocols, conn, stream).await;
             });
             while connections.try_join_next().is_some() {}
         }
         service.shutdown().begin();
         drop(listener);
+        sweeper.drain_all();
         tracing::info!(
             in_flight = connections.len(),
             "shutting down: waiting for in-flight requests"
         );
-        tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections closed"),
-            () = tokio::time::sleep(config.grace_period) => {
-                tracing::warn!(grace_period = ?config.grace_period, remaining = connections.len(),
-                    "grace period over; cutting the remaining connections");
-                connections.abort_all();
-            }
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(config.grace_period, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(grace_period = ?config.grace_period, remaining = connections.len(),
+                "grace period over; cutting the remaining connections");
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        } else {
+            tracing::info!("all connections closed");
         }
-        while connections.join_next().await.is_some() {}
         Ok(())
     }
-}
-
-/// RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
-async fn serve_request(
-    service: &Service,
-    request: http::Request<Incoming>,
-    peer: SocketAddr,
-) -> Response {
-    if request.version() == http::Version::HTTP_11 {
-        let hosts = request.headers().get_all(HOST).iter().count();
-        if hosts != 1 {
-            return Rejection::HostHeader { found: hosts }.into_response();
-        }
-    }
-    service
-        .call_from(request.map(Body::incoming), Some(peer))
-        .await
 }
 
 /// SIGINT and SIGTERM handlers, installed when made.
