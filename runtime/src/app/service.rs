@@ -1,5 +1,6 @@
 //! The built app: one request in, one response out.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -135,70 +136,76 @@ pub(crate) enum Entry {
 /// Answers one request: the global middleware, the router, the route's
 /// middleware, the extractors and the handler.
 ///
-/// The common path — no middleware — is inline in this one async fn, so
-/// a request's future is a single state machine around the handler's:
+/// The common path — no middleware — is inline in this one future, so a
+/// request's future is a single state machine around the handler's:
 /// every level of `async fn` nesting would move the request, the context
 /// and the response through one more frame (measured: half of what the
-/// framework added to a minimal request was such copies).
-pub(crate) async fn respond(
+/// framework added to a minimal request was such copies). For the same
+/// reason it is an `async move` block rather than an `async fn`, whose
+/// arguments are moved once more into the body's locals.
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+pub(crate) fn respond(
     app: impl AppRef,
     request: http::Request<Body>,
     peer: Option<SocketAddr>,
     entry: Entry,
-) -> Response {
-    let this = app.app();
-    if entry == Entry::Wire && request.version() == http::Version::HTTP_11 {
-        // RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
-        let hosts = request.headers().get_all(HOST).iter().count();
-        if hosts != 1 {
-            return Rejection::HostHeader { found: hosts }.into_response();
+) -> impl Future<Output = Response> + Send {
+    async move {
+        let this = app.app();
+        if entry == Entry::Wire && request.version() == http::Version::HTTP_11 {
+            // RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
+            let hosts = request.headers().get_all(HOST).iter().count();
+            if hosts != 1 {
+                return Rejection::HostHeader { found: hosts }.into_response();
+            }
         }
-    }
-    if entry != Entry::Router && !this.global.is_empty() {
-        return Next::global(Arc::clone(this), peer).run(request).await;
-    }
-    let (index, params, head_via_get) =
-        match this.router.lookup(request.method(), request.uri().path()) {
-            Lookup::Found {
-                value,
-                params,
-                head_via_get,
-            } => (*value, params, head_via_get),
-            Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
-                let mut response = StatusCode::NO_CONTENT.into_response();
-                response.headers_mut().insert(ALLOW, allow.clone());
-                return response;
-            }
-            Lookup::MethodNotAllowed { allow } => {
-                return Rejection::MethodNotAllowed {
-                    method: request.method().clone(),
-                    allow: allow.clone(),
+        if entry != Entry::Router && !this.global.is_empty() {
+            return Next::global(Arc::clone(this), peer).run(request).await;
+        }
+        let (index, params, head_via_get) =
+            match this.router.lookup(request.method(), request.uri().path()) {
+                Lookup::Found {
+                    value,
+                    params,
+                    head_via_get,
+                } => (*value, params, head_via_get),
+                Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
+                    let mut response = StatusCode::NO_CONTENT.into_response();
+                    response.headers_mut().insert(ALLOW, allow.clone());
+                    return response;
                 }
-                .into_response();
-            }
-            Lookup::NotFound => {
-                return Rejection::NoRoute {
-                    path: request.uri().path().to_owned(),
-                    method: request.method().clone(),
+                Lookup::MethodNotAllowed { allow } => {
+                    return Rejection::MethodNotAllowed {
+                        method: request.method().clone(),
+                        allow: allow.clone(),
+                    }
+                    .into_response();
                 }
-                .into_response();
-            }
+                Lookup::NotFound => {
+                    return Rejection::NoRoute {
+                        path: request.uri().path().to_owned(),
+                        method: request.method().clone(),
+                    }
+                    .into_response();
+                }
+            };
+        let entry = &this.routes[index];
+        let mut response = if entry.stack.is_empty() {
+            let mut ctx = RequestContext::new(request, params, peer, &this.shared, &entry.deps);
+            let outcome = if entry.prepare(&mut ctx) {
+                CatchUnwind((entry.route.handler())(&mut ctx)).await
+            } else {
+                Err(())
+            };
+            entry.finish(outcome)
+        } else {
+            Next::route(Arc::clone(this), peer, index, params)
+                .run(request)
+                .await
         };
-    let entry = &this.routes[index];
-    let response = if entry.stack.is_empty() {
-        let outcome = match entry.context(request, params, peer, &this.shared) {
-            Some(mut ctx) => CatchUnwind((entry.route.handler())(&mut ctx)).await,
-            None => Err(()),
-        };
-        entry.finish(outcome)
-    } else {
-        Next::route(Arc::clone(this), peer, index, params)
-            .run(request)
-            .await
-    };
-    if head_via_get {
-        strip_body(response)
-    } else {
+        if head_via_get {
+            strip_body(&mut response);
+        }
         response
     }
 }
@@ -214,35 +221,25 @@ impl Inner {
         peer: Option<SocketAddr>,
     ) -> Response {
         let entry = &self.routes[index];
-        let outcome = match entry.context(request, params, peer, &self.shared) {
-            Some(mut ctx) => CatchUnwind((entry.route.handler())(&mut ctx)).await,
-            None => Err(()),
+        let mut ctx = RequestContext::new(request, params, peer, &self.shared, &entry.deps);
+        let outcome = if entry.prepare(&mut ctx) {
+            CatchUnwind((entry.route.handler())(&mut ctx)).await
+        } else {
+            Err(())
         };
         entry.finish(outcome)
     }
 }
 
 impl RouteEntry {
-    /// The context the handler borrows, with this request's request-scoped
-    /// values made; `None` if one of those factories (user code) panicked.
-    fn context<'a>(
-        &'a self,
-        request: http::Request<Body>,
-        params: Params,
-        peer: Option<SocketAddr>,
-        shared: &'a Shared,
-    ) -> Option<RequestContext<'a>> {
-        let (parts, body) = request.into_parts();
-        let mut ctx = RequestContext::new(parts, body, params, peer, shared, &self.deps);
-        if !self.deps.plan.is_empty()
-            && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    /// Makes the request's request-scoped values before the handler runs;
+    /// `false` if one of those factories (user code) panicked.
+    fn prepare(&self, ctx: &mut RequestContext<'_>) -> bool {
+        self.deps.plan.is_empty()
+            || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ctx.make_request_values();
             }))
-            .is_err()
-        {
-            return None;
-        }
-        Some(ctx)
+            .is_ok()
     }
 
     /// The handler's response, or a 500 if it (or a request-scoped
@@ -259,10 +256,11 @@ impl RouteEntry {
 }
 
 /// A HEAD answer: the GET response's head, with the length its body had.
-fn strip_body(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    if let Some(len) = body.size_hint().exact() {
-        parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+fn strip_body(response: &mut Response) {
+    if let Some(len) = response.body().size_hint().exact() {
+        response
+            .headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
     }
-    Response::from_parts(parts, Body::empty())
+    *response.body_mut() = Body::empty();
 }

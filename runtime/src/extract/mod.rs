@@ -19,7 +19,6 @@ pub use query::Query;
 
 use std::future::Future;
 
-use http::request::Parts;
 use http::{Extensions, HeaderMap, Method, Uri};
 
 use std::any::Any;
@@ -36,8 +35,10 @@ use crate::router::Params;
 /// extractor takes it), the route's path parameters and the app's state.
 #[derive(Debug)]
 pub struct RequestContext<'a> {
-    parts: Parts,
-    body: Option<Body>,
+    /// The request as it came: kept whole so it is moved in once, not
+    /// taken apart and copied piece by piece.
+    request: http::Request<Body>,
+    body_taken: bool,
     params: Params,
     peer: Option<SocketAddr>,
     shared: &'a Shared,
@@ -48,16 +49,15 @@ pub struct RequestContext<'a> {
 
 impl<'a> RequestContext<'a> {
     pub(crate) fn new(
-        parts: Parts,
-        body: Body,
+        request: http::Request<Body>,
         params: Params,
         peer: Option<SocketAddr>,
         shared: &'a Shared,
         deps: &'a RouteDeps,
     ) -> Self {
         RequestContext {
-            parts,
-            body: Some(body),
+            request,
+            body_taken: false,
             params,
             peer,
             shared,
@@ -80,7 +80,7 @@ impl<'a> RequestContext<'a> {
 
     /// The request method.
     pub fn method(&self) -> &Method {
-        &self.parts.method
+        self.request.method()
     }
 
     /// The address of the client's end of the connection (`None` when the
@@ -91,33 +91,33 @@ impl<'a> RequestContext<'a> {
 
     /// The request URI.
     pub fn uri(&self) -> &Uri {
-        &self.parts.uri
+        self.request.uri()
     }
 
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
+        self.request.headers()
     }
 
     /// Typed values that middleware attached to the request.
     pub fn extensions(&self) -> &Extensions {
-        &self.parts.extensions
+        self.request.extensions()
     }
 
     /// Mutable access to the request extensions.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.parts.extensions
+        self.request.extensions_mut()
     }
 
     /// The raw (percent-encoded) value of the route's parameter `index`.
     pub fn raw_param(&self, index: usize) -> Option<&str> {
-        self.params.raw(self.parts.uri.path(), index)
+        self.params.raw(self.request.uri().path(), index)
     }
 
     /// The largest body a body extractor reads, in bytes: the app's, or
     /// a smaller one set by a `BodyLimit` layer.
     pub fn body_limit(&self) -> usize {
-        match self.parts.extensions.get::<crate::middleware::BodyLimit>() {
+        match self.extensions().get::<crate::middleware::BodyLimit>() {
             Some(layer) => layer.0.min(self.shared.body_limit),
             None => self.shared.body_limit,
         }
@@ -125,15 +125,14 @@ impl<'a> RequestContext<'a> {
 
     /// Takes the body; only one extractor of a handler can.
     pub fn take_body(&mut self) -> Result<Body, Rejection> {
-        self.body.take().ok_or(Rejection::BodyAlreadyTaken)
+        if std::mem::replace(&mut self.body_taken, true) {
+            return Err(Rejection::BodyAlreadyTaken);
+        }
+        Ok(std::mem::take(self.request.body_mut()))
     }
 
     pub(crate) fn params(&self) -> &Params {
         &self.params
-    }
-
-    pub(crate) fn parts(&self) -> &Parts {
-        &self.parts
     }
 }
 

@@ -1,7 +1,6 @@
 //! Extractors that read the request head: headers, method, URI, and the
 //! whole request.
 
-use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
 
 use super::{FromRequest, RequestContext};
@@ -38,13 +37,13 @@ impl FromRequest for http::Request<Body> {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let body = ctx.take_body()?;
-        let parts: &Parts = ctx.parts();
+        let head = &ctx.request;
         let mut request = http::Request::new(body);
-        *request.method_mut() = parts.method.clone();
-        *request.uri_mut() = parts.uri.clone();
-        *request.version_mut() = parts.version;
-        *request.headers_mut() = parts.headers.clone();
-        *request.extensions_mut() = parts.extensions.clone();
+        *request.method_mut() = head.method().clone();
+        *request.uri_mut() = head.uri().clone();
+        *request.version_mut() = head.version();
+        *request.headers_mut() = head.headers().clone();
+        *request.extensions_mut() = head.extensions().clone();
         Ok(request)
     }
 }
