@@ -17,28 +17,49 @@ use crate::response::{ApiError, IntoResponse, Response};
 
 /// Claims of a token already verified for this request (by [`BearerAuth`],
 /// the rate limiter or a [`Claims`] extractor), kept in the request's
-/// extensions: a JSON object.
+/// extensions: the JSON object's text as the token carried it, and its
+/// `sub`. Made by [`Jwt::verify_claims`]; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct VerifiedClaims(pub Arc<Value>);
-
-impl VerifiedClaims {
-    /// Wraps verified claims.
-    pub fn new(claims: Map<String, Value>) -> Self {
-        VerifiedClaims(Arc::new(Value::Object(claims)))
-    }
+pub struct VerifiedClaims {
+    json: Arc<str>,
+    subject: Option<Arc<str>>,
 }
 
 impl VerifiedClaims {
+    pub(crate) fn new(json: &str, subject: Option<&str>) -> Self {
+        VerifiedClaims {
+            json: json.into(),
+            subject: subject.map(Arc::from),
+        }
+    }
+
+    /// The claims, a JSON object.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The claims as `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
+
     /// The `sub` claim, if it is a string.
     pub fn subject(&self) -> Option<&str> {
-        self.0.get("sub").and_then(Value::as_str)
+        self.subject.as_deref()
+    }
+
+    /// The `sub` claim, shared.
+    pub(crate) fn shared_subject(&self) -> Option<&Arc<str>> {
+        self.subject.as_ref()
     }
 
     /// Whether `role` (a string) is `role`, or `roles` (an array) has it.
     pub fn has_role(&self, role: &str) -> bool {
-        self.0.get("role").and_then(Value::as_str) == Some(role)
-            || self
-                .0
+        let Ok(claims) = serde_json::from_str::<Map<String, Value>>(&self.json) else {
+            return false;
+        };
+        claims.get("role").and_then(Value::as_str) == Some(role)
+            || claims
                 .get("roles")
                 .and_then(Value::as_array)
                 .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
@@ -98,9 +119,7 @@ fn verify(jwt: &Jwt, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
     let token = bearer(headers)
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
-    jwt.verify(token)
-        .map(VerifiedClaims::new)
-        .map_err(AuthError::Invalid)
+    jwt.verify_claims(token).map_err(AuthError::Invalid)
 }
 
 /// A layer that lets only requests with a valid bearer token through;
@@ -165,8 +184,8 @@ impl<T: DeserializeOwned + Send> FromRequest for Claims<T> {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, AuthError> {
         let claims = verified(ctx)?;
-        // Deserialised from the shared value in place: no copy of the claims.
-        T::deserialize(&*claims.0)
+        claims
+            .deserialize()
             .map(Claims)
             .map_err(|e| AuthError::Claims(e.to_string()))
     }

@@ -1,6 +1,7 @@
 //! Built-in layers: request id, access log, catch-panic, timeout, body limit.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,19 +48,36 @@ fn well_formed(id: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// 32 hex digits, unique in the process and unpredictable across runs.
+/// 32 hex digits, unique in the process and unpredictable across runs
+/// (they are not secrets): a counter mixed with a per-process random key
+/// by a bijection, so ids cannot repeat before the counter wraps.
 fn new_id() -> HeaderValue {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
+    let (k0, k1) = *KEY.get_or_init(|| {
+        // `RandomState` is seeded randomly per process.
+        let state = std::collections::hash_map::RandomState::new();
+        (state.hash_one(0u8), state.hash_one(1u8))
+    });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // `RandomState` is seeded randomly per process and thread: enough for
-    // ids that must not collide or be guessed easily (they are not secrets).
-    let state = std::collections::hash_map::RandomState::new();
-    let mut a = state.build_hasher();
-    a.write_u64(n);
-    let mut b = state.build_hasher();
-    b.write_u64(!n);
-    let text = format!("{:016x}{:016x}", a.finish(), b.finish());
-    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut text = [0u8; 32];
+    hex(mix(n ^ k0), &mut text[..16]);
+    hex(mix(n.wrapping_add(k1)), &mut text[16..]);
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// The SplitMix64 finalizer: a bijection on `u64` that scatters bits.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn hex(value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
+    }
 }
 
 impl Middleware for RequestId {
@@ -90,7 +108,8 @@ impl Middleware for AccessLog {
     async fn call(&self, request: Request, next: Next) -> Response {
         let started = Instant::now();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
+        // A clone of the URI shares its bytes; the path is not copied.
+        let uri = request.uri().clone();
         let id = request
             .extensions()
             .get::<XRequestId>()
@@ -99,7 +118,7 @@ impl Middleware for AccessLog {
         tracing::info!(
             target: "portico::access",
             method = %method,
-            path = %path,
+            path = %uri.path(),
             status = response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
             request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
@@ -159,5 +178,23 @@ impl Middleware for BodyLimit {
         }
         request.extensions_mut().insert(*self);
         next.run(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_ids_are_32_hex_digits_and_distinct() {
+        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| {
+            id.len() == 32
+                && id
+                    .as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        }));
     }
 }

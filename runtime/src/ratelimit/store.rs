@@ -4,7 +4,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::Policy;
@@ -12,8 +12,9 @@ use super::Policy;
 /// Who a bucket belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientKey {
-    /// An authenticated subject (`sub` of the token).
-    Subject(String),
+    /// An authenticated subject (`sub` of the token), shared with the
+    /// request's verified claims.
+    Subject(Arc<str>),
     /// A client address.
     Ip(IpAddr),
     /// A key from a custom key function.

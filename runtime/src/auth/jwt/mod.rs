@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use super::VerifiedClaims;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Why a token was refused (or could not be made). The detail is for logs;
@@ -344,7 +346,7 @@ impl Jwt {
     /// Verifies `token` and deserialises its claims as `T`, straight from
     /// the decoded bytes.
     pub fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
-        self.with_claims(token, Some(now()), |payload| {
+        self.with_claims(token, Some(now()), |payload, _| {
             serde_json::from_slice(payload).map_err(|e| JwtError::Claims(e.to_string()))
         })
     }
@@ -352,22 +354,32 @@ impl Jwt {
     /// [`verify`](Self::verify) as if the time were `now` (seconds since
     /// the Unix epoch).
     pub fn verify_at(&self, token: &str, now: u64) -> Result<Map<String, Value>, JwtError> {
-        self.with_claims(token, Some(now), as_map)
+        self.with_claims(token, Some(now), |payload, _| as_map(payload))
+    }
+
+    /// Verifies `token` like [`verify`](Self::verify) and keeps its claims
+    /// as JSON text, the form a request's extensions carry: one copy of
+    /// the bytes instead of a map of owned strings.
+    pub fn verify_claims(&self, token: &str) -> Result<VerifiedClaims, JwtError> {
+        self.with_claims(token, Some(now()), |payload, probe| {
+            let json = std::str::from_utf8(payload).map_err(|_| JwtError::NotObject("claims"))?;
+            Ok(VerifiedClaims::new(json, probe.sub.as_deref()))
+        })
     }
 
     /// Checks structure, header and signature only — not `exp`, `nbf`,
     /// `iat`, `iss` or `aud` — and returns the claims.
     pub fn verify_signature(&self, token: &str) -> Result<Map<String, Value>, JwtError> {
-        self.with_claims(token, None, as_map)
+        self.with_claims(token, None, |payload, _| as_map(payload))
     }
 
     /// Authenticates `token`, checks its claims at `now` (when given), and
-    /// hands the decoded claims bytes to `read`.
+    /// hands the decoded claims bytes and what the probe read to `read`.
     fn with_claims<R>(
         &self,
         token: &str,
         now: Option<u64>,
-        read: impl FnOnce(&[u8]) -> Result<R, JwtError>,
+        read: impl FnOnce(&[u8], &probe::Claims<'_>) -> Result<R, JwtError>,
     ) -> Result<R, JwtError> {
         if token.len() > self.max_len {
             return Err(JwtError::TooLarge { max: self.max_len });
@@ -407,7 +419,7 @@ impl Jwt {
         if let Some(now) = now {
             self.check_claims(&probe, now)?;
         }
-        read(claims)
+        read(claims, &probe)
     }
 
     /// The key the header asks for, after checking `alg` and `crit`.
@@ -436,7 +448,7 @@ impl Jwt {
         }
     }
 
-    fn check_claims(&self, claims: &probe::Claims, now: u64) -> Result<(), JwtError> {
+    fn check_claims(&self, claims: &probe::Claims<'_>, now: u64) -> Result<(), JwtError> {
         let now = now as f64;
         let leeway = self.leeway as f64;
         match claims.exp {

@@ -109,9 +109,11 @@ pub(super) struct Header<'a> {
     pub(super) crit: bool,
 }
 
-/// What verification reads from the claims.
+/// What verification reads from the claims, and the subject.
 #[derive(Default)]
-pub(super) struct Claims {
+pub(super) struct Claims<'a> {
+    /// `sub`, when it is a string.
+    pub(super) sub: Option<Cow<'a, str>>,
     pub(super) exp: Option<f64>,
     pub(super) nbf: Option<f64>,
     pub(super) iat: Option<f64>,
@@ -200,13 +202,13 @@ impl<'de> Visitor<'de> for HeaderVisitor {
 struct ClaimsVisitor;
 
 impl<'de> Visitor<'de> for ClaimsVisitor {
-    type Value = Claims;
+    type Value = Claims<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Claims, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Claims<'de>, A::Error> {
         let mut seen = Seen::new();
         let mut claims = Claims::default();
         while let Some(name) = access.next_key::<Cow<'de, str>>()? {
@@ -223,6 +225,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
                 "exp" => claims.exp = numeric(&mut access, "exp")?,
                 "nbf" => claims.nbf = numeric(&mut access, "nbf")?,
                 "iat" => claims.iat = numeric(&mut access, "iat")?,
+                "sub" => claims.sub = access.next_value::<StrOrOther<'de>>()?.0.ok(),
                 "iss" => claims.iss = Some(access.next_value()?),
                 "aud" => claims.aud = Some(access.next_value()?),
                 _ => {
@@ -245,7 +248,7 @@ pub(super) fn header(bytes: &[u8]) -> Result<Header<'_>, JwtError> {
     Ok(header)
 }
 
-pub(super) fn claims(bytes: &[u8]) -> Result<Claims, JwtError> {
+pub(super) fn claims(bytes: &[u8]) -> Result<Claims<'_>, JwtError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let claims = deserializer
         .deserialize_map(ClaimsVisitor)
