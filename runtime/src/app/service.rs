@@ -146,7 +146,7 @@ pub(crate) enum Entry {
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 pub(crate) fn respond(
     app: impl AppRef,
-    request: http::Request<Body>,
+    mut request: http::Request<Body>,
     peer: Option<SocketAddr>,
     entry: Entry,
 ) -> impl Future<Output = Response> + Send {
@@ -191,7 +191,8 @@ pub(crate) fn respond(
             };
         let entry = &this.routes[index];
         let mut response = if entry.stack.is_empty() {
-            let mut ctx = RequestContext::new(request, params, peer, &this.shared, &entry.deps);
+            let mut ctx =
+                RequestContext::new(&mut request, params, peer, &this.shared, &entry.deps);
             let outcome = if entry.prepare(&mut ctx) {
                 CatchUnwind((entry.route.handler())(&mut ctx)).await
             } else {
@@ -217,11 +218,11 @@ impl Inner {
         &self,
         index: usize,
         params: Params,
-        request: http::Request<Body>,
+        mut request: http::Request<Body>,
         peer: Option<SocketAddr>,
     ) -> Response {
         let entry = &self.routes[index];
-        let mut ctx = RequestContext::new(request, params, peer, &self.shared, &entry.deps);
+        let mut ctx = RequestContext::new(&mut request, params, peer, &self.shared, &entry.deps);
         let outcome = if entry.prepare(&mut ctx) {
             CatchUnwind((entry.route.handler())(&mut ctx)).await
         } else {
@@ -234,6 +235,7 @@ impl Inner {
 impl RouteEntry {
     /// Makes the request's request-scoped values before the handler runs;
     /// `false` if one of those factories (user code) panicked.
+    #[inline]
     fn prepare(&self, ctx: &mut RequestContext<'_>) -> bool {
         self.deps.plan.is_empty()
             || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -244,14 +246,19 @@ impl RouteEntry {
 
     /// The handler's response, or a 500 if it (or a request-scoped
     /// factory) panicked.
+    #[inline]
     fn finish(&self, outcome: Result<Response, ()>) -> Response {
         match outcome {
             Ok(response) => response,
-            Err(()) => {
-                tracing::error!(route = %self.route, "handler panicked");
-                Rejection::Panic.into_response()
-            }
+            Err(()) => self.panicked(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn panicked(&self) -> Response {
+        tracing::error!(route = %self.route, "handler panicked");
+        Rejection::Panic.into_response()
     }
 }
 

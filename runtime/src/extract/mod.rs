@@ -35,9 +35,9 @@ use crate::router::Params;
 /// extractor takes it), the route's path parameters and the app's state.
 #[derive(Debug)]
 pub struct RequestContext<'a> {
-    /// The request as it came: kept whole so it is moved in once, not
-    /// taken apart and copied piece by piece.
-    request: http::Request<Body>,
+    /// The request as it came, borrowed from the future that answers it:
+    /// neither taken apart nor copied.
+    request: &'a mut http::Request<Body>,
     body_taken: bool,
     params: Params,
     peer: Option<SocketAddr>,
@@ -49,7 +49,7 @@ pub struct RequestContext<'a> {
 
 impl<'a> RequestContext<'a> {
     pub(crate) fn new(
-        request: http::Request<Body>,
+        request: &'a mut http::Request<Body>,
         params: Params,
         peer: Option<SocketAddr>,
         shared: &'a Shared,

@@ -37,7 +37,7 @@ impl FromRequest for http::Request<Body> {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let body = ctx.take_body()?;
-        let head = &ctx.request;
+        let head = &*ctx.request;
         let mut request = http::Request::new(body);
         *request.method_mut() = head.method().clone();
         *request.uri_mut() = head.uri().clone();

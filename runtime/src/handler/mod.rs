@@ -113,6 +113,7 @@ pub(crate) struct CatchUnwind<'a>(pub(crate) HandlerFuture<'a>);
 impl Future for CatchUnwind<'_> {
     type Output = Result<Response, ()>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let future = &mut self.0;
         match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {

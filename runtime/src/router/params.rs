@@ -51,7 +51,13 @@ impl Params {
         path: &'p str,
         index: usize,
     ) -> Option<Result<Cow<'p, str>, std::str::Utf8Error>> {
-        self.raw(path, index)
-            .map(|raw| percent_decode_str(raw).decode_utf8())
+        self.raw(path, index).map(|raw| {
+            // Most values have no escapes: borrow them as they are.
+            if raw.as_bytes().contains(&b'%') {
+                percent_decode_str(raw).decode_utf8()
+            } else {
+                Ok(Cow::Borrowed(raw))
+            }
+        })
     }
 }
