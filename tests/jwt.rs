@@ -193,6 +193,19 @@ fn structure_and_json_shape() {
             name: "sub".into()
         })
     );
+    // The same name written with an escape is the same name.
+    let escaped_dup = forge(
+        r#"{"alg":"HS256"}"#,
+        &format!(r#"{{"sub":"42","exp":{},"s\u0075b":"1"}}"#, NOW + 60),
+        SECRET,
+    );
+    assert_eq!(
+        verify(&escaped_dup),
+        Err(JwtError::Duplicate {
+            part: "claims",
+            name: "sub".into()
+        })
+    );
 }
 
 #[test]

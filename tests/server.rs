@@ -150,6 +150,37 @@ async fn a_slowloris_is_cut_after_the_header_timeout_while_others_are_served() {
 }
 
 #[tokio::test]
+async fn a_request_slower_than_the_header_timeout_is_not_cut_but_the_idle_connection_after_it_is() {
+    let timeout = Duration::from_millis(300);
+    let server = start(ServerConfig::default().header_read_timeout(timeout)).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /slow/900 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&head).contains("slept 900") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the response comes")
+            .unwrap();
+        assert!(n > 0, "cut mid-request: {}", String::from_utf8_lossy(&head));
+        head.extend_from_slice(&buf[..n]);
+    }
+    let answered = Instant::now();
+    assert!(answered - started >= Duration::from_millis(900));
+    // Now idle on keep-alive: closed a timeout (and at most a quarter
+    // more, plus scheduling) after the response.
+    let (rest, closed) = read_until_close(&mut stream, Duration::from_secs(5)).await;
+    let idle = answered.elapsed();
+    assert!(closed && rest.is_empty(), "{rest:?}");
+    assert!(idle >= timeout, "not before the timeout: {idle:?}");
+    assert!(idle < Duration::from_secs(2), "soon after it: {idle:?}");
+}
+
+#[tokio::test]
 async fn too_many_headers_is_431() {
     let server = start(ServerConfig::default()).await;
     let mut request = String::from("GET /ping HTTP/1.1\r\nHost: x\r\n");

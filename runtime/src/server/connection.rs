@@ -4,11 +4,12 @@
 //!
 //! hyper can enforce the header read timeout itself, and hyper-util can
 //! drain connections on shutdown, but both poll a timer or a channel each
-//! time the connection's task wakes, that is on every request (measured:
-//! ~0.3 µs of CPU per request, a quarter of what raw hyper spends in
-//! all). Here a request only bumps two counters; the accept loop sweeps
-//! all connections a few times per timeout period, cuts those that stayed
-//! idle for a whole period, and on shutdown flags each one and wakes it.
+//! time the connection's task wakes, that is on every request (measured
+//! with callgrind: ~290 instructions per request, 4 % of all that raw
+//! hyper executes for one). Here a request only bumps two counters; the
+//! accept loop sweeps all connections a few times per timeout period,
+//! cuts those that stayed idle for a whole period, and on shutdown flags
+//! each one and wakes it.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};

@@ -121,6 +121,29 @@ pub(super) struct Claims<'a> {
     pub(super) aud: Option<Value>,
 }
 
+/// A member name, borrowed when it has no escapes. (serde's own
+/// `Cow<str>` always copies into a `String`.)
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
 /// A string, borrowed when it has no escapes; anything else as JSON text.
 struct StrOrOther<'a>(Result<Cow<'a, str>, String>);
 
@@ -179,7 +202,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
         let mut seen = Seen::new();
         let mut header = Header::default();
-        while let Some(name) = access.next_key::<Cow<'de, str>>()? {
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
             }
@@ -211,7 +234,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Claims<'de>, A::Error> {
         let mut seen = Seen::new();
         let mut claims = Claims::default();
-        while let Some(name) = access.next_key::<Cow<'de, str>>()? {
+        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
             }
