@@ -136,7 +136,8 @@ print(f"Machine: {platform.machine()}, {cpu_model}, {subprocess.check_output(['n
       f"{platform.system()} {platform.release()}.  ")
 print(f"Command: `bench/run.sh` — {rounds} rounds × {duration} s per server and scenario, wrk -t1 -c{connections}, "
       "server pinned to core 0 (one worker thread), wrk to core 1, servers alternating each round.  ")
-print(f"rustc: {subprocess.check_output(['rustc', '--version']).decode().strip()}; wrk: "
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
+print(f"Portico at commit {commit}; rustc: {subprocess.check_output(['rustc', '--version']).decode().strip()}; wrk: "
       f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.splitlines()[0] if True else ''}\n")
 print("User CPU per request is the server's utime over the requests wrk counted. Ratios are to raw hyper, "
       "taken per round (same round, adjacent runs) and then the median.\n")
