@@ -24,6 +24,7 @@ pub struct ServerConfig {
     pub(crate) keep_alive: bool,
     pub(crate) grace_period: Duration,
     pub(crate) h2_max_concurrent_streams: u32,
+    pub(crate) vectored_writes: bool,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +37,7 @@ impl Default for ServerConfig {
             keep_alive: true,
             grace_period: Duration::from_secs(30),
             h2_max_concurrent_streams: 200,
+            vectored_writes: false,
         }
     }
 }
@@ -86,6 +88,18 @@ impl ServerConfig {
     /// The most concurrent streams on one HTTP/2 connection. Default: 200.
     pub fn h2_max_concurrent_streams(mut self, streams: u32) -> Self {
         self.h2_max_concurrent_streams = streams;
+        self
+    }
+
+    /// How HTTP/1.1 responses are written. Off (the default): each
+    /// response's head and body are copied into one buffer and written
+    /// with one `write` — the cheapest for the small bodies APIs send
+    /// (measured: ~500 fewer instructions per request on a 27-byte JSON
+    /// body). On: head and body go out in one `writev` without copying
+    /// the body — better for large bodies (downloads), which flattening
+    /// copies and whose size the connection's buffer then keeps.
+    pub fn vectored_writes(mut self, enabled: bool) -> Self {
+        self.vectored_writes = enabled;
         self
     }
 

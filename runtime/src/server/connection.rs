@@ -148,6 +148,7 @@ impl Protocols {
             .max_headers(config.max_headers)
             .max_buf_size(config.max_header_bytes)
             .keep_alive(config.keep_alive)
+            .writev(config.vectored_writes)
             // The accept loop's sweep enforces it; hyper's timer stays off.
             .header_read_timeout(None);
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
