@@ -213,7 +213,8 @@ pub(crate) fn respond(
 
 impl Inner {
     /// The innermost route step behind the route's middleware: extractors
-    /// and handler.
+    /// and handler. The same few lines as in [`respond`], on purpose: a
+    /// shared `async fn` would nest the handler's future one level deeper.
     pub(crate) async fn invoke(
         &self,
         index: usize,
