@@ -4,7 +4,7 @@
 //! small model, `check` enforces every rule and collects *all* mistakes
 //! (each at its own span), `expand` only ever sees a checked model. Code
 //! generated here names runtime items through `::portico::__private`
-//! only (see [`exports`]), and on any mistake the user's item is still
+//! only (see the `exports` module), and on any mistake the user's item is still
 //! emitted beside the errors so that one mistake never cascades.
 
 mod errors;

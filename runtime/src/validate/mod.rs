@@ -72,8 +72,8 @@ impl<T: Validate> Validated for crate::extract::Query<T> {
 
 /// How `#[route]`'s generated code validates an argument only when its
 /// type is [`Validated`], without specialization: method resolution on
-/// `(&Probe(&value)).check()` picks [`ViaValidated`] (no auto-ref needed)
-/// when the bound holds, else [`ViaNothing`] (one auto-ref away).
+/// `(&Probe(&value)).check()` picks [`probe::ViaValidated`] (no auto-ref needed)
+/// when the bound holds, else [`probe::ViaNothing`] (one auto-ref away).
 #[doc(hidden)]
 pub mod probe {
     use super::{Validated, ValidationErrors};
