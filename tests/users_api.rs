@@ -324,7 +324,11 @@ async fn body_over_the_limit_is_413_with_or_without_content_length() {
     );
 
     // Chunked: no Content-Length to refuse early, so the limit must cut the stream.
-    let mut request = b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut request = format!(
+        "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        bearer("user")
+    )
+    .into_bytes();
     for chunk in big.as_bytes().chunks(64 * 1024) {
         request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         request.extend_from_slice(chunk);
@@ -412,6 +416,10 @@ async fn creating_needs_a_token_and_deleting_needs_admin() {
     let reply = server.post_json("/users", body).await;
     assert_eq!(reply.assert_failure(401), "authentication required");
     assert_eq!(reply.header("www-authenticate"), "Bearer");
+    // The token is checked before the body: no validation details for
+    // anonymous clients.
+    let reply = server.post_json("/users", "{}").await;
+    assert_eq!(reply.assert_failure(401), "authentication required");
     create(&server, "Alice", "alice@example.com", 30).await;
 
     let user = bearer("user");

@@ -94,11 +94,13 @@ pub async fn list_users(
     Ok(ApiResponse::paginated(items, total, page, page_size))
 }
 
-/// Needs a bearer token.
+/// Needs a bearer token. Extractors run in argument order: the token is
+/// checked before the body is read, so an anonymous client gets a 401 and
+/// learns nothing of the validation rules.
 #[route(POST, "/users")]
 pub async fn create_user(
-    Json(new): Json<NewUser>,
     _caller: Claims,
+    Json(new): Json<NewUser>,
     users: Dep<UserStore>,
 ) -> Result<Created<ApiResponse<User>>, ApiError> {
     let user = users.insert(new).await?;
