@@ -376,3 +376,40 @@ fn rfc7515_appendix_a1_example_verifies() {
     assert_eq!(claims["http://example.com/is_root"], true);
     assert_eq!(jwt.verify(token), Err(JwtError::Expired));
 }
+
+#[test]
+fn verified_claims_keep_the_json_and_the_subject() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Claims {
+        sub: String,
+        exp: u64,
+    }
+    let exp = 4_000_000_000u64;
+    let token = |claims: String| forge(r#"{"alg":"HS256"}"#, &claims, SECRET);
+    let plain = jwt()
+        .verify_claims(&token(format!(r#"{{"sub":"42","exp":{exp}}}"#)))
+        .unwrap();
+    assert_eq!(plain.subject(), Some("42"));
+    assert_eq!(plain.json(), format!(r#"{{"sub":"42","exp":{exp}}}"#));
+    assert_eq!(
+        plain.deserialize::<Claims>().unwrap(),
+        Claims {
+            sub: "42".into(),
+            exp
+        }
+    );
+    // An escaped subject is unescaped; one that is not a string is none.
+    let escaped = jwt()
+        .verify_claims(&token(format!(r#"{{"sub":"4\u0032","exp":{exp}}}"#)))
+        .unwrap();
+    assert_eq!(escaped.subject(), Some("42"));
+    let numeric = jwt()
+        .verify_claims(&token(format!(r#"{{"sub":42,"exp":{exp}}}"#)))
+        .unwrap();
+    assert_eq!(numeric.subject(), None);
+    // Verified like `verify`: an expired token is refused.
+    assert!(matches!(
+        jwt().verify_claims(&token(r#"{"sub":"42","exp":1}"#.into())),
+        Err(JwtError::Expired)
+    ));
+}

@@ -121,29 +121,6 @@ pub(super) struct Claims<'a> {
     pub(super) aud: Option<Value>,
 }
 
-/// A member name, borrowed when it has no escapes. (serde's own
-/// `Cow<str>` always copies into a `String`.)
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl<'de> Visitor<'de> for Text {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(Text)
-    }
-}
-
 /// A string, borrowed when it has no escapes; anything else as JSON text.
 struct StrOrOther<'a>(Result<Cow<'a, str>, String>);
 
@@ -190,6 +167,19 @@ impl<'de> Deserialize<'de> for StrOrOther<'de> {
     }
 }
 
+/// The next member name, borrowed when it has no escapes (serde's own
+/// `Cow<str>` always copies into a `String`). JSON names are strings, so
+/// the other case cannot come from a parsed object.
+fn next_name<'de, A: MapAccess<'de>>(access: &mut A) -> Result<Option<Cow<'de, str>>, A::Error> {
+    match access.next_key::<StrOrOther<'de>>()? {
+        Some(StrOrOther(Ok(name))) => Ok(Some(name)),
+        Some(StrOrOther(Err(other))) => Err(de::Error::custom(format_args!(
+            "member name {other} is not a string"
+        ))),
+        None => Ok(None),
+    }
+}
+
 struct HeaderVisitor;
 
 impl<'de> Visitor<'de> for HeaderVisitor {
@@ -202,7 +192,7 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Header<'de>, A::Error> {
         let mut seen = Seen::new();
         let mut header = Header::default();
-        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+        while let Some(name) = next_name(&mut access)? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
             }
@@ -234,7 +224,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Claims<'de>, A::Error> {
         let mut seen = Seen::new();
         let mut claims = Claims::default();
-        while let Some(Name(name)) = access.next_key::<Name<'de>>()? {
+        while let Some(name) = next_name(&mut access)? {
             if !seen.insert(&name) {
                 return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
             }
