@@ -123,7 +123,7 @@ impl<T: AppRef + Sync> AppRef for &T {
 }
 
 /// Where a request enters [`respond`].
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub(crate) enum Entry {
     /// Read off a connection: an HTTP/1.1 request is checked for `Host`.
     Wire,
@@ -131,6 +131,8 @@ pub(crate) enum Entry {
     Client,
     /// Past the global middleware: straight to the router.
     Router,
+    /// Past the route's middleware: straight to its handler.
+    Handler { index: usize, params: Params },
 }
 
 /// Answers one request: the global middleware, the router, the route's
@@ -152,53 +154,57 @@ pub(crate) fn respond(
 ) -> impl Future<Output = Response> + Send {
     async move {
         let this = app.app();
-        if entry == Entry::Wire && request.version() == http::Version::HTTP_11 {
-            // RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
-            let hosts = request.headers().get_all(HOST).iter().count();
-            if hosts != 1 {
-                return Rejection::HostHeader { found: hosts }.into_response();
+        let (index, params, head_via_get) = match entry {
+            Entry::Handler { index, params } => (index, params, false),
+            Entry::Wire | Entry::Client | Entry::Router => {
+                if matches!(entry, Entry::Wire) && request.version() == http::Version::HTTP_11 {
+                    // RFC 9112 §3.2: an HTTP/1.1 request without exactly one `Host` is a 400.
+                    let hosts = request.headers().get_all(HOST).iter().count();
+                    if hosts != 1 {
+                        return Rejection::HostHeader { found: hosts }.into_response();
+                    }
+                }
+                if !matches!(entry, Entry::Router) && !this.global.is_empty() {
+                    return Next::global(Arc::clone(this), peer).run(request).await;
+                }
+                match this.router.lookup(request.method(), request.uri().path()) {
+                    Lookup::Found {
+                        value,
+                        params,
+                        head_via_get,
+                    } => (*value, params, head_via_get),
+                    Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
+                        let mut response = StatusCode::NO_CONTENT.into_response();
+                        response.headers_mut().insert(ALLOW, allow.clone());
+                        return response;
+                    }
+                    Lookup::MethodNotAllowed { allow } => {
+                        return Rejection::MethodNotAllowed {
+                            method: request.method().clone(),
+                            allow: allow.clone(),
+                        }
+                        .into_response();
+                    }
+                    Lookup::NotFound => {
+                        return Rejection::NoRoute {
+                            path: request.uri().path().to_owned(),
+                            method: request.method().clone(),
+                        }
+                        .into_response();
+                    }
+                }
             }
-        }
-        if entry != Entry::Router && !this.global.is_empty() {
-            return Next::global(Arc::clone(this), peer).run(request).await;
-        }
-        let (index, params, head_via_get) =
-            match this.router.lookup(request.method(), request.uri().path()) {
-                Lookup::Found {
-                    value,
-                    params,
-                    head_via_get,
-                } => (*value, params, head_via_get),
-                Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
-                    let mut response = StatusCode::NO_CONTENT.into_response();
-                    response.headers_mut().insert(ALLOW, allow.clone());
-                    return response;
-                }
-                Lookup::MethodNotAllowed { allow } => {
-                    return Rejection::MethodNotAllowed {
-                        method: request.method().clone(),
-                        allow: allow.clone(),
-                    }
-                    .into_response();
-                }
-                Lookup::NotFound => {
-                    return Rejection::NoRoute {
-                        path: request.uri().path().to_owned(),
-                        method: request.method().clone(),
-                    }
-                    .into_response();
-                }
-            };
-        let entry = &this.routes[index];
-        let mut response = if entry.stack.is_empty() {
+        };
+        let route = &this.routes[index];
+        let mut response = if route.stack.is_empty() || matches!(entry, Entry::Handler { .. }) {
             let mut ctx =
-                RequestContext::new(&mut request, params, peer, &this.shared, &entry.deps);
-            let outcome = if entry.prepare(&mut ctx) {
-                CatchUnwind((entry.route.handler())(&mut ctx)).await
+                RequestContext::new(&mut request, params, peer, &this.shared, &route.deps);
+            let outcome = if route.prepare(&mut ctx) {
+                CatchUnwind((route.route.handler())(&mut ctx)).await
             } else {
                 Err(())
             };
-            entry.finish(outcome)
+            route.finish(outcome)
         } else {
             Next::route(Arc::clone(this), peer, index, params)
                 .run(request)
@@ -208,28 +214,6 @@ pub(crate) fn respond(
             strip_body(&mut response);
         }
         response
-    }
-}
-
-impl Inner {
-    /// The innermost route step behind the route's middleware: extractors
-    /// and handler. The same few lines as in [`respond`], on purpose: a
-    /// shared `async fn` would nest the handler's future one level deeper.
-    pub(crate) async fn invoke(
-        &self,
-        index: usize,
-        params: Params,
-        mut request: http::Request<Body>,
-        peer: Option<SocketAddr>,
-    ) -> Response {
-        let entry = &self.routes[index];
-        let mut ctx = RequestContext::new(&mut request, params, peer, &self.shared, &entry.deps);
-        let outcome = if entry.prepare(&mut ctx) {
-            CatchUnwind((entry.route.handler())(&mut ctx)).await
-        } else {
-            Err(())
-        };
-        entry.finish(outcome)
     }
 }
 

@@ -153,14 +153,13 @@ impl Next {
                     layer: layer + 1,
                 },
             ),
-            None => match stage {
-                Stage::Global => {
-                    Box::pin(async move { respond(&app, request, peer, Entry::Router).await })
-                }
-                Stage::Route { index, params } => {
-                    Box::pin(async move { app.invoke(index, params, request, peer).await })
-                }
-            },
+            None => {
+                let entry = match stage {
+                    Stage::Global => Entry::Router,
+                    Stage::Route { index, params } => Entry::Handler { index, params },
+                };
+                Box::pin(respond(app, request, peer, entry))
+            }
         };
         future
     }
