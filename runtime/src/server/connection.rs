@@ -269,14 +269,15 @@ async fn detect_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
 /// stay idle (no request in flight, none begun) for the header read
 /// timeout, and drains them all on shutdown.
 pub(super) struct Sweeper {
-    open: Vec<Watched>,
+    open: Vec<Tracked>,
     /// How often [`sweep`](Sweeper::sweep) should run.
     pub(super) tick: Duration,
     /// Sweeps in a row a connection may stay idle.
     idle_limit: u32,
 }
 
-struct Watched {
+/// One open connection, and what the last sweep saw of it.
+struct Tracked {
     conn: Arc<Conn>,
     seen: (u32, u32),
     idle_sweeps: u32,
@@ -298,7 +299,7 @@ impl Sweeper {
     }
 
     pub(super) fn watch(&mut self, conn: Arc<Conn>) {
-        self.open.push(Watched {
+        self.open.push(Tracked {
             seen: conn.requests(),
             conn,
             idle_sweeps: 0,
@@ -308,20 +309,20 @@ impl Sweeper {
     /// Forgets closed connections and cuts idle ones.
     pub(super) fn sweep(&mut self) {
         let idle_limit = self.idle_limit;
-        self.open.retain_mut(|watched| {
+        self.open.retain_mut(|tracked| {
             // Only this list holds it: the connection task has ended.
-            if Arc::strong_count(&watched.conn) == 1 {
+            if Arc::strong_count(&tracked.conn) == 1 {
                 return false;
             }
-            let now = watched.conn.requests();
-            if now != watched.seen || now.0 != now.1 {
-                watched.seen = now;
-                watched.idle_sweeps = 0;
+            let now = tracked.conn.requests();
+            if now != tracked.seen || now.0 != now.1 {
+                tracked.seen = now;
+                tracked.idle_sweeps = 0;
                 return true;
             }
-            watched.idle_sweeps += 1;
-            if watched.idle_sweeps >= idle_limit {
-                watched.conn.cut();
+            tracked.idle_sweeps += 1;
+            if tracked.idle_sweeps >= idle_limit {
+                tracked.conn.cut();
                 return false;
             }
             true
@@ -330,8 +331,8 @@ impl Sweeper {
 
     /// Tells every open connection to drain.
     pub(super) fn drain_all(&mut self) {
-        for watched in self.open.drain(..) {
-            watched.conn.drain();
+        for tracked in self.open.drain(..) {
+            tracked.conn.drain();
         }
     }
 }

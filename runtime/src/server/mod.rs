@@ -85,29 +85,24 @@ impl Server {
         tokio::pin!(signal);
         loop {
             // At the cap, stop accepting: new clients wait in the listen
-            // backlog until a connection closes.
-            let slot = tokio::select! {
-                biased;
-                () = &mut signal => break,
-                _ = sweep.tick() => {
-                    sweeper.sweep();
-                    continue;
-                }
-                slot = Arc::clone(&slots).acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => break, // never closed; nothing to wait for
-                },
+            // backlog until a connection closes. (A sweep meanwhile drops
+            // this attempt, slot and all; both waits are cancel-safe.)
+            let accept = async {
+                // The semaphore is never closed; `None` cannot happen.
+                let slot = Arc::clone(&slots).acquire_owned().await.ok()?;
+                Some((slot, listener.accept().await))
             };
-            let (stream, peer) = tokio::select! {
+            let (slot, stream, peer) = tokio::select! {
                 biased;
                 () = &mut signal => break,
                 _ = sweep.tick() => {
                     sweeper.sweep();
                     continue;
                 }
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
+                accepted = accept => match accepted {
+                    Some((slot, Ok((stream, peer)))) => (slot, stream, peer),
+                    None => break,
+                    Some((_, Err(err))) => {
                         // Out of file descriptors and the like: back off
                         // instead of spinning, and keep serving.
                         tracing::warn!(error = %err, "accept failed");
