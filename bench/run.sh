@@ -57,6 +57,28 @@ wait_for_port() {
 
 utime() { awk '{print $14}' "/proc/$1/stat"; }
 
+# The servers must answer alike, or the comparison means nothing: status
+# and body of the measured request, and for (e) a 401 without the token
+# (so the JWT is really checked). Stops the run on any difference.
+declare -A want_status=([a]=200 [b]=200 [c]=200 [d]=201 [e]=200)
+declare -A want_body=([a]='Hello, World!' [b]='{"message":"Hello, World!"}' [c]='{"id":42}'
+  [d]='{"name":"Alice Liddell","email":"alice@example.com","age":30}' [e]='{"id":42}')
+check_answers() { # server scenario port
+  local url="http://127.0.0.1:$3${path[$2]}" args=(-s -o "$OUT/body" -w '%{http_code}')
+  case $2 in
+    d) args+=(-X POST -H 'Content-Type: application/json'
+         --data '{"name":"Alice Liddell","email":"alice@example.com","age":30}') ;;
+    e) [ "$(curl "${args[@]}" "$url")" = 401 ] || { echo "$1 ($2): no 401 without a token" >&2; exit 1; }
+       args+=(-H "Authorization: Bearer $TOKEN") ;;
+  esac
+  local status
+  status=$(curl "${args[@]}" "$url")
+  if [ "$status" != "${want_status[$2]}" ] || [ "$(cat "$OUT/body")" != "${want_body[$2]}" ]; then
+    echo "$1 ($2) answered $status $(cat "$OUT/body"); expected ${want_status[$2]} ${want_body[$2]}" >&2
+    exit 1
+  fi
+}
+
 port=9100
 for scenario in "${scenarios[@]}"; do
   for round in $(seq 1 "$ROUNDS"); do
@@ -65,6 +87,7 @@ for scenario in "${scenarios[@]}"; do
       taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
       pid=$!
       wait_for_port "$port"
+      check_answers "$server" "$scenario" "$port"
       args=(-t1 -c"$CONNECTIONS" -d"$DURATION"s --latency)
       [ "$scenario" = d ] && args+=(-s "$OUT/post.lua")
       [ "$scenario" = e ] && args+=(-H "Authorization: Bearer $TOKEN")
