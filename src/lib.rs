@@ -91,7 +91,7 @@
 //! [`testing::TestClient`] sends requests to an app without a socket.
 
 pub use portico_macros::{Validate, inject, route, routes};
-pub use portico_runtime::app::{App, BuildError, BuildProblem, RouteTable, Service, addr_from_env};
+pub use portico_runtime::app::{App, RouteTable, addr_from_env};
 pub use portico_runtime::auth::{Claims, Jwt};
 pub use portico_runtime::body::Body;
 pub use portico_runtime::extract::{
@@ -102,8 +102,10 @@ pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
     ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
 };
-pub use portico_runtime::server::{Server, ServerConfig, Shutdown, shutdown_signal};
+pub use portico_runtime::server::{Server, ServerConfig, shutdown_signal};
+pub use portico_runtime::service::Service;
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
+pub use portico_runtime::{BuildError, BuildProblem, Shutdown};
 pub use portico_runtime::{
     Error, auth, health, inject, middleware, pool, ratelimit, router, testing, validate,
 };

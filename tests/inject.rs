@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use portico::inject::InjectProblem;
+use portico::inject::{InjectProblem, RequestHead};
 use portico::prelude::*;
 use portico::testing::TestClient;
-use portico::{BuildProblem, Container, RequestContext};
+use portico::{BuildProblem, Container};
 
 #[derive(Debug)]
 struct Database {
@@ -109,7 +109,7 @@ struct AuditLog;
 #[test]
 fn a_singleton_may_not_capture_a_request_scoped_value() {
     let app = App::new()
-        .provide_request(|_: &RequestContext<'_>| CurrentUser)
+        .provide_request(|_: &RequestHead<'_>| CurrentUser)
         .provide_with(|_: Dep<CurrentUser>| AuditLog);
     assert_eq!(
         problems(app),
@@ -162,7 +162,7 @@ async fn request_scoped_values_are_fresh_per_request_and_see_the_request() {
     let app = App::new()
         .provide(Database { url: "db".into() })
         .provide_request(
-            move |request: &RequestContext<'_>, db: Dep<Database>| RequestTag {
+            move |request: &RequestHead<'_>, db: Dep<Database>| RequestTag {
                 serial: counter.fetch_add(1, Ordering::SeqCst),
                 caller: format!(
                     "{}@{}",

@@ -2,6 +2,38 @@
 //!
 //! Users depend on the `portico` facade, which re-exports this crate
 //! beside the macros; this crate never depends on the macros.
+//!
+//! # Module order
+//!
+//! A request flows one way — server → service (global middleware →
+//! route step → route middleware → handler step) → back out — and the
+//! modules depend one way too. Each line may use only the lines above
+//! it; `tests/layers.rs` reads this list and fails on any `crate::` path
+//! that points down it, so the list is the rule, not a picture of it.
+//!
+//! <!-- layers:begin -->
+//! ```text
+//! body, shutdown, pool
+//! router, validate, inject
+//! error
+//! response
+//! extract
+//! handler
+//! service
+//! middleware, auth, health
+//! ratelimit
+//! server
+//! app
+//! testing
+//! ```
+//! <!-- layers:end -->
+//!
+//! - `inject` knows of a request only the [`inject::RequestHead`] it defines.
+//! - `response` sits below `extract` because an extractor names the
+//!   response its rejection becomes.
+//! - `server` serves any [`service::Service`]; it knows nothing of `App`,
+//!   whose `bind` and `serve` are conveniences over it.
+//! - The macro support module (`__private`) may use every module.
 
 #![deny(missing_docs)]
 
@@ -19,13 +51,16 @@ pub mod ratelimit;
 pub mod response;
 pub mod router;
 pub mod server;
+pub mod service;
+mod shutdown;
 pub mod testing;
 pub mod validate;
 
 pub use app::App;
 pub use body::Body;
-pub use error::Error;
+pub use error::{BuildError, BuildProblem, Error};
 pub use http;
+pub use shutdown::Shutdown;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -1,31 +1,21 @@
 //! The application builder: routes, dependencies and configuration in,
 //! a verified [`Service`] out.
 
-pub(crate) mod service;
-
-pub use service::Service;
-
-use std::sync::Arc;
-
-use crate::middleware::{Layer, Middleware};
-use service::RouteEntry;
-
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use crate::error::{BuildError, BuildProblem};
+use crate::extract::Settings;
 use crate::handler::Route;
-use crate::inject::{AsyncFactory, Factory, InjectProblem, Registry, RequestFactory};
-use crate::router::{InsertError, PatternError, Router};
-use crate::server::{Server, ServerConfig, Shutdown};
+use crate::inject::{AsyncFactory, Factory, Registry, RequestFactory};
+use crate::router::{InsertError, Router};
+use crate::server::{Server, ServerConfig};
+use crate::service::{Layer, Middleware, RouteEntry, Service};
+use crate::shutdown::Shutdown;
 
 /// Default largest request body a body extractor reads: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-
-/// State every request can see.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) body_limit: usize,
-}
 
 /// A Portico application under construction.
 ///
@@ -251,16 +241,16 @@ impl App {
                     .filter(|(prefix, _)| covers(prefix, route.path()))
                     .map(|(_, layer)| Arc::clone(layer))
                     .collect();
-                RouteEntry { route, deps, stack }
+                RouteEntry::new(route, deps, stack)
             })
             .collect();
         Ok(Service::new(
+            self.global.into_boxed_slice(),
             router,
             routes,
-            self.global.into_boxed_slice(),
             container,
             self.shutdown,
-            Shared {
+            Settings {
                 body_limit: self.body_limit,
             },
         ))
@@ -310,50 +300,6 @@ impl fmt::Display for RouteTable<'_> {
         }
         Ok(())
     }
-}
-
-/// Everything wrong with an app, found by [`App::build`].
-#[derive(Debug, thiserror::Error)]
-#[error("the app cannot be built:{}", self.problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
-pub struct BuildError {
-    problems: Vec<BuildProblem>,
-}
-
-impl BuildError {
-    /// Each problem found.
-    pub fn problems(&self) -> &[BuildProblem] {
-        &self.problems
-    }
-}
-
-/// One problem found when building an app.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildProblem {
-    /// A route's path pattern is malformed.
-    #[error("route `{route}`: {error}")]
-    Pattern {
-        /// The route.
-        route: String,
-        /// What is wrong with its path.
-        error: PatternError,
-    },
-    /// A route uses a method the router cannot serve.
-    #[error("route `{0}`: only GET POST PUT PATCH DELETE HEAD OPTIONS can be routed")]
-    UnsupportedMethod(String),
-    /// Two routes answer the same method on the same path shape.
-    #[error(
-        "routes `{first}` and `{second}` can never be told apart: same method, same path shape"
-    )]
-    Conflict {
-        /// The route registered first.
-        first: String,
-        /// The route registered second.
-        second: String,
-    },
-    /// A problem with the dependencies.
-    #[error(transparent)]
-    Inject(InjectProblem),
 }
 
 /// A server address from the environment, for example

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use super::{Jwt, JwtError};
 use crate::extract::{FromRequest, RequestContext};
 use crate::inject::{Dep, Inject, Needs};
-use crate::middleware::{Middleware, Next, Request};
 use crate::response::{ApiError, IntoResponse, Response};
+use crate::service::{Middleware, Next, Request};
 
 /// Claims of a token already verified for this request (by [`BearerAuth`],
 /// the rate limiter or a [`Claims`] extractor), kept in the request's

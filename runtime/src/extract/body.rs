@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use super::{FromRequest, RequestContext};
-use crate::response::Rejection;
+use crate::response::{IntoResponse, Rejection, Response, json_response};
+use crate::validate::{Validate, Validated, ValidationErrors};
 
 /// A JSON body in, a JSON response out.
 ///
@@ -29,6 +30,18 @@ impl<T> std::ops::Deref for Json<T> {
 impl<T> std::ops::DerefMut for Json<T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.0
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        json_response(http::StatusCode::OK, &self.0)
+    }
+}
+
+impl<T: Validate> Validated for Json<T> {
+    fn validate_extracted(&self) -> Result<(), ValidationErrors> {
+        self.0.validate()
     }
 }
 

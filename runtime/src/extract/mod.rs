@@ -25,11 +25,22 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::app::Shared;
 use crate::body::Body;
-use crate::inject::{Needs, RouteDeps, Scope};
+use crate::inject::{Inject, Needs, RequestHead, RouteDeps, Scope};
 use crate::response::{IntoResponse, Rejection};
 use crate::router::Params;
+
+/// What every request of an app can see of its configuration.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// The largest body a body extractor reads, in bytes.
+    pub(crate) body_limit: usize,
+}
+
+/// A smaller body limit for the requests under a `BodyLimit` layer, which
+/// it leaves in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerBodyLimit(pub(crate) usize);
 
 /// A request on its way to a handler: its head, its body (until an
 /// extractor takes it), the route's path parameters and the app's state.
@@ -41,7 +52,7 @@ pub struct RequestContext<'a> {
     body_taken: bool,
     params: Params,
     peer: Option<SocketAddr>,
-    shared: &'a Shared,
+    settings: &'a Settings,
     deps: &'a RouteDeps,
     request_values: Vec<Arc<dyn Any + Send + Sync>>,
     dep_cursor: usize,
@@ -52,7 +63,7 @@ impl<'a> RequestContext<'a> {
         request: &'a mut http::Request<Body>,
         params: Params,
         peer: Option<SocketAddr>,
-        shared: &'a Shared,
+        settings: &'a Settings,
         deps: &'a RouteDeps,
     ) -> Self {
         RequestContext {
@@ -60,7 +71,7 @@ impl<'a> RequestContext<'a> {
             body_taken: false,
             params,
             peer,
-            shared,
+            settings,
             deps,
             request_values: Vec::new(),
             dep_cursor: 0,
@@ -69,7 +80,8 @@ impl<'a> RequestContext<'a> {
 
     /// Makes this request's request-scoped values (before any extractor runs).
     pub(crate) fn make_request_values(&mut self) {
-        self.request_values = self.deps.run_plan(self);
+        let head = RequestHead::new(&*self.request, self.peer);
+        self.request_values = self.deps.run_plan(&head);
     }
 
     /// The route's dependencies, in declaration order.
@@ -109,17 +121,12 @@ impl<'a> RequestContext<'a> {
         self.request.extensions_mut()
     }
 
-    /// The raw (percent-encoded) value of the route's parameter `index`.
-    pub fn raw_param(&self, index: usize) -> Option<&str> {
-        self.params.raw(self.request.uri().path(), index)
-    }
-
     /// The largest body a body extractor reads, in bytes: the app's, or
     /// a smaller one set by a `BodyLimit` layer.
     pub fn body_limit(&self) -> usize {
-        match self.extensions().get::<crate::middleware::BodyLimit>() {
-            Some(layer) => layer.0.min(self.shared.body_limit),
-            None => self.shared.body_limit,
+        match self.extensions().get::<LayerBodyLimit>() {
+            Some(layer) => layer.0.min(self.settings.body_limit),
+            None => self.settings.body_limit,
         }
     }
 
@@ -190,8 +197,18 @@ impl<T: FromRequest> FromRequest for Option<T> {
     }
 }
 
-impl IntoResponse for std::convert::Infallible {
-    fn into_response(self) -> crate::response::Response {
-        match self {}
+impl<T: Send + Sync + 'static> FromRequest for Dep<T> {
+    type Rejection = std::convert::Infallible;
+
+    fn declare(needs: &mut Needs) {
+        <Self as Inject>::declare(needs);
+    }
+
+    // Resolution is a cursor step: no state machine needed.
+    #[inline]
+    fn from_request(
+        ctx: &mut RequestContext<'_>,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
+        std::future::ready(Ok(<Self as Inject>::resolve(&mut ctx.scope())))
     }
 }

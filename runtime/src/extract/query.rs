@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 
 use super::{FromRequest, RequestContext};
 use crate::response::Rejection;
+use crate::validate::{Validate, Validated, ValidationErrors};
 
 /// The query string deserialized into `T`; a string that does not fit `T`
 /// is a 400 envelope naming the problem.
@@ -35,5 +36,11 @@ impl<T> std::ops::Deref for Query<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+impl<T: Validate> Validated for Query<T> {
+    fn validate_extracted(&self) -> Result<(), ValidationErrors> {
+        self.0.validate()
     }
 }

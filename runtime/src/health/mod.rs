@@ -17,7 +17,7 @@ use crate::handler::{HandlerFuture, Route};
 use crate::inject::{Dep, Inject, Needs};
 use crate::pool::{Manager, Pool};
 use crate::response::{ApiError, ApiResponse, IntoResponse, Response};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 
 /// The state of the whole, or of one component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::RequestHead;
 use super::factory::{BoxError, BoxFuture};
 use super::graph::{self, InjectProblem, Node};
 use super::scope::{Slot, SlotKind};
 use super::{AsyncFactory, Dep, Factory, Need, Needs, RequestFactory, Scope, short_name};
-use crate::extract::RequestContext;
 
 type AnyArc = Arc<dyn Any + Send + Sync>;
-type RequestFn = Arc<dyn Fn(&RequestContext<'_>, &mut Scope<'_>) -> AnyArc + Send + Sync>;
+type RequestFn = Arc<dyn Fn(&RequestHead<'_>, &mut Scope<'_>) -> AnyArc + Send + Sync>;
 type AsyncMake = Box<dyn FnOnce(&mut Scope<'_>) -> BoxFuture<Result<AnyArc, BoxError>> + Send>;
 
 enum Make {
@@ -202,7 +202,7 @@ impl fmt::Debug for PlanStep {
 
 impl RouteDeps {
     /// Runs the request-scoped factories for one request.
-    pub(crate) fn run_plan(&self, request: &RequestContext<'_>) -> Vec<AnyArc> {
+    pub(crate) fn run_plan(&self, request: &RequestHead<'_>) -> Vec<AnyArc> {
         let mut values = Vec::with_capacity(self.plan.len());
         for step in &self.plan {
             let mut next = 0;

@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::RequestHead;
 use super::{Inject, Needs, Scope};
-use crate::extract::RequestContext;
 
 /// The error an async factory may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -53,7 +53,7 @@ pub trait AsyncFactory<Args>: Send + 'static {
 /// arguments: a request-scoped factory for `App::provide_request`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a request-scoped factory",
-    label = "expected `Fn(&RequestContext<'_>, …) -> T` with injectable arguments after the request"
+    label = "expected `Fn(&RequestHead<'_>, …) -> T` with injectable arguments after the request"
 )]
 pub trait RequestFactory<Args>: Send + Sync + 'static {
     /// What it makes.
@@ -61,7 +61,7 @@ pub trait RequestFactory<Args>: Send + Sync + 'static {
     /// Its arguments' needs, in order.
     fn declare(needs: &mut Needs);
     /// Resolves the arguments and calls it for `request`.
-    fn call(&self, request: &RequestContext<'_>, scope: &mut Scope<'_>) -> Self::Output;
+    fn call(&self, request: &RequestHead<'_>, scope: &mut Scope<'_>) -> Self::Output;
 }
 
 macro_rules! factories {
@@ -108,7 +108,7 @@ macro_rules! factories {
         #[allow(non_snake_case, unused_variables)]
         impl<F, T, $($arg),*> RequestFactory<($($arg,)*)> for F
         where
-            F: Fn(&RequestContext<'_>, $($arg),*) -> T + Send + Sync + 'static,
+            F: Fn(&RequestHead<'_>, $($arg),*) -> T + Send + Sync + 'static,
             $($arg: Inject,)*
         {
             type Output = T;
@@ -117,7 +117,7 @@ macro_rules! factories {
                 $($arg::declare(needs);)*
             }
 
-            fn call(&self, request: &RequestContext<'_>, scope: &mut Scope<'_>) -> T {
+            fn call(&self, request: &RequestHead<'_>, scope: &mut Scope<'_>) -> T {
                 $(let $arg = $arg::resolve(scope);)*
                 self(request, $($arg),*)
             }

@@ -12,11 +12,13 @@
 mod container;
 mod factory;
 mod graph;
+mod head;
 mod scope;
 
 pub use container::{Container, ContainerBuilder};
 pub use factory::{AsyncFactory, Factory, RequestFactory};
 pub use graph::InjectProblem;
+pub use head::RequestHead;
 pub use scope::Scope;
 
 pub(crate) use container::{Registry, RouteDeps};
@@ -24,8 +26,6 @@ pub(crate) use container::{Registry, RouteDeps};
 use std::any::{TypeId, type_name};
 use std::fmt;
 use std::sync::Arc;
-
-use crate::extract::{FromRequest, RequestContext};
 
 /// A shared dependency of type `T`: a singleton registered with
 /// `App::provide`/`provide_with`/`provide_async`, or a request-scoped
@@ -109,22 +109,6 @@ impl<T: Send + Sync + 'static> Inject for Dep<T> {
     #[inline]
     fn resolve(scope: &mut Scope<'_>) -> Self {
         Dep(scope.take::<T>())
-    }
-}
-
-impl<T: Send + Sync + 'static> FromRequest for Dep<T> {
-    type Rejection = std::convert::Infallible;
-
-    fn declare(needs: &mut Needs) {
-        <Self as Inject>::declare(needs);
-    }
-
-    // Resolution is a cursor step: no state machine needed.
-    #[inline]
-    fn from_request(
-        ctx: &mut RequestContext<'_>,
-    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        std::future::ready(Ok(<Self as Inject>::resolve(&mut ctx.scope())))
     }
 }
 

@@ -176,7 +176,9 @@ impl Middleware for BodyLimit {
         if declared.is_some_and(|len| len > self.0 as u64) {
             return Rejection::PayloadTooLarge { limit: self.0 }.into_response();
         }
-        request.extensions_mut().insert(*self);
+        request
+            .extensions_mut()
+            .insert(crate::extract::LayerBodyLimit(self.0));
         next.run(request).await
     }
 }

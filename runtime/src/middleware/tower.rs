@@ -9,9 +9,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 
 use super::{Middleware, Next, Request};
-use crate::app::Service;
 use crate::body::{Body, BoxError};
 use crate::response::{ApiError, IntoResponse, Response};
+use crate::service::Service;
 
 /// The rest of the onion as a `tower::Service`, for a tower layer to wrap.
 /// It serves one request: a layer that calls it twice (a retry) gets a 500.

@@ -18,8 +18,8 @@ use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
 
 use crate::auth::{Jwt, VerifiedClaims};
-use crate::middleware::{Middleware, Next, Request};
 use crate::response::{ApiError, IntoResponse, Response};
+use crate::service::{Middleware, Next, Request};
 
 /// A bucket's size and refill rate, with a name for the headers.
 #[derive(Debug, Clone)]

@@ -12,7 +12,6 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::body::Body;
-use crate::extract::Json;
 
 /// The HTTP response type of Portico.
 pub type Response = http::Response<Body>;
@@ -20,7 +19,7 @@ pub type Response = http::Response<Body>;
 /// Something a handler can return.
 ///
 /// Implemented for the envelope types ([`ApiResponse`], [`ApiError`]),
-/// [`Json`], strings and bytes, [`StatusCode`], `(StatusCode, T)`,
+/// `Json`, strings and bytes, [`StatusCode`], `(StatusCode, T)`,
 /// [`Created<T>`], `()` (204) and `Result<T, E>` where both sides are.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a handler",
@@ -44,6 +43,12 @@ impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
             Ok(ok) => ok.into_response(),
             Err(err) => err.into_response(),
         }
+    }
+}
+
+impl IntoResponse for std::convert::Infallible {
+    fn into_response(self) -> Response {
+        match self {}
     }
 }
 
@@ -121,12 +126,6 @@ pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
             tracing::error!(error = %err, "failed to serialise a response body");
             ApiError::internal("internal server error").into_response()
         }
-    }
-}
-
-impl<T: Serialize> IntoResponse for Json<T> {
-    fn into_response(self) -> Response {
-        json_response(StatusCode::OK, &self.0)
     }
 }
 

@@ -25,10 +25,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::ServerConfig;
-use crate::app::Service;
-use crate::app::service::{AppRef, Entry, Inner, respond};
 use crate::body::Body;
-use crate::response::Response;
+use crate::response::{IntoResponse, Rejection, Response};
+use crate::service::{Holder, Pipeline, Service, answer};
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -128,9 +127,9 @@ impl Drop for InFlight {
     }
 }
 
-impl AppRef for InFlight {
-    fn app(&self) -> &Arc<Inner> {
-        self.0.service.app()
+impl Holder for InFlight {
+    fn pipeline(&self) -> &Arc<Pipeline> {
+        self.0.service.pipeline()
     }
 }
 
@@ -178,9 +177,12 @@ pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: Tc
     let hyper_service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let in_flight = InFlight::begin(&requests);
         let peer = Some(requests.peer);
-        Answer {
-            future: respond(in_flight, request.map(Body::incoming), peer, Entry::Wire),
-        }
+        let request = request.map(Body::incoming);
+        let future = match wire_check(&request) {
+            None => answer(in_flight, request, peer),
+            Some(refused) => crate::service::Answer::ready(refused.into_response()),
+        };
+        Answer { future }
     });
     let io = TokioIo::new(stream);
     let result = if is_h2 {
@@ -240,6 +242,19 @@ impl<F: Future<Output = Response>> Future for Answer<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().future.poll(cx).map(Ok)
     }
+}
+
+/// What the wire itself requires of a request before the app sees it:
+/// RFC 9112 §3.2, an HTTP/1.1 request carries exactly one `Host`.
+#[inline]
+fn wire_check(request: &http::Request<Body>) -> Option<Rejection> {
+    if request.version() == http::Version::HTTP_11 {
+        let hosts = request.headers().get_all(http::header::HOST).iter().count();
+        if hosts != 1 {
+            return Some(Rejection::HostHeader { found: hosts });
+        }
+    }
+    None
 }
 
 /// Whether the client opens with the HTTP/2 preface (prior knowledge), by

@@ -4,10 +4,8 @@
 
 mod config;
 mod connection;
-mod shutdown;
 
 pub use config::ServerConfig;
-pub use shutdown::Shutdown;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +16,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::app::Service;
+use crate::service::Service;
 
 /// A bound server: the listener is open, nothing is served until
 /// [`run`](Server::run) or [`run_until`](Server::run_until).
@@ -65,7 +63,7 @@ impl Server {
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: the
-    /// app's [`Shutdown`] begins (readiness fails, workers drain), the
+    /// app's [`Shutdown`](crate::Shutdown) begins (readiness fails, workers drain), the
     /// listener closes, idle connections close (HTTP/2 ones get GOAWAY),
     /// in-flight requests run on for the grace period, and whatever is
     /// left after it is cut.

@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::App;
-use crate::app::Service;
 use crate::body::Body;
+use crate::service::Service;
 
 /// Sends requests straight to a built app.
 #[derive(Debug, Clone)]

@@ -58,18 +58,6 @@ pub trait Validated {
     fn validate_extracted(&self) -> Result<(), ValidationErrors>;
 }
 
-impl<T: Validate> Validated for crate::extract::Json<T> {
-    fn validate_extracted(&self) -> Result<(), ValidationErrors> {
-        self.0.validate()
-    }
-}
-
-impl<T: Validate> Validated for crate::extract::Query<T> {
-    fn validate_extracted(&self) -> Result<(), ValidationErrors> {
-        self.0.validate()
-    }
-}
-
 /// How `#[route]`'s generated code validates an argument only when its
 /// type is [`Validated`], without specialization: method resolution on
 /// `(&Probe(&value)).check()` picks [`probe::ViaValidated`] (no auto-ref needed)

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use portico_runtime::server::Shutdown;
+/// use portico_runtime::Shutdown;
 ///
 /// let shutdown = Shutdown::new();
 /// assert!(!shutdown.has_begun());

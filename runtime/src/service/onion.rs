@@ -1,0 +1,166 @@
+//! The middleware onion: [`Middleware`], and [`Next`], which hands a
+//! request to the layer after the current one, or to the stage after the
+//! last layer.
+//!
+//! The first layer added is the outermost: a request flows in through the
+//! layers in the order they were added, the response flows back out in
+//! reverse. A layer may change the request, change the response, answer
+//! by itself without calling `next` (short-circuit), and hand typed values
+//! to handlers through the request's extensions (`Extension<T>`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{BoxFuture, Pipeline, handler_step, route_step};
+use crate::body::Body;
+use crate::response::Response;
+use crate::router::Params;
+
+/// The request type middleware sees.
+pub type Request = http::Request<Body>;
+
+/// One layer of the onion.
+///
+/// ```
+/// use portico_runtime::middleware::{Middleware, Next, Request};
+/// use portico_runtime::response::Response;
+///
+/// /// Adds `X-Served-By` to every response.
+/// #[derive(Debug)]
+/// struct ServedBy(&'static str);
+///
+/// impl Middleware for ServedBy {
+///     async fn call(&self, request: Request, next: Next) -> Response {
+///         let mut response = next.run(request).await;
+///         response.headers_mut().insert("x-served-by", self.0.parse().unwrap());
+///         response
+///     }
+/// }
+/// ```
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles `request`, usually by calling `next.run(request)` and
+    /// adjusting what comes back.
+    fn call(&self, request: Request, next: Next) -> impl Future<Output = Response> + Send;
+}
+
+/// `Middleware` made object-safe. The layer's `Arc` moves into its boxed
+/// future, so the future owns what it needs and stays small.
+pub(crate) trait Layer: Send + Sync {
+    fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static>;
+}
+
+impl<M: Middleware> Layer for M {
+    fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static> {
+        Box::pin(async move { self.call(request, next).await })
+    }
+}
+
+/// A list of layers, outermost first.
+pub(crate) type Stack = Box<[Arc<dyn Layer>]>;
+
+impl std::fmt::Debug for dyn Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Layer")
+    }
+}
+
+/// The stage a stack of layers leads to.
+#[derive(Clone, Copy)]
+enum Then {
+    /// After the global layers: the route step.
+    Route,
+    /// After route `index`'s layers: its handler step.
+    Handler { index: usize, params: Params },
+}
+
+/// The rest of the onion, handed to each layer: the layers after the
+/// current one, then the stage they lead to.
+pub struct Next {
+    pipeline: Arc<Pipeline>,
+    peer: Option<SocketAddr>,
+    layer: usize,
+    then: Then,
+}
+
+impl std::fmt::Debug for Next {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next")
+            .field("peer", &self.peer)
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Next {
+    /// The global layers, then the route step.
+    pub(super) fn global(pipeline: Arc<Pipeline>, peer: Option<SocketAddr>) -> Self {
+        Next {
+            pipeline,
+            peer,
+            layer: 0,
+            then: Then::Route,
+        }
+    }
+
+    /// Route `index`'s layers, then its handler step.
+    pub(super) fn route(
+        pipeline: Arc<Pipeline>,
+        peer: Option<SocketAddr>,
+        index: usize,
+        params: Params,
+    ) -> Self {
+        Next {
+            pipeline,
+            peer,
+            layer: 0,
+            then: Then::Handler { index, params },
+        }
+    }
+
+    /// The address of the client's end of the connection, if the request
+    /// came over a socket.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// Passes the request to the next layer, or to the stage after the
+    /// last one.
+    ///
+    /// Each step is its own boxed future, so a layer's future holds a
+    /// pointer to the rest of the onion rather than all of it inline: no
+    /// layer copies the others' state around.
+    pub fn run(self, request: Request) -> impl Future<Output = Response> + Send + 'static {
+        self.boxed(request)
+    }
+
+    pub(super) fn boxed(self, request: Request) -> BoxFuture<'static> {
+        let Next {
+            pipeline,
+            peer,
+            layer,
+            then,
+        } = self;
+        let stack = match then {
+            Then::Route => &pipeline.global,
+            Then::Handler { index, .. } => &pipeline.routes[index].stack,
+        };
+        match stack.get(layer).map(Arc::clone) {
+            Some(current) => current.call_boxed(
+                request,
+                Next {
+                    pipeline,
+                    peer,
+                    layer: layer + 1,
+                    then,
+                },
+            ),
+            None => match then {
+                Then::Route => Box::pin(route_step(pipeline, request, peer)),
+                Then::Handler { index, params } => {
+                    Box::pin(handler_step(pipeline, index, params, request, peer))
+                }
+            },
+        }
+    }
+}
