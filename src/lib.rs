@@ -123,7 +123,9 @@ pub mod prelude {
     pub use serde::{Deserialize, Serialize};
 }
 
+/// What the macros' generated code names. Not public API; the version in
+/// the name ties `portico-macros` to this exact `portico`.
 #[doc(hidden)]
-pub mod __private {
+pub mod __private_0_1_0 {
     pub use portico_runtime::__private::*;
 }

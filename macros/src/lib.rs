@@ -3,7 +3,7 @@
 //! Each macro is parse → check → expand: `parse` reads the tokens into a
 //! small model, `check` enforces every rule and collects *all* mistakes
 //! (each at its own span), `expand` only ever sees a checked model. Code
-//! generated here names runtime items through `::portico::__private`
+//! generated here names runtime items through `::portico::__private_0_1_0`
 //! only (see the `exports` module), and on any mistake the user's item is still
 //! emitted beside the errors so that one mistake never cascades.
 

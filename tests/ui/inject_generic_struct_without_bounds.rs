@@ -6,12 +6,3 @@ struct Repo<T> {
 }
 
 fn main() {}
-
-#[inject]
-struct Cache<K: Send + Sync + 'static, V>
-where
-    V: Send,
-{
-    keys: Dep<K>,
-    values: Dep<V>,
-}

@@ -4,8 +4,6 @@ use portico::prelude::*;
 struct NewUser {
     #[validate(email)]
     email: u64,
-    #[validate(url)]
-    homepage: Vec<String>,
 }
 
 fn main() {}

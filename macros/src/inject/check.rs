@@ -3,9 +3,37 @@
 
 use syn::{GenericParam, ItemFn, ItemStruct, TypeParamBound, WherePredicate};
 
+use super::parse::Target;
 use crate::errors::Errors;
 
-pub(crate) fn check_fn(func: &ItemFn, errors: &mut Errors) {
+/// An item that passed every rule: all `expand` accepts. Only [`check`]
+/// makes one.
+pub(crate) struct Checked {
+    target: Target,
+}
+
+impl Checked {
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
+    }
+}
+
+/// Checks the item, reporting each mistake; the checked model when there
+/// were none (here or before). On a mistake the item comes back, to be
+/// re-emitted unchanged beside the errors.
+pub(crate) fn check(target: Target, errors: &mut Errors) -> Result<Checked, Box<Target>> {
+    match &target {
+        Target::Struct(item) => check_struct(item, errors),
+        Target::Fn(func) => check_fn(func, errors),
+    }
+    if errors.is_empty() {
+        Ok(Checked { target })
+    } else {
+        Err(Box::new(target))
+    }
+}
+
+fn check_fn(func: &ItemFn, errors: &mut Errors) {
     let sig = &func.sig;
     if let Some(receiver) = sig.receiver() {
         errors.spanned(
@@ -27,7 +55,7 @@ pub(crate) fn check_fn(func: &ItemFn, errors: &mut Errors) {
 /// Injected values are shared between threads and live as long as the
 /// app, so every type parameter needs `Send + Sync + 'static`; say so once
 /// per parameter instead of letting the compiler say it at every use.
-pub(crate) fn check_struct(item: &ItemStruct, errors: &mut Errors) {
+fn check_struct(item: &ItemStruct, errors: &mut Errors) {
     for param in &item.generics.params {
         let GenericParam::Type(param) = param else {
             continue;

@@ -6,12 +6,23 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Fields, FnArg, ItemFn, ItemStruct};
 
-use crate::exports::private;
+use super::check::Checked;
+use super::parse::Target;
+use crate::exports::{infallible, private, result};
+
+pub(crate) fn expand(checked: &Checked) -> TokenStream {
+    match checked.target() {
+        Target::Struct(item) => expand_struct(item),
+        Target::Fn(func) => expand_fn(func),
+    }
+}
 
 /// A struct is built field by field from the container; it is also an
 /// extractor, so a handler can take it directly.
-pub(crate) fn expand_struct(item: &ItemStruct) -> TokenStream {
+fn expand_struct(item: &ItemStruct) -> TokenStream {
     let p = private();
+    let result = result();
+    let infallible = infallible();
     let ident = &item.ident;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let types: Vec<_> = item.fields.iter().map(|f| &f.ty).collect();
@@ -45,7 +56,7 @@ pub(crate) fn expand_struct(item: &ItemStruct) -> TokenStream {
         }
 
         impl #impl_generics #p::FromRequest for #ident #ty_generics #where_clause {
-            type Rejection = ::core::convert::Infallible;
+            type Rejection = #infallible;
 
             fn declare(needs: &mut #p::Needs) {
                 <Self as #p::Inject>::declare(needs);
@@ -53,8 +64,8 @@ pub(crate) fn expand_struct(item: &ItemStruct) -> TokenStream {
 
             async fn from_request(
                 ctx: &mut #p::RequestContext<'_>,
-            ) -> ::core::result::Result<Self, Self::Rejection> {
-                ::core::result::Result::Ok(<Self as #p::Inject>::resolve(&mut #p::scope(ctx)))
+            ) -> #result<Self, Self::Rejection> {
+                #result::Ok(<Self as #p::Inject>::resolve(&mut #p::scope(ctx)))
             }
         }
     }
@@ -63,7 +74,7 @@ pub(crate) fn expand_struct(item: &ItemStruct) -> TokenStream {
 /// A provider fn stays as written; each argument is checked to be
 /// injectable, at its type, so a mistake is reported there rather than as
 /// an opaque bound when the fn is registered.
-pub(crate) fn expand_fn(func: &ItemFn) -> TokenStream {
+fn expand_fn(func: &ItemFn) -> TokenStream {
     let p = private();
     let checks = func.sig.inputs.iter().filter_map(|input| match input {
         FnArg::Typed(typed) => {

@@ -8,7 +8,6 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
 use crate::errors::Errors;
-use parse::Target;
 
 pub(crate) fn inject(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -17,32 +16,28 @@ pub(crate) fn inject(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let item: syn::Item = match syn::parse2(item.clone()) {
         Ok(item) => item,
-        Err(e) => return with_errors(item, e),
+        Err(e) => {
+            errors.push(e);
+            return with_errors(item, errors);
+        }
     };
-    match parse::parse(item, &mut errors) {
-        Ok(Target::Struct(item)) => {
-            check::check_struct(&item, &mut errors);
-            match errors.finish() {
-                Ok(()) => expand::expand_struct(&item),
-                Err(e) => with_errors(item.into_token_stream(), e),
-            }
-        }
-        Ok(Target::Fn(func)) => {
-            check::check_fn(&func, &mut errors);
-            match errors.finish() {
-                Ok(()) => expand::expand_fn(&func),
-                Err(e) => with_errors(func.into_token_stream(), e),
-            }
-        }
-        Err(item) => match errors.finish() {
-            Ok(()) => item.into_token_stream(),
-            Err(e) => with_errors(item.into_token_stream(), e),
-        },
+    let target = match parse::parse(item, &mut errors) {
+        Ok(target) => target,
+        Err(item) => return with_errors(item.into_token_stream(), errors),
+    };
+    match check::check(target, &mut errors) {
+        Ok(checked) => expand::expand(&checked),
+        Err(target) => with_errors(target.into_token_stream(), errors),
     }
 }
 
 /// The user's item unchanged beside the errors, so nothing cascades.
-fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
-    let error = error.to_compile_error();
-    quote!(#item #error)
+fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
+    match errors.finish() {
+        Ok(()) => item,
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#item #e)
+        }
+    }
 }

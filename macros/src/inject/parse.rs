@@ -32,6 +32,16 @@ pub(crate) fn parse(item: Item, errors: &mut Errors) -> Result<Target, Box<Item>
             "an impl block",
         ),
         Item::Union(u) => (quote::ToTokens::to_token_stream(&u.union_token), "a union"),
+        Item::Type(t) => (
+            quote::ToTokens::to_token_stream(&t.type_token),
+            "a type alias",
+        ),
+        Item::Const(c) => (quote::ToTokens::to_token_stream(&c.const_token), "a const"),
+        Item::Static(s) => (
+            quote::ToTokens::to_token_stream(&s.static_token),
+            "a static",
+        ),
+        Item::Mod(m) => (quote::ToTokens::to_token_stream(&m.mod_token), "a module"),
         other => (quote::ToTokens::to_token_stream(other), "this item"),
     };
     errors.spanned(
@@ -42,4 +52,13 @@ pub(crate) fn parse(item: Item, errors: &mut Errors) -> Result<Target, Box<Item>
         ),
     );
     Err(Box::new(item))
+}
+
+impl quote::ToTokens for Target {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        match self {
+            Target::Struct(item) => item.to_tokens(tokens),
+            Target::Fn(func) => func.to_tokens(tokens),
+        }
+    }
 }

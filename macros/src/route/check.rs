@@ -5,6 +5,8 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr, Pat, ReturnType, Type};
 
+use portico_path::{MAX_PARAMS, PathError, Segment};
+
 use super::parse::RouteArgs;
 use crate::errors::Errors;
 
@@ -45,15 +47,12 @@ pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked
     let params = check_path(&args.path, &mut errors);
     check_signature(func, &mut errors);
     let handler_args = check_args(&args.path, func, &params, &mut errors);
-    errors.finish()?;
     if let Some(role) = &args.role
         && role.value().trim().is_empty()
     {
-        return Err(syn::Error::new_spanned(
-            role,
-            "`role` names a role: it cannot be empty",
-        ));
+        errors.spanned(role, "`role` names a role: it cannot be empty");
     }
+    errors.finish()?;
     Ok(Checked {
         role: args.role.as_ref(),
         method: Ident::new(&args.method.to_string(), args.method.span()),
@@ -89,99 +88,70 @@ fn check_method(method: &Ident, errors: &mut Errors) {
     }
 }
 
+/// The path's parameters, by the grammar the router parses it with
+/// (`portico-path`). Each broken rule is reported with the fix; a path
+/// with any has no parameters to match against the arguments (which
+/// would only add errors about the same mistake).
 fn check_path(lit: &LitStr, errors: &mut Errors) -> Vec<PathParam> {
     let path = lit.value();
-    let mut params: Vec<PathParam> = Vec::new();
-    let Some(rest) = path.strip_prefix('/') else {
-        errors.spanned(
-            lit,
-            format!(r#"a route path must start with `/`: expected "/{path}", found "{path}""#),
-        );
-        return params;
-    };
-    if rest.is_empty() {
-        return params;
+    match portico_path::parse(&path) {
+        Ok(segments) => segments
+            .into_iter()
+            .filter_map(|segment| match segment {
+                Segment::Param(name) => Some(PathParam {
+                    name: name.to_owned(),
+                    catch_all: false,
+                }),
+                Segment::CatchAll(name) => Some(PathParam {
+                    name: name.to_owned(),
+                    catch_all: true,
+                }),
+                Segment::Static(_) => None,
+            })
+            .collect(),
+        Err(broken) => {
+            for error in broken {
+                errors.spanned(lit, path_message(&path, &error));
+            }
+            Vec::new()
+        }
     }
-    for (i, segment) in rest.split('/').enumerate() {
-        if segment.is_empty() {
-            let fixed = format!(
-                "/{}",
-                rest.split('/')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            );
-            errors.spanned(
-                lit,
-                format!(
-                    r#"a route path has no empty segments: expected "{fixed}", found "{path}""#
-                ),
-            );
-            return params;
+}
+
+/// What a broken path rule says at compile time: found, and the fix.
+fn path_message(path: &str, error: &PathError) -> String {
+    match error {
+        PathError::NoLeadingSlash => {
+            format!(r#"a route path must start with `/`: expected "/{path}", found "{path}""#)
         }
-        if let Some(last) = params.last().filter(|p| p.catch_all) {
-            errors.spanned(
-                lit,
-                format!(
-                    "catch-all `<{}..>` must be the last segment of the path, but segment {} follows it",
-                    last.name,
-                    i + 1
-                ),
-            );
-            return params;
+        PathError::EmptySegment => {
+            let fixed: String = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("/{s}"))
+                .collect();
+            let fixed = if fixed.is_empty() {
+                "/".to_owned()
+            } else {
+                fixed
+            };
+            format!(r#"a route path has no empty segments: expected "{fixed}", found "{path}""#)
         }
-        if !segment.contains(['<', '>']) {
-            continue;
+        PathError::CatchAllNotLast { name } => format!(
+            "catch-all `<{name}..>` must be the last segment of the path; move it to the end or make it `<{name}>`"
+        ),
+        PathError::BadParamName { name } => {
+            format!("parameter name `{name}` is not a Rust identifier; it must name a fn argument")
         }
-        let Some(inner) = segment.strip_prefix('<').and_then(|s| s.strip_suffix('>')) else {
-            errors.spanned(
-                lit,
-                format!(
-                    "malformed parameter `{segment}`: a parameter is a whole segment written `<name>` or `<name..>`"
-                ),
-            );
-            continue;
-        };
-        let (name, catch_all) = match inner.strip_suffix("..") {
-            Some(name) => (name, true),
-            None => (inner, false),
-        };
-        if name.is_empty() {
-            errors.spanned(
-                lit,
-                format!("empty parameter `{segment}`: name it after its fn argument, as in `<id>`"),
-            );
-            continue;
-        }
-        if name.contains(['<', '>']) {
-            errors.spanned(
-                lit,
-                format!("malformed parameter `{segment}`: write `<name>` or `<name..>`"),
-            );
-            continue;
-        }
-        if syn::parse_str::<Ident>(name).is_err() {
-            errors.spanned(
-                lit,
-                format!(
-                    "parameter name `{name}` is not a Rust identifier; it must name a fn argument"
-                ),
-            );
-            continue;
-        }
-        if params.iter().any(|p| p.name == name) {
-            errors.spanned(
-                lit,
-                format!("parameter `<{name}>` appears twice in the path; each parameter needs its own name"),
-            );
-            continue;
-        }
-        params.push(PathParam {
-            name: name.to_owned(),
-            catch_all,
-        });
+        PathError::DuplicateParam { name } => format!(
+            "parameter `<{name}>` appears twice in the path; each parameter needs its own name"
+        ),
+        PathError::TooManyParams { found } => format!(
+            "a route path has at most {MAX_PARAMS} parameters, found {found}; take the rest from the query string"
+        ),
+        // The grammar's own wording already says what to write.
+        other => other.to_string(),
     }
-    params
 }
 
 fn check_signature(func: &ItemFn, errors: &mut Errors) {

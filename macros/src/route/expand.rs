@@ -7,10 +7,12 @@ use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::check::{Checked, Source};
-use crate::exports::{private, private_at};
+use crate::exports::{phantom_data, private, private_at, result};
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let p = private();
+    let result = result();
+    let phantom_data = phantom_data();
     let func = route.func;
     let vis = &func.vis;
     let name = &func.sig.ident;
@@ -30,13 +32,17 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                 #p::param::<#ty>(__portico_ctx, #index, #name)
             },
             Source::Extractor => quote_spanned! {ty.span()=>
-                #p::extract::<#ty>(__portico_ctx).await
+                {
+                    #[allow(unused_imports)]
+                    use #p::{ViaExtractor as _, ViaNoExtractor as _};
+                    (&#p::ExtractProbe::<#ty>(#phantom_data)).extract(__portico_ctx).await
+                }
             },
         };
         let extracted = quote_spanned! {ty.span()=>
             let #binding = match #call {
-                ::core::result::Result::Ok(value) => value,
-                ::core::result::Result::Err(rejection) => return #p::respond(rejection),
+                #result::Ok(value) => value,
+                #result::Err(rejection) => return #p::respond(rejection),
             };
         };
         // An extractor carrying a `Validate` type (`Json<NewUser>`) is
@@ -45,7 +51,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         let validated = match &arg.source {
             Source::Param { .. } => TokenStream::new(),
             Source::Extractor => quote! {
-                if let ::core::result::Result::Err(errors) = {
+                if let #result::Err(errors) = {
                     use #p::{ViaNothing as _, ViaValidated as _};
                     (&#p::Probe(&#binding)).check()
                 } {
@@ -77,7 +83,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             let ty = arg.ty;
             quote! {{
                 use #p::{ViaFromRequest as _, ViaNoDeclare as _};
-                (&#p::DeclareProbe::<#ty>(::core::marker::PhantomData)).declare(needs);
+                (&#p::DeclareProbe::<#ty>(#phantom_data)).declare(needs);
             }}
         });
 
@@ -86,7 +92,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let (guard, guard_need) = match route.role {
         Some(role) => (
             quote! {
-                if let ::core::result::Result::Err(rejection) = #p::require_role(__portico_ctx, #role) {
+                if let #result::Err(rejection) = #p::require_role(__portico_ctx, #role) {
                     return #p::respond(rejection);
                 }
             },
@@ -95,8 +101,22 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         None => (TokenStream::new(), TokenStream::new()),
     };
 
+    // The one place a non-extractor argument is reported, at its type.
+    let extractor_checks = route
+        .args
+        .iter()
+        .filter(|arg| matches!(arg.source, Source::Extractor))
+        .map(|arg| {
+            let ty = arg.ty;
+            quote_spanned!(ty.span()=> #p::assert_extractor::<#ty>();)
+        });
+
     quote! {
         #func
+
+        const _: fn() = || {
+            #(#extractor_checks)*
+        };
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]

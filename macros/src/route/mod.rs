@@ -10,7 +10,7 @@ use syn::punctuated::Punctuated;
 use syn::{Path, Token};
 
 use crate::errors::Errors;
-use crate::exports::private;
+use crate::exports::{private, vec};
 use parse::RouteArgs;
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -89,5 +89,6 @@ pub(crate) fn routes(input: TokenStream) -> TokenStream {
     let entries = paths
         .iter()
         .map(|path| quote!(<#path as #p::RouteDef>::route()));
-    quote!(::std::vec![#(#entries),*])
+    let vec = vec();
+    quote!(#vec![#(#entries),*])
 }

@@ -89,7 +89,28 @@ fn literal(expr: &Expr) -> Option<(f64, bool)> {
     }
 }
 
-pub(crate) fn check(input: &Input, errors: &mut Errors) {
+/// A derive input that passed every rule: all `expand` accepts. Only
+/// [`check`] makes one.
+pub(crate) struct Checked {
+    input: Input,
+}
+
+impl std::ops::Deref for Checked {
+    type Target = Input;
+
+    fn deref(&self) -> &Input {
+        &self.input
+    }
+}
+
+/// Checks every rule of every field, reporting each mistake; the checked
+/// model when there were none (here or before, in `parse`).
+pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Checked> {
+    check_fields(&input, errors);
+    errors.is_empty().then_some(Checked { input })
+}
+
+fn check_fields(input: &Input, errors: &mut Errors) {
     for field in &input.fields {
         let optional = option_inner(&field.ty);
         let class = classify(optional.unwrap_or(&field.ty));

@@ -5,11 +5,13 @@ use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Expr, Type};
 
+use super::check::Checked;
 use super::check::{Class, classify, option_inner};
-use super::parse::{Field, Input, Kind, Rule};
-use crate::exports::private;
+use super::parse::{Field, Kind, Rule};
+use crate::exports::{option, private, result};
 
-pub(crate) fn expand(input: &Input) -> TokenStream {
+pub(crate) fn expand(input: &Checked) -> TokenStream {
+    let result = result();
     let p = private();
     let v = quote!(#p::validate);
     let ident = &input.ident;
@@ -29,11 +31,27 @@ pub(crate) fn expand(input: &Input) -> TokenStream {
         // `|v| f(v)` is not redundant: it lets deref coercion adapt `f`.
         #[allow(clippy::redundant_closure)]
         impl #impl_generics #v::Validate for #ident #ty_generics #where_clause {
-            fn validate(&self) -> ::core::result::Result<(), #v::ValidationErrors> {
+            fn validate(&self) -> #result<(), #v::ValidationErrors> {
                 let mut __errors = #v::ValidationErrors::new();
                 #(#fields)*
                 #(#schema)*
                 __errors.into_result()
+            }
+        }
+    }
+}
+
+/// What stands in for the impl when the input has mistakes: it accepts
+/// every value, and exists only so that the mistakes are the sole errors.
+pub(crate) fn stub(input: &syn::DeriveInput) -> TokenStream {
+    let p = private();
+    let result = result();
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    quote! {
+        impl #impl_generics #p::validate::Validate for #ident #ty_generics #where_clause {
+            fn validate(&self) -> #result<(), #p::validate::ValidationErrors> {
+                #result::Ok(())
             }
         }
     }
@@ -57,18 +75,20 @@ fn overrides(rule: &Rule) -> TokenStream {
 
 /// Records the error of a rule call at `key`, with the rule's overrides.
 fn report(call: TokenStream, key: &str, rule: &Rule) -> TokenStream {
+    let result = result();
     let overrides = overrides(rule);
     quote! {
-        if let ::core::result::Result::Err(error) = #call {
+        if let #result::Err(error) = #call {
             __errors.add(#key, error #overrides);
         }
     }
 }
 
 fn some<T: ToTokens>(value: Option<T>) -> TokenStream {
+    let option = option();
     match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
+        Some(value) => quote!(#option::Some(#value)),
+        None => quote!(#option::None),
     }
 }
 
@@ -76,18 +96,21 @@ fn some<T: ToTokens>(value: Option<T>) -> TokenStream {
 /// literal on a primitive numeric field is cast to it, so that `min = 0`
 /// works on an `f64` field as it does in the `validator` crate.
 fn bound(expr: Option<&Expr>, inner: &Type) -> TokenStream {
+    let option = option();
     let Some(expr) = expr else {
-        return quote!(::core::option::Option::None);
+        return quote!(#option::None);
     };
     let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
     if is_literal && matches!(classify(inner), Class::Integer | Class::Float) {
-        quote!(::core::option::Option::Some(&((#expr) as #inner)))
+        quote!(#option::Some(&((#expr) as #inner)))
     } else {
-        quote!(::core::option::Option::Some(&(#expr)))
+        quote!(#option::Some(&(#expr)))
     }
 }
 
 fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
+    let result = result();
+    let option = option();
     let ident = &field.ident;
     let key = &field.key;
     let inner_ty = option_inner(&field.ty);
@@ -151,7 +174,7 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
             Kind::Nested => {
                 let call = quote_spanned!(span=> #v::Nested::validate(&self.#ident));
                 on_field.push(quote! {
-                    if let ::core::result::Result::Err(nested) = #call {
+                    if let #result::Err(nested) = #call {
                         __errors.merge(#key, nested);
                     }
                 });
@@ -164,7 +187,7 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
     let on_value = if on_value.is_empty() {
         TokenStream::new()
     } else if inner_ty.is_some() {
-        quote!(if let ::core::option::Option::Some(__value) = &self.#ident { #(#on_value)* })
+        quote!(if let #option::Some(__value) = &self.#ident { #(#on_value)* })
     } else {
         quote!({ let __value = &self.#ident; #(#on_value)* })
     };

@@ -14,16 +14,19 @@ pub(crate) fn derive(input: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(e) => return e.to_compile_error(),
     };
+    // A derive cannot re-emit the struct (it is already there); beside the
+    // errors it emits an `impl Validate` that accepts everything, so one
+    // misspelt rule is one error, not one more at every `.validate()` call.
+    let stub = expand::stub(&input);
     let mut errors = Errors::default();
-    let parsed = parse::parse(input, &mut errors);
-    if let Some(parsed) = &parsed {
-        check::check(parsed, &mut errors);
-    }
-    match (parsed, errors.finish()) {
-        (Some(parsed), Ok(())) => expand::expand(&parsed),
-        // A derive cannot re-emit the struct (it is already there); the
-        // errors alone, each at its span, do not cascade.
-        (_, Err(e)) => e.to_compile_error(),
-        (None, Ok(())) => unreachable!("parse fails only with an error"),
+    let checked =
+        parse::parse(input, &mut errors).and_then(|parsed| check::check(parsed, &mut errors));
+    match (checked, errors.finish()) {
+        (Some(checked), Ok(())) => expand::expand(&checked),
+        (_, Err(e)) => {
+            let e = e.to_compile_error();
+            quote::quote!(#stub #e)
+        }
+        (None, Ok(())) => unreachable!("parse and check fail only with an error"),
     }
 }

@@ -8,7 +8,7 @@ mod params;
 mod pattern;
 
 pub use params::{MAX_PARAMS, Params};
-pub use pattern::{Pattern, PatternError, Segment};
+pub use pattern::{PathError, PatternError, Segment};
 
 use http::{HeaderValue, Method};
 
@@ -187,19 +187,19 @@ impl<T> Router<T> {
     where
         T: Clone,
     {
-        let parsed = Pattern::parse(pattern)?;
+        let parsed = pattern::parse(pattern)?;
         let Some(index) = method_index(&method) else {
             return Err(InsertError::UnsupportedMethod(method));
         };
         let mut node = &mut self.root;
         let mut catch_all = false;
-        for segment in parsed.segments() {
+        for segment in &parsed {
             node = match segment {
                 Segment::Static(s) => {
-                    let pos = match node.static_keys.iter().position(|k| **k == **s) {
+                    let pos = match node.static_keys.iter().position(|k| &**k == *s) {
                         Some(pos) => pos,
                         None => {
-                            node.static_keys.push(s.as_str().into());
+                            node.static_keys.push((*s).into());
                             node.static_nodes.push(Node::default());
                             node.static_keys.len() - 1
                         }

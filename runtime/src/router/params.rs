@@ -4,8 +4,7 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-/// The most parameters one route may have.
-pub const MAX_PARAMS: usize = 16;
+pub use portico_path::MAX_PARAMS;
 
 /// The values of a route's `<params>`, in pattern order, as byte ranges of
 /// the request path: capturing them allocates nothing.

@@ -73,19 +73,21 @@ impl RouteEntry {
         RouteEntry { route, deps, stack }
     }
 
-    /// The handler step: request-scoped values, extractors and handler,
-    /// with a panic anywhere in them answered as a 500.
-    async fn handle(&self, ctx: &mut RequestContext<'_>) -> Response {
-        let prepared = self.deps.plan.is_empty()
+    /// Makes the request's request-scoped values before the handler runs;
+    /// `false` if one of those factories (user code) panicked.
+    #[inline]
+    fn prepare(&self, ctx: &mut RequestContext<'_>) -> bool {
+        self.deps.plan.is_empty()
             || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ctx.make_request_values();
             }))
-            .is_ok();
-        let outcome = if prepared {
-            CatchUnwind((self.route.handler())(ctx)).await
-        } else {
-            Err(())
-        };
+            .is_ok()
+    }
+
+    /// The handler's response, or a 500 if it (or a request-scoped
+    /// factory) panicked.
+    #[inline]
+    fn finish(&self, outcome: Result<Response, ()>) -> Response {
         match outcome {
             Ok(response) => response,
             Err(()) => self.panicked(),
@@ -261,9 +263,15 @@ fn route_step<H: Holder>(
         };
         let entry = &pipeline.routes[index];
         let mut response = if entry.stack.is_empty() {
+            // The handler step, inline (see the module docs).
             let mut ctx =
                 RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-            entry.handle(&mut ctx).await
+            let outcome = if entry.prepare(&mut ctx) {
+                CatchUnwind((entry.route.handler())(&mut ctx)).await
+            } else {
+                Err(())
+            };
+            entry.finish(outcome)
         } else {
             Next::route(Arc::clone(pipeline), peer, index, params)
                 .run(request)
@@ -289,7 +297,12 @@ fn handler_step(
         let entry = &pipeline.routes[index];
         let mut ctx =
             RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-        entry.handle(&mut ctx).await
+        let outcome = if entry.prepare(&mut ctx) {
+            CatchUnwind((entry.route.handler())(&mut ctx)).await
+        } else {
+            Err(())
+        };
+        entry.finish(outcome)
     }
 }
 

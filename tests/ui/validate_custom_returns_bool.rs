@@ -1,6 +1,6 @@
 use portico::prelude::*;
 
-fn is_even(value: u32) -> bool {
+fn is_even(value: &u32) -> bool {
     value % 2 == 0
 }
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Instructions per request, measured with callgrind (repeatable where
+# wall-clock figures on a shared machine swing ±15 %): the server runs
+# under valgrind twice, loaded by wrk for a short and a long run; the
+# difference of the two totals over the difference of the request counts
+# is the marginal cost of one request, start-up and shut-down cancelled.
+#
+#   bench/callgrind.sh BINARY SCENARIO...   (scenarios: a b c d e)
+#
+# BINARY is a load-test server from bench/load (build it with
+# CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release).
+set -euo pipefail
+bin=$1; shift
+port=${PORT:-8097}
+short=${SHORT:-2}; long=${LONG:-6}
+command -v valgrind >/dev/null || { echo "install valgrind (apt-get install valgrind)"; exit 1; }
+command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+token=$("$bin" --print-token)
+body='{"name":"Ada","email":"ada@example.com","age":36}'
+cat > "$out/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+run() { # scenario seconds -> "instructions requests"
+  local scenario=$1 secs=$2 path args=()
+  case $scenario in
+    a) path=/plaintext ;;
+    b) path=/json ;;
+    c) path=/users/42 ;;
+    d) path=/users; args=(-s "$out/post.lua") ;;
+    e) path=/secure/users/42; args=(-H "Authorization: Bearer $token") ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$scenario.$secs" \
+    "$bin" --port "$port" >/dev/null 2>"$out/vg.log" &
+  local pid=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break
+    sleep 0.2
+  done
+  local reqs
+  reqs=$(wrk -t1 -c8 -d"${secs}s" "${args[@]}" "http://127.0.0.1:$port$path" \
+    | awk '/requests in/ {print $1}')
+  kill -INT "$pid"; wait "$pid" || true
+  local instr
+  instr=$(awk '/^summary:|^totals:/ {print $2; exit}' "$out/cg.$scenario.$secs")
+  echo "$instr $reqs"
+}
+
+for scenario in "$@"; do
+  read -r i1 r1 < <(run "$scenario" "$short")
+  read -r i2 r2 < <(run "$scenario" "$long")
+  echo "$scenario: $(( (i2 - i1) / (r2 - r1) )) instructions/request ($r1 and $r2 requests)"
+done

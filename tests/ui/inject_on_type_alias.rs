@@ -1,0 +1,8 @@
+use portico::prelude::*;
+
+struct Db;
+
+#[inject]
+type Users = Dep<Db>;
+
+fn main() {}

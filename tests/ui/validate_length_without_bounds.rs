@@ -1,0 +1,9 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+struct NewUser {
+    #[validate(length)]
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use portico::prelude::*;
+
+#[derive(Validate)]
+struct Profile {
+    #[validate(url)]
+    homepage: Vec<String>,
+}
+
+fn main() {}
