@@ -26,8 +26,11 @@ async fn ping() -> &'static str {
 #[tokio::main]
 async fn main() -> ExitCode {
     let run = async {
-        let addr = portico::addr_from_env("PORTICO_ADDR", "127.0.0.1:8081")?;
-        let server = App::new().mount(routes![slow, ping]).bind(addr).await?;
+        let addr = std::env::var("PORTICO_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
+        let server = App::new()
+            .mount(routes![slow, ping])
+            .bind(addr.as_str())
+            .await?;
         eprintln!("slow_server listening on http://{}", server.local_addr());
         server.run().await
     };

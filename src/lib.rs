@@ -91,13 +91,12 @@
 //! [`testing::TestClient`] sends requests to an app without a socket.
 
 pub use portico_macros::{Validate, inject, route, routes};
-pub use portico_runtime::app::{App, RouteTable, addr_from_env};
+pub use portico_runtime::app::{App, RouteTable};
 pub use portico_runtime::auth::{Claims, Jwt};
 pub use portico_runtime::body::Body;
 pub use portico_runtime::extract::{
     Extension, FromParam, FromRequest, Json, Query, RequestContext,
 };
-pub use portico_runtime::handler::Route;
 pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
     ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
@@ -105,9 +104,9 @@ pub use portico_runtime::response::{
 pub use portico_runtime::server::{Server, ServerConfig, shutdown_signal};
 pub use portico_runtime::service::Service;
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
-pub use portico_runtime::{BuildError, BuildProblem, Shutdown};
+pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
-    Error, auth, health, inject, middleware, pool, ratelimit, router, testing, validate,
+    Error, auth, health, inject, middleware, pool, ratelimit, testing, validate,
 };
 
 /// Re-exports of the crates Portico's API is made of.

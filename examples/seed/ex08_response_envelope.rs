@@ -3,7 +3,7 @@
 use portico::prelude::*;
 use serde_json::json;
 
-fn show<T: Serialize>(label: &str, response: &ApiResponse<T>) -> crate::Outcome {
+fn show(label: &str, response: &impl Serialize) -> crate::Outcome {
     println!("{label}: {}", serde_json::to_string(response)?);
     Ok(())
 }
@@ -13,6 +13,6 @@ pub fn run() -> crate::Outcome {
         "Success",
         &ApiResponse::ok(json!({"id": 1, "name": "Alice"})),
     )?;
-    show("Error", &ApiResponse::<()>::fail("Not found", 404))?;
+    show("Error", &ApiError::not_found("Not found"))?;
     show("Paged", &ApiResponse::paginated(vec![1, 2, 3], 10, 1, 3))
 }

@@ -14,6 +14,7 @@
 mod app;
 mod store;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use app::Settings;
@@ -65,7 +66,7 @@ fn token(args: &[String]) -> Result<String, portico::Error> {
 
 async fn serve() -> Result<(), portico::Error> {
     let settings = settings()?;
-    let addr = portico::addr_from_env("PORTICO_ADDR", "127.0.0.1:8080")?;
+    let addr = setting("PORTICO_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
     let server = app::app(&settings)?.bind(addr).await?;
     eprintln!("users_api listening on http://{}", server.local_addr());
     server.run().await

@@ -42,13 +42,15 @@ pub mod auth;
 pub mod body;
 mod error;
 pub mod extract;
-pub mod handler;
+mod handler;
 pub mod health;
 pub mod inject;
 pub mod middleware;
 pub mod pool;
 pub mod ratelimit;
 pub mod response;
+// Public only for the router benchmark; users never name it.
+#[doc(hidden)]
 pub mod router;
 pub mod server;
 pub mod service;
@@ -59,6 +61,7 @@ pub mod validate;
 pub use app::App;
 pub use body::Body;
 pub use error::{BuildError, BuildProblem, Error};
+pub use handler::Route;
 pub use http;
 pub use shutdown::Shutdown;
 

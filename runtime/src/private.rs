@@ -13,13 +13,16 @@ pub use ::std::sync::LazyLock;
 
 /// The rules and types `#[derive(Validate)]` expands to.
 pub mod validate {
+    /// A value `nested` can descend into: anything `Validate`, including
+    /// `Option<T>`, `Vec<T>`, slices and maps of validated values.
+    pub use crate::validate::Validate as Nested;
     pub use crate::validate::rules::*;
     pub use crate::validate::{Validate, ValidationError, ValidationErrors};
 }
-pub use crate::validate::probe::{Probe, ViaNothing, ViaValidated};
 pub use ::std::boxed::Box;
 
 use crate::response::Rejection;
+use crate::validate::{Validated, ValidationErrors};
 
 /// Parses the route's parameter `index`, named `name`, as `T`.
 pub fn param<T: FromParam>(
@@ -116,7 +119,11 @@ impl<T> ViaNoDeclare for &DeclareProbe<T> {
     fn declare(&self, _: &mut Needs) {}
 }
 
-pub use crate::auth::require_role;
+/// What `#[route(…, role = "admin")]` runs before the handler's own
+/// extractors: a valid token with that role, else 401 / 403.
+pub fn require_role(ctx: &mut RequestContext<'_>, role: &'static str) -> Result<(), Response> {
+    crate::auth::require_role(ctx, role).map_err(IntoResponse::into_response)
+}
 
 /// The dependency of a role guard: the app's `Jwt`.
 pub fn declare_role(needs: &mut Needs) {
@@ -144,5 +151,33 @@ fn short_type_name<T>() -> &'static str {
     match head.rfind("::") {
         Some(i) => &full[i + 2..],
         None => full,
+    }
+}
+
+/// How `#[route]`'s generated code validates an argument only when its
+/// type is [`Validated`], without specialization: method resolution on
+/// `(&Probe(&value)).check()` picks [`ViaValidated`] (no auto-ref needed)
+/// when the bound holds, else [`ViaNothing`] (one auto-ref away).
+pub struct Probe<'a, T>(pub &'a T);
+
+#[allow(missing_docs)]
+pub trait ViaValidated {
+    fn check(&self) -> Result<(), ValidationErrors>;
+}
+
+impl<T: Validated> ViaValidated for Probe<'_, T> {
+    fn check(&self) -> Result<(), ValidationErrors> {
+        self.0.validate_extracted()
+    }
+}
+
+#[allow(missing_docs)]
+pub trait ViaNothing {
+    fn check(&self) -> Result<(), ValidationErrors>;
+}
+
+impl<T> ViaNothing for &Probe<'_, T> {
+    fn check(&self) -> Result<(), ValidationErrors> {
+        Ok(())
     }
 }

@@ -2,7 +2,6 @@
 //! a verified [`Service`] out.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::error::{BuildError, BuildProblem};
@@ -20,7 +19,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// A Portico application under construction.
 ///
 /// ```no_run
-/// # async fn run(routes: Vec<portico_runtime::handler::Route>) -> Result<(), portico_runtime::Error> {
+/// # async fn run(routes: Vec<portico_runtime::Route>) -> Result<(), portico_runtime::Error> {
 /// use portico_runtime::App;
 ///
 /// App::new().mount(routes).serve("127.0.0.1:8080").await
@@ -300,14 +299,4 @@ impl fmt::Display for RouteTable<'_> {
         }
         Ok(())
     }
-}
-
-/// A server address from the environment, for example
-/// `addr_from_env("PORTICO_ADDR", "127.0.0.1:8080")`.
-pub fn addr_from_env(var: &str, default: &str) -> Result<SocketAddr, crate::Error> {
-    let text = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    text.parse().map_err(|_| crate::Error::Config {
-        name: var.to_owned(),
-        message: format!("`{text}` is not a socket address such as 127.0.0.1:8080"),
-    })
 }

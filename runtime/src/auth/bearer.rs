@@ -193,7 +193,10 @@ impl<T: DeserializeOwned + Send> FromRequest for Claims<T> {
 
 /// What `#[route(…, role = "admin")]` runs before the handler's own
 /// extractors: a valid token with that role, else 401 / 403.
-pub fn require_role(ctx: &mut RequestContext<'_>, role: &'static str) -> Result<(), AuthError> {
+pub(crate) fn require_role(
+    ctx: &mut RequestContext<'_>,
+    role: &'static str,
+) -> Result<(), AuthError> {
     let claims = verified(ctx)?;
     if claims.has_role(role) {
         Ok(())

@@ -4,5 +4,6 @@
 mod bearer;
 mod jwt;
 
-pub use bearer::{AuthError, BearerAuth, Claims, VerifiedClaims, require_role};
+pub(crate) use bearer::require_role;
+pub use bearer::{AuthError, BearerAuth, Claims, VerifiedClaims};
 pub use jwt::{Jwt, JwtBuilder, JwtError};

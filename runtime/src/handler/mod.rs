@@ -36,9 +36,9 @@ pub struct Route {
 }
 
 impl Route {
-    /// A route. Normally written by `#[route]`, not by hand: `declare`
-    /// lists the dependencies of the handler's arguments, in the order
-    /// `handler` takes them.
+    /// A route, as `#[route]` writes it: `declare` lists the dependencies
+    /// of the handler's arguments, in the order `handler` takes them.
+    #[doc(hidden)]
     pub fn new(
         method: Method,
         path: &'static str,

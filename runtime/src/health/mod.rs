@@ -275,9 +275,17 @@ fn readiness<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
         }
         let report = checker.report().await;
         let response = match report.status {
-            Status::Unhealthy => ApiError::unavailable("not ready")
-                .with_fields(&*report)
-                .into_response(),
+            Status::Unhealthy => {
+                let not_ready = ApiError::unavailable("not ready");
+                match serde_json::to_value(&*report) {
+                    Ok(details) => not_ready.with_fields(details),
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot serialise the readiness report");
+                        not_ready
+                    }
+                }
+                .into_response()
+            }
             Status::Healthy | Status::Degraded => ApiResponse::ok(&*report).into_response(),
         };
         no_store(response)

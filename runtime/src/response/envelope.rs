@@ -1,4 +1,5 @@
-//! `ApiResponse<T>`: the `{success, data, error, meta}` envelope.
+//! The `{success, data, error, meta}` envelope, all three of its shapes:
+//! ok and paginated ([`ApiResponse`]), and fail (written for `ApiError`).
 
 use http::StatusCode;
 use serde::Serialize;
@@ -15,7 +16,8 @@ pub struct Meta {
     pub pages: u64,
 }
 
-/// The envelope every Portico response body uses.
+/// A successful envelope: what a handler returns for data. Failures are
+/// [`ApiError`](super::ApiError)s, which share the envelope.
 ///
 /// ```
 /// use portico_runtime::response::ApiResponse;
@@ -40,7 +42,6 @@ pub struct ApiResponse<T> {
 enum Envelope<T> {
     Ok(T),
     Paginated(T, Meta),
-    Fail { message: String, code: u16 },
 }
 
 impl<T> ApiResponse<T> {
@@ -49,18 +50,6 @@ impl<T> ApiResponse<T> {
         ApiResponse {
             status: StatusCode::OK,
             body: Envelope::Ok(data),
-        }
-    }
-
-    /// A failed envelope carrying `message` and `code`; the HTTP status is
-    /// `code` when it is a valid status, else 500.
-    pub fn fail(message: impl Into<String>, code: u16) -> Self {
-        ApiResponse {
-            status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            body: Envelope::Fail {
-                message: message.into(),
-                code,
-            },
         }
     }
 
@@ -75,11 +64,10 @@ impl<T> ApiResponse<T> {
         self.status
     }
 
-    /// The data of a successful envelope.
-    pub fn data(&self) -> Option<&T> {
+    /// The data the envelope carries.
+    pub fn data(&self) -> &T {
         match &self.body {
-            Envelope::Ok(data) | Envelope::Paginated(data, _) => Some(data),
-            Envelope::Fail { .. } => None,
+            Envelope::Ok(data) | Envelope::Paginated(data, _) => data,
         }
     }
 }
@@ -115,11 +103,46 @@ impl<T: Serialize> Serialize for ApiResponse<T> {
                 s.serialize_field("meta", meta)?;
                 s.end()
             }
-            Envelope::Fail { message, code } => {
-                super::error::serialize_failure(serializer, message, *code, None)
-            }
         }
     }
+}
+
+/// Writes the fail shape: `{"success":false,"data":null,"error":{…}}`.
+pub(super) fn serialize_failure<S: Serializer, F: Serialize>(
+    serializer: S,
+    message: &str,
+    code: u16,
+    fields: Option<&F>,
+) -> Result<S::Ok, S::Error> {
+    struct Detail<'a, F> {
+        message: &'a str,
+        code: u16,
+        fields: Option<&'a F>,
+    }
+    impl<F: Serialize> Serialize for Detail<'_, F> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let len = 2 + usize::from(self.fields.is_some());
+            let mut s = serializer.serialize_struct("Error", len)?;
+            s.serialize_field("message", self.message)?;
+            s.serialize_field("code", &self.code)?;
+            if let Some(fields) = self.fields {
+                s.serialize_field("fields", fields)?;
+            }
+            s.end()
+        }
+    }
+    let mut s = serializer.serialize_struct("ApiResponse", 3)?;
+    s.serialize_field("success", &false)?;
+    s.serialize_field("data", &())?;
+    s.serialize_field(
+        "error",
+        &Detail {
+            message,
+            code,
+            fields,
+        },
+    )?;
+    s.end()
 }
 
 #[cfg(test)]
@@ -138,10 +161,8 @@ mod tests {
             )),
             r#"{"success":true,"data":{"id":1,"name":"Alice"},"error":null}"#
         );
-        let fail = ApiResponse::<()>::fail("Not found", 404);
-        assert_eq!(fail.status(), StatusCode::NOT_FOUND);
         assert_eq!(
-            json(&fail),
+            json(&super::super::ApiError::not_found("Not found")),
             r#"{"success":false,"data":null,"error":{"message":"Not found","code":404}}"#
         );
     }
@@ -157,13 +178,5 @@ mod tests {
         assert_eq!(pages(9, 3), 3);
         assert_eq!(pages(0, 3), 0);
         assert_eq!(pages(5, 0), 0);
-    }
-
-    #[test]
-    fn invalid_fail_code_is_sent_as_500() {
-        assert_eq!(
-            ApiResponse::<()>::fail("x", 42).status(),
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
     }
 }

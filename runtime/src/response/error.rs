@@ -7,7 +7,9 @@ use std::fmt;
 use http::header::{ALLOW, HeaderName};
 use http::{HeaderValue, StatusCode};
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
+use serde::ser::Serializer;
+
+use crate::validate::ValidationErrors;
 
 /// An error a handler (or an extractor) returns: a status, a message for
 /// the client, and optionally per-field details. It is sent as a failed
@@ -24,8 +26,26 @@ use serde::ser::{SerializeStruct, Serializer};
 pub struct ApiError {
     status: StatusCode,
     message: Cow<'static, str>,
-    fields: Option<serde_json::Value>,
+    fields: Option<Fields>,
     headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What `error.fields` carries.
+#[derive(Debug, Clone)]
+enum Fields {
+    /// Each failing field of a validated request, serialised as it is.
+    Invalid(ValidationErrors),
+    /// Details a handler attached.
+    Json(serde_json::Value),
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Fields::Invalid(errors) => errors.serialize(serializer),
+            Fields::Json(value) => value.serialize(serializer),
+        }
+    }
 }
 
 macro_rules! constructors {
@@ -71,9 +91,16 @@ impl ApiError {
         unavailable => SERVICE_UNAVAILABLE;
     }
 
-    /// Attaches per-field details, sent as `error.fields`.
-    pub fn with_fields(mut self, fields: impl Serialize) -> Self {
-        self.fields = serde_json::to_value(fields).ok();
+    /// A 422 listing every failing field of `errors` in `error.fields`.
+    pub fn invalid(errors: ValidationErrors) -> Self {
+        let mut error = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation failed");
+        error.fields = Some(Fields::Invalid(errors));
+        error
+    }
+
+    /// Attaches details, sent as `error.fields`.
+    pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
+        self.fields = Some(Fields::Json(fields));
         self
     }
 
@@ -93,9 +120,20 @@ impl ApiError {
         &self.message
     }
 
-    /// The per-field details, if any.
+    /// The details attached with [`with_fields`](ApiError::with_fields).
     pub fn fields(&self) -> Option<&serde_json::Value> {
-        self.fields.as_ref()
+        match &self.fields {
+            Some(Fields::Json(value)) => Some(value),
+            Some(Fields::Invalid(_)) | None => None,
+        }
+    }
+
+    /// The failing fields of a validation error ([`invalid`](ApiError::invalid)).
+    pub fn validation_errors(&self) -> Option<&ValidationErrors> {
+        match &self.fields {
+            Some(Fields::Invalid(errors)) => Some(errors),
+            Some(Fields::Json(_)) | None => None,
+        }
     }
 
     /// The extra response headers.
@@ -114,51 +152,13 @@ impl std::error::Error for ApiError {}
 
 impl Serialize for ApiError {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize_failure(
+        super::envelope::serialize_failure(
             serializer,
             &self.message,
             self.status.as_u16(),
             self.fields.as_ref(),
         )
     }
-}
-
-/// The failed envelope, shared by `ApiError` and `ApiResponse::fail`.
-pub(crate) fn serialize_failure<S: Serializer>(
-    serializer: S,
-    message: &str,
-    code: u16,
-    fields: Option<&serde_json::Value>,
-) -> Result<S::Ok, S::Error> {
-    struct Detail<'a> {
-        message: &'a str,
-        code: u16,
-        fields: Option<&'a serde_json::Value>,
-    }
-    impl Serialize for Detail<'_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let len = 2 + usize::from(self.fields.is_some());
-            let mut s = serializer.serialize_struct("Error", len)?;
-            s.serialize_field("message", self.message)?;
-            s.serialize_field("code", &self.code)?;
-            if let Some(fields) = self.fields {
-                s.serialize_field("fields", fields)?;
-            }
-            s.end()
-        }
-    }
-    let mut s = serializer.serialize_struct("ApiResponse", 3)?;
-    s.serialize_field("success", &false)?;
-    s.serialize_field("data", &())?;
-    s.serialize_field(
-        "error",
-        &Detail {
-            message,
-            code,
-            fields,
-        },
-    )?;
-    s.end()
 }
 
 /// A request the framework itself refused, before or instead of the handler.
@@ -241,7 +241,7 @@ pub enum Rejection {
     BodyNotUtf8,
     /// The request is well-formed but breaks the declared constraints.
     #[error("validation failed: {0}")]
-    Invalid(crate::validate::ValidationErrors),
+    Invalid(ValidationErrors),
     /// The body could not be read from the connection.
     #[error("failed to read the request body")]
     BodyRead,
@@ -290,7 +290,7 @@ impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
         let status = rejection.status();
         if let Rejection::Invalid(errors) = rejection {
-            return ApiError::new(status, "validation failed").with_fields(errors);
+            return ApiError::invalid(errors);
         }
         let error = ApiError::new(status, rejection.to_string());
         match rejection {
@@ -308,6 +308,7 @@ mod tests {
     fn api_error_serialises_as_failed_envelope_with_fields() {
         let err = ApiError::unprocessable("invalid body")
             .with_fields(serde_json::json!({"email": ["not an email"]}));
+        assert!(err.validation_errors().is_none());
         assert_eq!(
             serde_json::to_string(&err).unwrap(),
             r#"{"success":false,"data":null,"error":{"message":"invalid body","code":422,"fields":{"email":["not an email"]}}}"#
@@ -322,5 +323,22 @@ mod tests {
         });
         assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(err.headers()[0].1, "GET, HEAD, OPTIONS");
+    }
+
+    #[test]
+    fn validation_errors_are_written_into_the_envelope_as_they_are() {
+        let mut errors = ValidationErrors::new();
+        errors.add(
+            "email",
+            crate::validate::ValidationError::new("email").with_message("not an email"),
+        );
+        let err = ApiError::from(Rejection::Invalid(errors.clone()));
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err.validation_errors(), Some(&errors));
+        let expected = format!(
+            r#"{{"success":false,"data":null,"error":{{"message":"validation failed","code":422,"fields":{}}}}}"#,
+            serde_json::to_string(&errors).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&err).unwrap(), expected);
     }
 }

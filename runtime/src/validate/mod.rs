@@ -58,37 +58,6 @@ pub trait Validated {
     fn validate_extracted(&self) -> Result<(), ValidationErrors>;
 }
 
-/// How `#[route]`'s generated code validates an argument only when its
-/// type is [`Validated`], without specialization: method resolution on
-/// `(&Probe(&value)).check()` picks [`probe::ViaValidated`] (no auto-ref needed)
-/// when the bound holds, else [`probe::ViaNothing`] (one auto-ref away).
-#[doc(hidden)]
-pub mod probe {
-    use super::{Validated, ValidationErrors};
-
-    pub struct Probe<'a, T>(pub &'a T);
-
-    pub trait ViaValidated {
-        fn check(&self) -> Result<(), ValidationErrors>;
-    }
-
-    impl<T: Validated> ViaValidated for Probe<'_, T> {
-        fn check(&self) -> Result<(), ValidationErrors> {
-            self.0.validate_extracted()
-        }
-    }
-
-    pub trait ViaNothing {
-        fn check(&self) -> Result<(), ValidationErrors>;
-    }
-
-    impl<T> ViaNothing for &Probe<'_, T> {
-        fn check(&self) -> Result<(), ValidationErrors> {
-            Ok(())
-        }
-    }
-}
-
 impl<T: Validate> Validate for Option<T> {
     fn validate(&self) -> Result<(), ValidationErrors> {
         self.as_ref().map_or(Ok(()), Validate::validate)

@@ -290,10 +290,6 @@ pub fn custom<T: ?Sized>(
     function(value)
 }
 
-/// A value `nested` can descend into: anything `Validate`, including
-/// `Option<T>`, `Vec<T>`, slices and maps of validated values.
-pub use super::Validate as Nested;
-
 #[cfg(test)]
 mod tests {
     use super::*;
