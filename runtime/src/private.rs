@@ -121,8 +121,11 @@ impl<T> ViaNoDeclare for &DeclareProbe<T> {
 
 /// What `#[route(…, role = "admin")]` runs before the handler's own
 /// extractors: a valid token with that role, else 401 / 403.
-pub fn require_role(ctx: &mut RequestContext<'_>, role: &'static str) -> Result<(), Response> {
-    crate::auth::require_role(ctx, role).map_err(IntoResponse::into_response)
+pub fn require_role(
+    ctx: &mut RequestContext<'_>,
+    role: &'static str,
+) -> Result<(), crate::auth::AuthError> {
+    crate::auth::require_role(ctx, role)
 }
 
 /// The dependency of a role guard: the app's `Jwt`.
