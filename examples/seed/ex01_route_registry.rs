@@ -18,7 +18,7 @@ async fn delete_user(id: i64) -> String {
     id.to_string()
 }
 
-pub fn run() -> crate::Outcome {
+pub(crate) fn run() -> crate::Outcome {
     let app = App::new().mount(routes![list_users, create_user, get_user, delete_user]);
     print!("{}", app.routes());
     Ok(())

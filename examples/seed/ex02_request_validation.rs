@@ -26,7 +26,7 @@ fn show(request: &UserCreateRequest) -> crate::Outcome {
     Ok(())
 }
 
-pub fn run() -> crate::Outcome {
+pub(crate) fn run() -> crate::Outcome {
     show(&UserCreateRequest {
         name: "Alice".into(),
         email: "alice@example.com".into(),

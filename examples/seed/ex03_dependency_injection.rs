@@ -32,7 +32,7 @@ fn create_user(db: Dep<Database>, mailer: Dep<Mailer>) -> String {
     "User created: alice@example.com".to_owned()
 }
 
-pub async fn run() -> crate::Outcome {
+pub(crate) async fn run() -> crate::Outcome {
     let container = Container::builder()
         .provide_with(|| Database {
             url: "postgresql://localhost/app".into(),

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use portico::ratelimit::{ClientKey, MemoryStore, Policy};
 
-pub fn run() -> crate::Outcome {
+pub(crate) fn run() -> crate::Outcome {
     let store = MemoryStore::default();
     let policy = Policy::new("default", 5, 2.0);
     let client = ClientKey::Custom("client-1".into());

@@ -3,7 +3,7 @@
 use portico::auth::Jwt;
 use serde_json::json;
 
-pub fn run() -> crate::Outcome {
+pub(crate) fn run() -> crate::Outcome {
     // The seed's tokens carry no `exp`; Portico requires one by default.
     let jwt = Jwt::builder()
         .secret("a seed secret that is 32 bytes long")

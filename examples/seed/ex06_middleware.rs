@@ -12,7 +12,7 @@ async fn list_users() -> ApiResponse<Vec<&'static str>> {
     ApiResponse::ok(vec!["alice", "bob"])
 }
 
-pub async fn run() -> crate::Outcome {
+pub(crate) async fn run() -> crate::Outcome {
     let logging = from_fn(|request: Request, next: Next| async move {
         println!("[logging] {} {}", request.method(), request.uri().path());
         let response = next.run(request).await;

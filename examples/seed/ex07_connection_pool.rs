@@ -35,7 +35,7 @@ impl Manager for Named {
     }
 }
 
-pub async fn run() -> crate::Outcome {
+pub(crate) async fn run() -> crate::Outcome {
     let pool = PoolBuilder::new()
         .min_size(2)
         .max_size(2)

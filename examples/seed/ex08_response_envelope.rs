@@ -8,7 +8,7 @@ fn show(label: &str, response: &impl Serialize) -> crate::Outcome {
     Ok(())
 }
 
-pub fn run() -> crate::Outcome {
+pub(crate) fn run() -> crate::Outcome {
     show(
         "Success",
         &ApiResponse::ok(json!({"id": 1, "name": "Alice"})),

@@ -37,7 +37,7 @@ fn show(report: &Report) {
     }
 }
 
-pub async fn run() -> crate::Outcome {
+pub(crate) async fn run() -> crate::Outcome {
     // The seed waits a whole second for its timeout; a tenth shows the same.
     let timeout = Duration::from_millis(100);
     let healthy = HealthChecker::new()

@@ -15,7 +15,7 @@ use crate::store::UserStore;
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct User {
+pub(crate) struct User {
     pub id: i64,
     pub name: String,
     pub email: String,
@@ -26,7 +26,7 @@ pub struct User {
 /// these fields are bound: a client that sends `id` (or anything else)
 /// cannot choose it.
 #[derive(Debug, Deserialize, Validate)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     #[validate(custom(function = not_blank), length(max = 100))]
     pub name: String,
     #[validate(email)]
@@ -45,7 +45,7 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
 
 /// Paging limits of `GET /users`.
 #[derive(Debug, Clone)]
-pub struct Paging {
+pub(crate) struct Paging {
     pub default_page_size: u64,
     pub max_page_size: u64,
 }
@@ -61,20 +61,20 @@ impl Default for Paging {
 
 /// What the user handlers need, wired from the app's dependencies.
 #[inject]
-pub struct Users {
+pub(crate) struct Users {
     store: Dep<UserStore>,
     paging: Dep<Paging>,
 }
 
 /// `?page=&page_size=` of `GET /users`.
 #[derive(Debug, Deserialize)]
-pub struct PageQuery {
+pub(crate) struct PageQuery {
     page: Option<u64>,
     page_size: Option<u64>,
 }
 
 #[route(GET, "/users")]
-pub async fn list_users(
+pub(crate) async fn list_users(
     Query(query): Query<PageQuery>,
     users: Users,
 ) -> Result<ApiResponse<Vec<User>>, ApiError> {
@@ -98,7 +98,7 @@ pub async fn list_users(
 /// checked before the body is read, so an anonymous client gets a 401 and
 /// learns nothing of the validation rules.
 #[route(POST, "/users")]
-pub async fn create_user(
+pub(crate) async fn create_user(
     _caller: Claims,
     Json(new): Json<NewUser>,
     users: Dep<UserStore>,
@@ -111,7 +111,10 @@ pub async fn create_user(
 }
 
 #[route(GET, "/users/<id>")]
-pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
+pub(crate) async fn get_user(
+    id: i64,
+    users: Dep<UserStore>,
+) -> Result<ApiResponse<User>, ApiError> {
     users
         .get(id)
         .await?
@@ -121,7 +124,10 @@ pub async fn get_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User
 
 /// Needs a bearer token with the `admin` role.
 #[route(DELETE, "/users/<id>", role = "admin")]
-pub async fn delete_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<User>, ApiError> {
+pub(crate) async fn delete_user(
+    id: i64,
+    users: Dep<UserStore>,
+) -> Result<ApiResponse<User>, ApiError> {
     users
         .remove(id)
         .await?
@@ -131,7 +137,7 @@ pub async fn delete_user(id: i64, users: Dep<UserStore>) -> Result<ApiResponse<U
 
 /// What the app is configured with (from the environment in `main`).
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub database_url: String,
     pub jwt_secret: Vec<u8>,
     pub rate_capacity: u32,
@@ -139,7 +145,7 @@ pub struct Settings {
 }
 
 /// Used when `PORTICO_JWT_SECRET` is not set, with a loud warning.
-pub const DEVELOPMENT_SECRET: &str = "portico-development-secret-do-not-use-in-production";
+pub(crate) const DEVELOPMENT_SECRET: &str = "portico-development-secret-do-not-use-in-production";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -153,7 +159,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn jwt(&self) -> Result<Jwt, portico::Error> {
+    pub(crate) fn jwt(&self) -> Result<Jwt, portico::Error> {
         Jwt::new(&self.jwt_secret).map_err(|err| portico::Error::Config {
             name: "PORTICO_JWT_SECRET".into(),
             message: err.to_string(),
@@ -161,7 +167,7 @@ impl Settings {
     }
 
     /// A signed token with claims `sub`, `role`, `iat` and `exp` (in an hour).
-    pub fn token(&self, sub: &str, role: &str) -> Result<String, portico::Error> {
+    pub(crate) fn token(&self, sub: &str, role: &str) -> Result<String, portico::Error> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -176,7 +182,7 @@ impl Settings {
 }
 
 /// The users API with an empty in-memory store.
-pub fn app(settings: &Settings) -> Result<App, portico::Error> {
+pub(crate) fn app(settings: &Settings) -> Result<App, portico::Error> {
     let refill = settings.rate_refill_per_sec;
     if settings.rate_capacity == 0 || refill.is_nan() || refill <= 0.0 || refill.is_infinite() {
         return Err(portico::Error::Config {

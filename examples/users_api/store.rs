@@ -29,7 +29,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
 
 /// The users' database.
 #[derive(Debug, Clone)]
-pub enum UserStore {
+pub(crate) enum UserStore {
     Sqlite(Pool<SqliteManager>),
     Postgres(Pool<PostgresManager>),
 }
@@ -55,7 +55,7 @@ fn config_error(err: impl std::fmt::Display) -> portico::Error {
 
 impl UserStore {
     /// Connects to `url` and brings the schema up to date.
-    pub async fn connect(url: &str) -> Result<UserStore, portico::Error> {
+    pub(crate) async fn connect(url: &str) -> Result<UserStore, portico::Error> {
         let builder = PoolBuilder::new()
             .min_size(1)
             .max_size(8)
@@ -83,7 +83,7 @@ impl UserStore {
     }
 
     /// `connect` for a factory that owns its URL.
-    pub async fn connect_owned(url: String) -> Result<UserStore, portico::Error> {
+    pub(crate) async fn connect_owned(url: String) -> Result<UserStore, portico::Error> {
         Self::connect(&url).await
     }
 
@@ -134,14 +134,14 @@ impl UserStore {
     }
 
     /// A readiness check: a connection answers.
-    pub async fn ping(&self) -> Result<(), String> {
+    pub(crate) async fn ping(&self) -> Result<(), String> {
         match self {
             UserStore::Sqlite(pool) => pool.ping(Duration::from_secs(1)).await,
             UserStore::Postgres(pool) => pool.ping(Duration::from_secs(1)).await,
         }
     }
 
-    pub async fn insert(&self, new: NewUser) -> Result<User, ApiError> {
+    pub(crate) async fn insert(&self, new: NewUser) -> Result<User, ApiError> {
         let name = new.name.trim().to_owned();
         match self {
             UserStore::Sqlite(pool) => {
@@ -180,7 +180,7 @@ impl UserStore {
         }
     }
 
-    pub async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
+    pub(crate) async fn get(&self, id: i64) -> Result<Option<User>, ApiError> {
         self.user_by_id(
             id,
             "SELECT id, name, email, age FROM users WHERE id = ?1",
@@ -189,7 +189,7 @@ impl UserStore {
         .await
     }
 
-    pub async fn remove(&self, id: i64) -> Result<Option<User>, ApiError> {
+    pub(crate) async fn remove(&self, id: i64) -> Result<Option<User>, ApiError> {
         self.user_by_id(
             id,
             "DELETE FROM users WHERE id = ?1 RETURNING id, name, email, age",
@@ -227,7 +227,11 @@ impl UserStore {
     }
 
     /// One page (from 1) and the total count.
-    pub async fn page(&self, page: u64, page_size: u64) -> Result<(Vec<User>, u64), ApiError> {
+    pub(crate) async fn page(
+        &self,
+        page: u64,
+        page_size: u64,
+    ) -> Result<(Vec<User>, u64), ApiError> {
         let offset = i64::try_from((page - 1).saturating_mul(page_size)).unwrap_or(i64::MAX);
         let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
         match self {

@@ -4,7 +4,7 @@
 //! without notice.
 
 pub use crate::extract::{FromParam, FromRequest, RequestContext};
-pub use crate::handler::{HandlerFuture, Route, RouteDef};
+pub use crate::handler::{HandlerFn, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
 pub use crate::response::{IntoResponse, Response};
 pub use ::http::Method;
@@ -52,6 +52,7 @@ pub fn assert_extractor<T: FromRequest>() {}
 /// probe: when `T` is no extractor the never-run fallback is chosen, so
 /// the handler body itself raises no second error for the same mistake
 /// (`assert_extractor` reports it).
+#[derive(Debug)]
 pub struct ExtractProbe<T>(pub ::core::marker::PhantomData<T>);
 
 #[allow(missing_docs)]
@@ -97,6 +98,7 @@ pub fn scope<'c>(ctx: &'c mut RequestContext<'_>) -> Scope<'c> {
 /// resolution like the validation probe: when `T` is no extractor the
 /// no-op is chosen, so the handler's own extraction is the one place
 /// that reports it.
+#[derive(Debug)]
 pub struct DeclareProbe<T>(pub ::core::marker::PhantomData<T>);
 
 #[allow(missing_docs)]
@@ -161,6 +163,7 @@ fn short_type_name<T>() -> &'static str {
 /// type is [`Validated`], without specialization: method resolution on
 /// `(&Probe(&value)).check()` picks [`ViaValidated`] (no auto-ref needed)
 /// when the bound holds, else [`ViaNothing`] (one auto-ref away).
+#[derive(Debug)]
 pub struct Probe<'a, T>(pub &'a T);
 
 #[allow(missing_docs)]

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod postgres;
+pub(crate) mod postgres;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,14 +20,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A server running in the test's runtime until dropped or stopped.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), portico::Error>>>,
 }
 
 impl TestServer {
-    pub async fn start(app: App) -> TestServer {
+    pub(crate) async fn start(app: App) -> TestServer {
         let server = app.bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let addr = server.local_addr();
         assert_ne!(addr.port(), 0, "the bound port is reported");
@@ -42,12 +42,12 @@ impl TestServer {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
 
     /// Begins graceful shutdown and waits for the server to return.
-    pub async fn stop(mut self) -> Result<(), portico::Error> {
+    pub(crate) async fn stop(mut self) -> Result<(), portico::Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -58,11 +58,11 @@ impl TestServer {
             .expect("server task")
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, &[], None).await
     }
 
-    pub async fn post_json(&self, path: &str, body: &str) -> Reply {
+    pub(crate) async fn post_json(&self, path: &str, body: &str) -> Reply {
         self.send(
             Method::POST,
             path,
@@ -72,7 +72,7 @@ impl TestServer {
         .await
     }
 
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -114,19 +114,19 @@ impl Drop for TestServer {
 
 /// A whole response.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 
-    pub fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -134,7 +134,7 @@ impl Reply {
     }
 
     /// Asserts a failed envelope with this status and returns its message.
-    pub fn assert_failure(&self, status: u16) -> String {
+    pub(crate) fn assert_failure(&self, status: u16) -> String {
         assert_eq!(
             self.status.as_u16(),
             status,
@@ -155,7 +155,7 @@ impl Reply {
 
 /// Writes `request` as is and reads until the server closes the
 /// connection or `wait` passes without more bytes.
-pub async fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write");
     let mut out = Vec::new();

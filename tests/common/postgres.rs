@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub struct TestPostgres {
+pub(crate) struct TestPostgres {
     bin: PathBuf,
     dir: PathBuf,
     pub port: u16,
@@ -61,7 +61,7 @@ fn run(bin: &Path, args: &[&str]) {
 }
 
 impl TestPostgres {
-    pub fn start() -> TestPostgres {
+    pub(crate) fn start() -> TestPostgres {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let bin = bin_dir();
         let dir = std::env::temp_dir().join(format!(
@@ -106,7 +106,7 @@ impl TestPostgres {
     }
 
     /// `host=… port=… user=portico dbname=postgres`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user=portico dbname=postgres connect_timeout=2",
             self.port
@@ -121,7 +121,7 @@ impl TestPostgres {
     }
 
     /// Starts (again) on the same port and data.
-    pub fn start_again(&self) {
+    pub(crate) fn start_again(&self) {
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
@@ -132,7 +132,7 @@ impl TestPostgres {
     }
 
     /// Stops the server at once (connections are cut).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.pg_ctl(&["-m", "immediate", "-w", "stop"]);
     }
 }

@@ -16,7 +16,7 @@ mod head;
 mod scope;
 
 pub use container::{Container, ContainerBuilder};
-pub use factory::{AsyncFactory, Factory, RequestFactory};
+pub use factory::{AsyncFactory, BoxError, Factory, RequestFactory};
 pub use graph::InjectProblem;
 pub use head::RequestHead;
 pub use scope::Scope;

@@ -48,6 +48,12 @@ where
 #[derive(Clone)]
 pub struct FromFn<F>(F);
 
+impl<F> std::fmt::Debug for FromFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FromFn")
+    }
+}
+
 impl<F, Fut> Middleware for FromFn<F>
 where
     F: Fn(Request, Next) -> Fut + Send + Sync + 'static,

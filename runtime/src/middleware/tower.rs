@@ -15,6 +15,7 @@ use crate::service::Service;
 
 /// The rest of the onion as a `tower::Service`, for a tower layer to wrap.
 /// It serves one request: a layer that calls it twice (a retry) gets a 500.
+#[derive(Debug)]
 pub struct NextService(Option<Next>);
 
 impl tower::Service<Request> for NextService {

@@ -4,14 +4,23 @@
 //! that is down, and graceful close.
 
 mod breaker;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresManager;
+/// The SQLite client crate the manager uses, for the types a query needs
+/// (rows, parameters).
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteConnection, SqliteError, SqliteManager};
-/// The SQLite and PostgreSQL client crates the managers use, for the
-/// types a query needs (rows, parameters).
-pub use {rusqlite, tokio_postgres};
+/// The PostgreSQL client crate the manager uses, for the types a query
+/// needs (rows, parameters).
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 use std::collections::VecDeque;
 use std::fmt;

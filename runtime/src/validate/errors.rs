@@ -95,7 +95,7 @@ pub struct ValidationErrors {
 }
 
 /// The path of struct-level (`schema`) errors.
-pub const SCHEMA_PATH: &str = "__all__";
+pub(super) const SCHEMA_PATH: &str = "__all__";
 
 impl ValidationErrors {
     /// No errors. Does not allocate.
