@@ -237,31 +237,6 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
     assert!(response.ends_with("user 3"));
 }
 
-#[tokio::test]
-async fn graceful_stop_lets_an_in_flight_request_finish() {
-    let server = TestServer::start(app()).await;
-    let addr = server.addr;
-    let in_flight = tokio::spawn(async move {
-        common::raw(
-            addr,
-            b"GET /slow/300 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(3),
-        )
-        .await
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    server.stop().await.expect("clean stop");
-    let response = in_flight.await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200") && response.ends_with("slept 300"),
-        "{response}"
-    );
-    assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "the listener is closed"
-    );
-}
-
 #[test]
 fn routes_that_cannot_be_told_apart_fail_the_build_naming_both() {
     #[route(GET, "/items/<id>")]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{BuildError, BuildProblem};
 use crate::extract::Settings;
 use crate::handler::Route;
-use crate::inject::{AsyncFactory, Factory, Registry, RequestFactory};
+use crate::inject::{Registry, RequestFactory};
 use crate::router::{InsertError, Router};
 use crate::server::{Server, ServerConfig};
 use crate::service::{Layer, Middleware, RouteEntry, Service};
@@ -17,6 +17,23 @@ use crate::shutdown::Shutdown;
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// A Portico application under construction.
+///
+/// Dependencies are registered with `provide` (a ready value),
+/// `provide_with` (a sync factory whose arguments are injected),
+/// `provide_async` (an async factory, run by [`build`](App::build)) and
+/// `provide_request` (a value made per request):
+///
+/// ```
+/// use portico_runtime::{App, inject::Dep};
+///
+/// struct Config { smtp: String }
+/// struct Mailer { smtp: String }
+///
+/// let app = App::new()
+///     .provide(Config { smtp: "smtp.example.com".into() })
+///     .provide_with(|config: Dep<Config>| Mailer { smtp: config.smtp.clone() });
+/// assert!(app.verify().is_ok());
+/// ```
 ///
 /// ```no_run
 /// # async fn run(routes: Vec<portico_runtime::Route>) -> Result<(), portico_runtime::Error> {
@@ -68,47 +85,7 @@ impl App {
         self
     }
 
-    /// Registers a ready value, a singleton that handlers take as `Dep<T>`.
-    pub fn provide<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.registry.provide(value);
-        self
-    }
-
-    /// Registers a sync factory whose arguments are injected (`Dep<T>`,
-    /// `#[inject]` structs); it runs once, when the app is built, and its
-    /// value is a singleton.
-    ///
-    /// ```
-    /// use portico_runtime::{App, inject::Dep};
-    ///
-    /// struct Config { smtp: String }
-    /// struct Mailer { smtp: String }
-    ///
-    /// let app = App::new()
-    ///     .provide(Config { smtp: "smtp.example.com".into() })
-    ///     .provide_with(|config: Dep<Config>| Mailer { smtp: config.smtp.clone() });
-    /// assert!(app.verify().is_ok());
-    /// ```
-    pub fn provide_with<Args, F>(mut self, factory: F) -> Self
-    where
-        F: Factory<Args>,
-        F::Output: Send + Sync + 'static,
-    {
-        self.registry.provide_with(factory);
-        self
-    }
-
-    /// Registers an async factory returning `Result<T, E>` (a database
-    /// pool that connects, say); it runs once when the app is built, and
-    /// an error stops the build.
-    pub fn provide_async<Args, F>(mut self, factory: F) -> Self
-    where
-        F: AsyncFactory<Args>,
-        F::Output: Send + Sync + 'static,
-    {
-        self.registry.provide_async(factory);
-        self
-    }
+    crate::inject::provide_methods!(registry, "the app is built");
 
     /// Registers a request-scoped factory: it runs for every request that
     /// needs its value, with the request (its headers, the claims a

@@ -312,6 +312,40 @@ impl Container {
     }
 }
 
+/// The singleton `provide*` methods of a builder that holds a [`Registry`]
+/// in the field `$registry`: written once, for `App` and
+/// [`ContainerBuilder`] alike. `$when` says when factories run.
+macro_rules! provide_methods {
+    ($registry:ident, $when:literal) => {
+        /// Registers a ready value, a singleton taken as `Dep<T>`.
+        pub fn provide<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+            self.$registry.provide(value);
+            self
+        }
+
+        #[doc = concat!("Registers a sync factory whose arguments are injected (`Dep<T>`, `#[inject]` structs); it runs once, when ", $when, ", and its value is a singleton.")]
+        pub fn provide_with<Args, F>(mut self, factory: F) -> Self
+        where
+            F: $crate::inject::Factory<Args>,
+            F::Output: Send + Sync + 'static,
+        {
+            self.$registry.provide_with(factory);
+            self
+        }
+
+        #[doc = concat!("Registers an async factory returning `Result<T, E>` (a database pool that connects, say); it runs once, when ", $when, ", and an error stops the build.")]
+        pub fn provide_async<Args, F>(mut self, factory: F) -> Self
+        where
+            F: $crate::inject::AsyncFactory<Args>,
+            F::Output: Send + Sync + 'static,
+        {
+            self.$registry.provide_async(factory);
+            self
+        }
+    };
+}
+pub(crate) use provide_methods;
+
 /// Registers dependencies for a [`Container`] used on its own.
 ///
 /// ```
@@ -340,31 +374,7 @@ pub struct ContainerBuilder {
 pub struct ContainerError(pub Vec<InjectProblem>);
 
 impl ContainerBuilder {
-    /// Registers a ready value.
-    pub fn provide<T: Send + Sync + 'static>(mut self, value: T) -> Self {
-        self.registry.provide(value);
-        self
-    }
-
-    /// Registers a sync factory, run once when the container is built.
-    pub fn provide_with<Args, F>(mut self, factory: F) -> Self
-    where
-        F: Factory<Args>,
-        F::Output: Send + Sync + 'static,
-    {
-        self.registry.provide_with(factory);
-        self
-    }
-
-    /// Registers an async factory, run once when the container is built.
-    pub fn provide_async<Args, F>(mut self, factory: F) -> Self
-    where
-        F: AsyncFactory<Args>,
-        F::Output: Send + Sync + 'static,
-    {
-        self.registry.provide_async(factory);
-        self
-    }
+    provide_methods!(registry, "the container is built");
 
     /// Checks the graph and builds every singleton.
     pub async fn build(self) -> Result<Container, ContainerError> {

@@ -21,7 +21,7 @@ pub use graph::InjectProblem;
 pub use head::RequestHead;
 pub use scope::Scope;
 
-pub(crate) use container::{Registry, RouteDeps};
+pub(crate) use container::{Registry, RouteDeps, provide_methods};
 
 use std::any::{TypeId, type_name};
 use std::fmt;
