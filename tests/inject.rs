@@ -306,3 +306,80 @@ fn nested_missing_dependencies_name_the_outer_struct() {
         ["GET /pool -> pool needs Dep<Pool> (through Service), which nothing provides"]
     );
 }
+
+/// A mailer that records what it sends.
+struct RecordingMailer {
+    transport: &'static str,
+    sent: std::sync::Mutex<Vec<String>>,
+}
+
+impl RecordingMailer {
+    fn new(transport: &'static str) -> Self {
+        RecordingMailer {
+            transport,
+            sent: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+struct SmtpHost(&'static str);
+
+#[route(POST, "/welcome/<name>")]
+async fn welcome(name: String, mailer: Dep<RecordingMailer>) -> String {
+    mailer.sent.lock().unwrap().push(name);
+    format!("sent via {}", mailer.transport)
+}
+
+fn mail_app() -> App {
+    App::new()
+        .provide(SmtpHost("smtp.example.com"))
+        .provide_with(|host: Dep<SmtpHost>| RecordingMailer::new(host.0))
+        .mount(routes![welcome])
+}
+
+#[tokio::test]
+async fn a_test_client_overrides_a_dependency_for_itself_only() {
+    let fake = TestClient::builder(mail_app())
+        .override_dep(RecordingMailer::new("memory"))
+        .build()
+        .await;
+    assert_eq!(
+        fake.post("/welcome/ada").send().await.text(),
+        "sent via memory"
+    );
+    let recorder = fake.service().container().get::<RecordingMailer>().unwrap();
+    assert_eq!(*recorder.sent.lock().unwrap(), ["ada"]);
+
+    let real = TestClient::new(mail_app()).await;
+    assert_eq!(
+        real.post("/welcome/ada").send().await.text(),
+        "sent via smtp.example.com"
+    );
+}
+
+#[tokio::test]
+async fn an_override_factory_gets_its_arguments_injected() {
+    let client = TestClient::builder(mail_app())
+        .override_with(|_: Dep<SmtpHost>| RecordingMailer::new("factory fake"))
+        .build()
+        .await;
+    assert_eq!(
+        client.post("/welcome/bo").send().await.text(),
+        "sent via factory fake"
+    );
+}
+
+#[tokio::test]
+async fn an_override_is_verified_with_the_rest_of_the_graph() {
+    struct Outbox;
+    let err = TestClient::builder(mail_app())
+        .override_with(|_: Dep<Outbox>| RecordingMailer::new("queue"))
+        .try_build()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("Outbox") && text.contains("nothing provides"),
+        "{text}"
+    );
+}

@@ -100,6 +100,12 @@ impl App {
         self
     }
 
+    /// Forgets whatever provides `T` (a test client's override takes its place).
+    pub(crate) fn forget<T: 'static>(mut self) -> Self {
+        self.registry.forget::<T>();
+        self
+    }
+
     /// The largest request body, in bytes, that `Json`, `Bytes` and
     /// `String` read; a larger one is a 413. Default: 1 MiB.
     pub fn body_limit(mut self, bytes: usize) -> Self {

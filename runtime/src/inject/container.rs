@@ -100,6 +100,12 @@ impl Registry {
         });
     }
 
+    /// Forgets every provider of `T`, so that another can take its place.
+    pub(crate) fn forget<T: 'static>(&mut self) {
+        let key = TypeId::of::<T>();
+        self.providers.retain(|p| p.makes.key() != key);
+    }
+
     fn nodes(&self) -> Vec<Node<'_>> {
         self.providers
             .iter()

@@ -1,4 +1,5 @@
-//! A test client that sends requests to an app without a socket.
+//! A test client that sends requests to an app without a socket, with
+//! dependency overrides.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -20,6 +21,8 @@ use serde::de::DeserializeOwned;
 
 use crate::App;
 use crate::body::Body;
+use crate::error::BuildError;
+use crate::inject::{AsyncFactory, Factory};
 use crate::service::Service;
 
 /// Sends requests straight to a built app.
@@ -46,12 +49,98 @@ impl TestClient {
         TestClient { service }
     }
 
+    /// A client for `app` with some of its dependencies replaced, as a
+    /// test swaps a real mailer for one that records:
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use portico_runtime::{App, testing::TestClient};
+    ///
+    /// struct Mailer { transport: &'static str }
+    ///
+    /// let app = App::new().provide(Mailer { transport: "smtp" });
+    /// let client = TestClient::builder(app)
+    ///     .override_dep(Mailer { transport: "memory" })
+    ///     .build()
+    ///     .await;
+    /// let mailer = client.service().container().get::<Mailer>().unwrap();
+    /// assert_eq!(mailer.transport, "memory");
+    /// # });
+    /// ```
+    pub fn builder(app: App) -> TestClientBuilder {
+        TestClientBuilder { app }
+    }
+
+    /// The app under test.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
     /// A request with any method.
     pub fn request(&self, method: Method, path: &str) -> TestRequest<'_> {
         TestRequest {
             client: self,
             request: http::Request::builder().method(method).uri(path),
             body: Bytes::new(),
+        }
+    }
+}
+
+/// Builds a [`TestClient`] whose app has some dependencies replaced.
+///
+/// An override takes the place of whatever provided its type (a value or
+/// a factory), for this client only; the whole dependency graph is still
+/// verified with the overrides in place, so a fake that needs something
+/// nothing provides fails the build like any other provider.
+#[derive(Debug)]
+#[must_use = "a TestClientBuilder does nothing until it is built"]
+pub struct TestClientBuilder {
+    app: App,
+}
+
+impl TestClientBuilder {
+    /// Replaces the provider of `T` with `value`.
+    pub fn override_dep<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.app = self.app.forget::<T>().provide(value);
+        self
+    }
+
+    /// Replaces the provider of the factory's output with the factory
+    /// (its arguments injected).
+    pub fn override_with<Args, F>(mut self, factory: F) -> Self
+    where
+        F: Factory<Args>,
+        F::Output: Send + Sync + 'static,
+    {
+        self.app = self.app.forget::<F::Output>().provide_with(factory);
+        self
+    }
+
+    /// Replaces the provider of the async factory's output with it.
+    pub fn override_async<Args, F>(mut self, factory: F) -> Self
+    where
+        F: AsyncFactory<Args>,
+        F::Output: Send + Sync + 'static,
+    {
+        self.app = self.app.forget::<F::Output>().provide_async(factory);
+        self
+    }
+
+    /// Builds the app with the overrides, or every problem found.
+    pub async fn try_build(self) -> Result<TestClient, BuildError> {
+        Ok(TestClient {
+            service: self.app.build().await?,
+        })
+    }
+
+    /// Builds the app with the overrides.
+    ///
+    /// # Panics
+    /// When the app does not build, with every problem in the message.
+    pub async fn build(self) -> TestClient {
+        match self.try_build().await {
+            Ok(client) => client,
+            Err(err) => panic!("{err}"),
         }
     }
 }
