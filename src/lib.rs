@@ -128,3 +128,9 @@ pub mod prelude {
 pub mod __private_0_1_0 {
     pub use portico_runtime::__private::*;
 }
+
+/// The README's Rust blocks, compiled and run as doctests so that what a
+/// new user copies from it builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
