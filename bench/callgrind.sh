@@ -7,6 +7,9 @@
 #
 #   bench/callgrind.sh BINARY SCENARIO...   (scenarios: a b c d e)
 #
+# REPEAT=N (default 3) measures each scenario N times and prints every
+# figure and their median: one pair of runs moves by about 2 %.
+#
 # BINARY is a load-test server from bench/load (build it with
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release).
 set -euo pipefail
@@ -52,7 +55,12 @@ run() { # scenario seconds -> "instructions requests"
 }
 
 for scenario in "$@"; do
-  read -r i1 r1 < <(run "$scenario" "$short")
-  read -r i2 r2 < <(run "$scenario" "$long")
-  echo "$scenario: $(( (i2 - i1) / (r2 - r1) )) instructions/request ($r1 and $r2 requests)"
+  figures=()
+  for _ in $(seq "${REPEAT:-3}"); do
+    read -r i1 r1 < <(run "$scenario" "$short")
+    read -r i2 r2 < <(run "$scenario" "$long")
+    figures+=($(( (i2 - i1) / (r2 - r1) )))
+  done
+  median=$(printf '%s\n' "${figures[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "$scenario: median $median instructions/request (runs: ${figures[*]})"
 done

@@ -240,7 +240,10 @@ impl App {
 
     /// Builds the app and binds a listener (port 0 picks a free port; the
     /// bound address is `Server::local_addr`).
-    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<Server, crate::Error> {
+    pub async fn bind(
+        self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> Result<Server, crate::error::Error> {
         let config = self.server.clone();
         let service = self.build().await?;
         Server::bind(service, config, addr).await
@@ -248,7 +251,10 @@ impl App {
 
     /// Builds, binds and serves until SIGINT or SIGTERM, then shuts down
     /// gracefully.
-    pub async fn serve(self, addr: impl tokio::net::ToSocketAddrs) -> Result<(), crate::Error> {
+    pub async fn serve(
+        self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> Result<(), crate::error::Error> {
         let server = self.bind(addr).await?;
         tracing::info!(addr = %server.local_addr(), "portico listening");
         server.run().await

@@ -33,9 +33,11 @@ impl Server {
         service: Service,
         config: ServerConfig,
         addr: impl ToSocketAddrs,
-    ) -> Result<Self, crate::Error> {
-        let listener = TcpListener::bind(addr).await.map_err(crate::Error::Bind)?;
-        let local_addr = listener.local_addr().map_err(crate::Error::Bind)?;
+    ) -> Result<Self, crate::error::Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(crate::error::Error::Bind)?;
+        let local_addr = listener.local_addr().map_err(crate::error::Error::Bind)?;
         Ok(Server {
             listener,
             local_addr,
@@ -57,17 +59,20 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully. The
     /// signal handlers are installed before anything is served, so a
     /// signal that arrives early is not lost (nor fatal).
-    pub async fn run(self) -> Result<(), crate::Error> {
-        let signals = Signals::install().map_err(crate::Error::Signals)?;
+    pub async fn run(self) -> Result<(), crate::error::Error> {
+        let signals = Signals::install().map_err(crate::error::Error::Signals)?;
         self.run_until(signals.recv()).await
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: the
-    /// app's [`Shutdown`](crate::Shutdown) begins (readiness fails, workers drain), the
+    /// app's [`Shutdown`](crate::shutdown::Shutdown) begins (readiness fails, workers drain), the
     /// listener closes, idle connections close (HTTP/2 ones get GOAWAY),
     /// in-flight requests run on for the grace period, and whatever is
     /// left after it is cut.
-    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), crate::Error> {
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), crate::error::Error> {
         let Server {
             listener,
             service,

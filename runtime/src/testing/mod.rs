@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::App;
+use crate::app::App;
 use crate::body::Body;
 use crate::error::BuildError;
 use crate::inject::{AsyncFactory, Factory};
