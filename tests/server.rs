@@ -375,3 +375,20 @@ async fn responses_are_written_whole_with_either_write_strategy() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_that_closes_after_part_of_the_http2_preface_is_dropped_at_once() {
+    let server = start(ServerConfig::default().header_read_timeout(Duration::from_secs(10))).await;
+    let started = Instant::now();
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    client.write_all(b"PRI * HTTP/2.0\r\n\r\nSM").await.unwrap();
+    client.shutdown().await.unwrap();
+    let (_, closed) = read_until_close(&mut client, Duration::from_secs(8)).await;
+    assert!(closed, "the server closes the connection");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "at its EOF, not at the header timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.get("/ping").await.body, "pong");
+}

@@ -1,5 +1,5 @@
-//! One accepted connection: HTTP/1.1 or HTTP/2 chosen by a peek at its
-//! first bytes, served by hyper, and the little state the server's accept
+//! One accepted connection: HTTP/1.1 or HTTP/2 chosen by its first bytes
+//! (read, then replayed to hyper), served by hyper, and the little state the server's accept
 //! loop watches it through ([`Conn`]).
 //!
 //! hyper can enforce the header read timeout itself, and hyper-util can
@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::ServerConfig;
@@ -163,13 +164,13 @@ impl Protocols {
 }
 
 /// Serves `stream` until it closes, is cut, or drains on shutdown.
-pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: TcpStream) {
+pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, mut stream: TcpStream) {
     let peer = conn.peer;
-    let is_h2 = tokio::select! {
+    let (is_h2, start) = tokio::select! {
         biased;
         () = conn.signalled() => return,
-        is_h2 = detect_http2(&stream, protocols.header_timeout) => match is_h2 {
-            Some(is_h2) => is_h2,
+        detected = detect_http2(&mut stream, protocols.header_timeout) => match detected {
+            Some(detected) => detected,
             None => return,
         },
     };
@@ -184,7 +185,11 @@ pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: Tc
         };
         Answer { future }
     });
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(Rewind {
+        start,
+        at: 0,
+        io: stream,
+    });
     let result = if is_h2 {
         let connection = protocols.http2.serve_connection(io, hyper_service);
         watched(&conn, connection, |c| c.graceful_shutdown()).await
@@ -257,27 +262,98 @@ fn wire_check(request: &http::Request<Body>) -> Option<Rejection> {
     None
 }
 
-/// Whether the client opens with the HTTP/2 preface (prior knowledge), by
-/// peeking without consuming; `None` when it sends nothing in time.
-async fn detect_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
-    let mut buf = [0u8; PREFACE.len()];
-    let peek = async {
+/// Reads the connection's first bytes, up to the length of the HTTP/2
+/// preface, and says whether they are the preface (prior knowledge):
+/// `None` when the client closes or sends nothing in time. Each read
+/// waits for the socket to be readable, so a client that sends part of
+/// the preface and stops costs nothing while it waits, and one that
+/// closes after part of it is dropped at once. The bytes read are handed
+/// to hyper in front of the rest ([`Rewind`]).
+async fn detect_http2(stream: &mut TcpStream, timeout: Duration) -> Option<(bool, Start)> {
+    let mut start = Start::default();
+    let read = async {
         loop {
-            let n = stream.peek(&mut buf).await.ok()?;
+            let n = stream.read(&mut start.bytes[start.len..]).await.ok()?;
             if n == 0 {
                 return None;
             }
-            if buf[..n] != PREFACE[..n] {
+            start.len += n;
+            if start.bytes[..start.len] != PREFACE[..start.len] {
                 return Some(false);
             }
-            if n == PREFACE.len() {
+            if start.len == PREFACE.len() {
                 return Some(true);
             }
-            // A prefix of the preface: wait for more bytes.
-            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    tokio::time::timeout(timeout, peek).await.ok().flatten()
+    let is_h2 = tokio::time::timeout(timeout, read).await.ok().flatten()?;
+    Some((is_h2, start))
+}
+
+/// The first bytes of a connection, read to tell the protocol.
+#[derive(Default)]
+struct Start {
+    bytes: [u8; PREFACE.len()],
+    len: usize,
+}
+
+pin_project_lite::pin_project! {
+    /// A connection whose first bytes were already read: they come out of
+    /// the first reads again, before the socket's.
+    struct Rewind {
+        start: Start,
+        at: usize,
+        #[pin]
+        io: TcpStream,
+    }
+}
+
+impl tokio::io::AsyncRead for Rewind {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        if *this.at < this.start.len {
+            let rest = &this.start.bytes[*this.at..this.start.len];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            *this.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        this.io.poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Rewind {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
 }
 
 /// The accept loop's view of the open connections: it cuts those that
