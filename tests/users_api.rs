@@ -308,6 +308,16 @@ async fn json_of_the_wrong_shape_is_422() {
         .await
         .assert_failure(422);
     assert!(message.contains("missing field `email`"), "{message}");
+    // The server's type names stay on the server; the input is not echoed.
+    let message = post_user(&server, r#""Robert'); DROP TABLE users;--""#)
+        .await
+        .assert_failure(422);
+    assert!(
+        message.contains("expected an object")
+            && !message.contains("NewUser")
+            && !message.contains("DROP"),
+        "neither a type name nor the input: {message}"
+    );
 }
 
 #[tokio::test]

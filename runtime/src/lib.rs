@@ -13,7 +13,7 @@
 //!
 //! <!-- layers:begin -->
 //! ```text
-//! body, shutdown, pool
+//! body, shutdown, pool, text
 //! router, validate, inject
 //! error
 //! response
@@ -56,6 +56,7 @@ pub mod server;
 pub mod service;
 mod shutdown;
 pub mod testing;
+mod text;
 pub mod validate;
 
 pub use app::App;

@@ -99,7 +99,7 @@ impl IntoResponse for AuthError {
                 ApiError::forbidden(format!("the `{role}` role is required"))
             }
             AuthError::Claims(detail) => {
-                tracing::warn!(error = %detail, "token claims do not fit the handler");
+                tracing::warn!(error = %crate::text::untrusted(detail), "token claims do not fit the handler");
                 ApiError::forbidden("the token's claims are not accepted here")
             }
         };

@@ -95,7 +95,7 @@ impl<T: DeserializeOwned + Send> FromRequest for Json<T> {
 
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
-        Category::Data => Rejection::InvalidJson(err.to_string()),
+        Category::Data => Rejection::InvalidJson(crate::text::client_message(&err.to_string())),
         Category::Syntax | Category::Eof | Category::Io => Rejection::MalformedJson {
             line: err.line(),
             column: err.column(),

@@ -28,7 +28,7 @@ impl<T: DeserializeOwned + Send> FromRequest for Query<T> {
         let query = ctx.uri().query().unwrap_or("");
         serde_urlencoded::from_str(query)
             .map(Query)
-            .map_err(|err| Rejection::BadQuery(err.to_string()))
+            .map_err(|err| Rejection::BadQuery(crate::text::client_message(&err.to_string())))
     }
 }
 

@@ -9,6 +9,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde::ser::Serializer;
 
+use crate::text::untrusted;
 use crate::validate::ValidationErrors;
 
 /// An error a handler (or an extractor) returns: a status, a message for
@@ -191,7 +192,11 @@ pub enum Rejection {
         found: usize,
     },
     /// A path parameter did not parse as its argument's type.
-    #[error("path parameter `{name}`: cannot parse `{value}` as {expected}: {reason}")]
+    #[error(
+        "path parameter `{name}`: cannot parse `{}` as {expected}: {}",
+        untrusted(value),
+        untrusted(reason)
+    )]
     BadParam {
         /// The parameter name.
         name: &'static str,
@@ -212,13 +217,16 @@ pub enum Rejection {
     #[error("invalid query string: {0}")]
     BadQuery(String),
     /// A JSON body without a JSON `Content-Type`.
-    #[error("expected a request with `Content-Type: application/json`, found {}", found.as_deref().map_or("none".to_owned(), |f| format!("`{f}`")))]
+    #[error("expected a request with `Content-Type: application/json`, found {}", found.as_deref().map_or("none".to_owned(), |f| format!("`{}`", untrusted(f))))]
     UnsupportedMediaType {
         /// The content type sent, if any.
         found: Option<String>,
     },
     /// The body is not well-formed JSON.
-    #[error("malformed JSON at line {line}, column {column}: {message}")]
+    #[error(
+        "malformed JSON at line {line}, column {column}: {}",
+        untrusted(message)
+    )]
     MalformedJson {
         /// 1-based line of the error.
         line: usize,

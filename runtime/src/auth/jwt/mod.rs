@@ -38,7 +38,7 @@ pub enum JwtError {
     #[error("the {0} is not a JSON object")]
     NotObject(&'static str),
     /// A JSON object names a member twice (RFC 7515 §4, RFC 7519 §4).
-    #[error("the {part} names `{name}` twice")]
+    #[error("the {part} names `{}` twice", crate::text::untrusted(name))]
     Duplicate {
         /// Header or claims.
         part: &'static str,
@@ -82,7 +82,7 @@ pub enum JwtError {
     #[error("wrong audience")]
     Audience,
     /// The claims do not have the shape asked for.
-    #[error("the claims do not fit: {0}")]
+    #[error("the claims do not fit: {}", crate::text::untrusted(.0))]
     Claims(String),
     /// A secret shorter than the configured minimum.
     #[error("the secret is {len} bytes; at least {min} are required")]
