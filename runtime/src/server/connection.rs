@@ -164,17 +164,30 @@ impl Protocols {
 }
 
 /// Serves `stream` until it closes, is cut, or drains on shutdown.
-pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, mut stream: TcpStream) {
-    let peer = conn.peer;
-    let (is_h2, start) = tokio::select! {
+pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: TcpStream) {
+    let opening = tokio::select! {
         biased;
         () = conn.signalled() => return,
-        detected = detect_http2(&mut stream, protocols.header_timeout) => match detected {
-            Some(detected) => detected,
+        opening = detect_http2(stream, protocols.header_timeout) => match opening {
+            Some(opening) => opening,
             None => return,
         },
     };
-    let requests = Arc::clone(&conn);
+    // The common openings leave the socket as it is; only one that began
+    // like the preface and had to be read on pays for the replay.
+    match opening {
+        Opening::Http1(stream) => serve_io(&protocols, &conn, stream, false).await,
+        Opening::Http2(stream) => serve_io(&protocols, &conn, stream, true).await,
+        Opening::Read { stream, is_h2 } => serve_io(&protocols, &conn, stream, is_h2).await,
+    }
+}
+
+async fn serve_io<I>(protocols: &Protocols, conn: &Arc<Conn>, io: I, is_h2: bool)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = conn.peer;
+    let requests = Arc::clone(conn);
     let hyper_service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let in_flight = InFlight::begin(&requests);
         let peer = Some(requests.peer);
@@ -185,17 +198,13 @@ pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, mut stream
         };
         Answer { future }
     });
-    let io = TokioIo::new(Rewind {
-        start,
-        at: 0,
-        io: stream,
-    });
+    let io = TokioIo::new(io);
     let result = if is_h2 {
         let connection = protocols.http2.serve_connection(io, hyper_service);
-        watched(&conn, connection, |c| c.graceful_shutdown()).await
+        watched(conn, connection, |c| c.graceful_shutdown()).await
     } else {
         let connection = protocols.http1.serve_connection(io, hyper_service);
-        watched(&conn, connection, |c| c.graceful_shutdown()).await
+        watched(conn, connection, |c| c.graceful_shutdown()).await
     };
     match result {
         Some(Err(err)) => tracing::debug!(error = %err, %peer, "connection ended with an error"),
@@ -262,32 +271,63 @@ fn wire_check(request: &http::Request<Body>) -> Option<Rejection> {
     None
 }
 
-/// Reads the connection's first bytes, up to the length of the HTTP/2
-/// preface, and says whether they are the preface (prior knowledge):
-/// `None` when the client closes or sends nothing in time. Each read
-/// waits for the socket to be readable, so a client that sends part of
-/// the preface and stops costs nothing while it waits, and one that
-/// closes after part of it is dropped at once. The bytes read are handed
-/// to hyper in front of the rest ([`Rewind`]).
-async fn detect_http2(stream: &mut TcpStream, timeout: Duration) -> Option<(bool, Start)> {
-    let mut start = Start::default();
-    let read = async {
+/// How a connection opens.
+enum Opening {
+    /// Its first bytes are no HTTP/2 preface (they are still unread).
+    Http1(TcpStream),
+    /// It opens with the whole preface (still unread).
+    Http2(TcpStream),
+    /// It began like the preface and the rest had to be waited for: the
+    /// bytes read so far are replayed before the socket's.
+    Read { stream: Rewind, is_h2: bool },
+}
+
+/// Tells the protocol from the connection's first bytes; `None` when the
+/// client closes or sends nothing in time.
+///
+/// The first look is a peek, which leaves the bytes to hyper: nearly every
+/// connection is decided by it. When the bytes so far are only part of the
+/// HTTP/2 preface, peeking again would find the same bytes at once (a busy
+/// loop, and a client that closed would never be noticed), so they are
+/// read instead: each read waits for the socket to be readable, a stalled
+/// client costs nothing while it waits, and one that closes is dropped at
+/// once. What was read is replayed to hyper ([`Rewind`]).
+async fn detect_http2(stream: TcpStream, timeout: Duration) -> Option<Opening> {
+    let detect = async {
+        let mut start = Start::default();
+        let n = stream.peek(&mut start.bytes).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if start.bytes[..n] != PREFACE[..n] {
+            return Some(Opening::Http1(stream));
+        }
+        if n == PREFACE.len() {
+            return Some(Opening::Http2(stream));
+        }
+        let mut stream = stream;
         loop {
             let n = stream.read(&mut start.bytes[start.len..]).await.ok()?;
             if n == 0 {
                 return None;
             }
             start.len += n;
-            if start.bytes[..start.len] != PREFACE[..start.len] {
-                return Some(false);
-            }
-            if start.len == PREFACE.len() {
-                return Some(true);
-            }
+            let is_h2 = if start.bytes[..start.len] != PREFACE[..start.len] {
+                false
+            } else if start.len == PREFACE.len() {
+                true
+            } else {
+                continue;
+            };
+            let stream = Rewind {
+                start,
+                at: 0,
+                io: stream,
+            };
+            return Some(Opening::Read { stream, is_h2 });
         }
     };
-    let is_h2 = tokio::time::timeout(timeout, read).await.ok().flatten()?;
-    Some((is_h2, start))
+    tokio::time::timeout(timeout, detect).await.ok().flatten()
 }
 
 /// The first bytes of a connection, read to tell the protocol.
