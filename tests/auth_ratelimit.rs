@@ -394,3 +394,69 @@ fn two_threads_on_one_key_never_get_more_than_capacity_plus_refill() {
         "and the refill is honoured: {allowed}"
     );
 }
+
+#[tokio::test]
+async fn route_auth_trusts_only_claims_verified_under_its_own_rules() {
+    // The rate limiter verifies tokens without an audience; the app's own
+    // verifier requires one. A token without it must not reach `me`.
+    let strict = Jwt::builder()
+        .secret(SECRET)
+        .audience("api")
+        .build()
+        .unwrap();
+    let app = App::new()
+        .wrap(RateLimit::per_client(100, 100.0).authenticate_with(Arc::new(jwt())))
+        .provide(strict)
+        .mount(routes![me]);
+    let server = TestServer::start(app).await;
+    let no_audience = format!("Bearer {}", token("mallory", "user"));
+    server
+        .send(Method::GET, "/me", &[("authorization", &no_audience)], None)
+        .await
+        .assert_failure(401);
+
+    // A verifier with the same rules is trusted as it is.
+    let same = App::new()
+        .wrap(RateLimit::per_client(100, 100.0).authenticate_with(Arc::new(jwt())))
+        .provide(jwt())
+        .mount(routes![me]);
+    let server = TestServer::start(same).await;
+    let reply = server
+        .send(Method::GET, "/me", &[("authorization", &no_audience)], None)
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "mallory");
+}
+
+#[test]
+fn a_policy_that_cannot_be_honoured_is_refused_with_its_reason() {
+    use portico::ratelimit::PolicyError;
+    assert_eq!(
+        RateLimit::try_per_client(0, 1.0).unwrap_err(),
+        PolicyError::ZeroCapacity
+    );
+    assert!(matches!(
+        RateLimit::try_per_client(5, f64::NAN),
+        Err(PolicyError::Refill(_))
+    ));
+    let slow = RateLimit::try_per_client(100, 0.000_000_001).unwrap_err();
+    assert!(slow.to_string().contains("years to refill"), "{slow}");
+    assert!(RateLimit::try_per_client(u32::MAX, 100.0).is_ok());
+}
+
+#[test]
+fn the_largest_and_slowest_policies_count_without_overflow() {
+    // A bucket that takes almost a century to fill, hammered: no overflow
+    // (a debug build panics on one), the first request is let in.
+    let slowest = Policy::try_new("slow", 3, 1.0 / (30.0 * 365.25 * 86_400.0)).unwrap();
+    let widest = Policy::try_new("wide", u32::MAX, 1_000.0).unwrap();
+    let store = MemoryStore::default();
+    let key = ClientKey::Unknown;
+    for policy in [&slowest, &widest] {
+        assert!(store.check(&key, policy).allowed);
+        for _ in 0..10 {
+            store.check(&key, policy);
+        }
+    }
+    assert!(!store.check(&key, &slowest).allowed);
+}

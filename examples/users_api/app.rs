@@ -183,15 +183,12 @@ impl Settings {
 
 /// The users API with an empty in-memory store.
 pub(crate) fn app(settings: &Settings) -> Result<App, portico::Error> {
-    let refill = settings.rate_refill_per_sec;
-    if settings.rate_capacity == 0 || refill.is_nan() || refill <= 0.0 || refill.is_infinite() {
-        return Err(portico::Error::Config {
-            name: "PORTICO_RATE_CAPACITY / PORTICO_RATE_REFILL_PER_SEC".into(),
-            message: "the capacity must be at least 1 and the refill rate positive".into(),
-        });
-    }
     let database_url = settings.database_url.clone();
-    let limit = RateLimit::per_client(settings.rate_capacity, settings.rate_refill_per_sec)
+    let limit = RateLimit::try_per_client(settings.rate_capacity, settings.rate_refill_per_sec)
+        .map_err(|err| portico::Error::Config {
+            name: "PORTICO_RATE_CAPACITY / PORTICO_RATE_REFILL_PER_SEC".into(),
+            message: err.to_string(),
+        })?
         .authenticate_with(Arc::new(settings.jwt()?));
     Ok(App::new()
         .wrap(RequestId::default())

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::jwt::Rules;
 use super::{Jwt, JwtError};
 use crate::extract::{FromRequest, RequestContext};
 use crate::inject::{Dep, Inject, Needs};
@@ -23,13 +24,16 @@ use crate::service::{Middleware, Next, Request};
 pub struct VerifiedClaims {
     json: Arc<str>,
     subject: Option<Arc<str>>,
+    /// The rules they were verified under.
+    rules: Rules,
 }
 
 impl VerifiedClaims {
-    pub(crate) fn new(json: &str, subject: Option<&str>) -> Self {
+    pub(crate) fn new(json: &str, subject: Option<&str>, rules: Rules) -> Self {
         VerifiedClaims {
             json: json.into(),
             subject: subject.map(Arc::from),
+            rules,
         }
     }
 
@@ -163,11 +167,15 @@ impl<T> std::ops::Deref for Claims<T> {
 }
 
 /// The request's verified claims, verifying them (and remembering them)
-/// if no layer did. Always takes the `Jwt` from the scope, so that the
-/// dependency cursor stays in step.
+/// unless a layer already did under the same rules as the app's `Jwt`:
+/// claims a differently configured verifier accepted (another audience,
+/// other keys) are not trusted here. Always takes the `Jwt` from the
+/// scope, so that the dependency cursor stays in step.
 fn verified(ctx: &mut RequestContext<'_>) -> Result<VerifiedClaims, AuthError> {
     let jwt = <Dep<Jwt> as Inject>::resolve(&mut ctx.scope());
-    if let Some(claims) = ctx.extensions().get::<VerifiedClaims>() {
+    if let Some(claims) = ctx.extensions().get::<VerifiedClaims>()
+        && claims.rules == jwt.rules()
+    {
         return Ok(claims.clone());
     }
     let claims = verify(&jwt, ctx.headers())?;

@@ -33,21 +33,68 @@ pub struct Policy {
     state_prefix: Box<[u8]>,
 }
 
+/// Why a rate-limit policy cannot be honoured.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A bucket of no tokens would refuse everything forever.
+    #[error("a rate-limit policy needs a capacity of at least 1")]
+    ZeroCapacity,
+    /// The refill rate is zero, negative or not a number.
+    #[error("refill_per_sec must be a positive number, found {0}")]
+    Refill(f64),
+    /// The bucket would take longer to refill than the limiter can count.
+    #[error(
+        "{capacity} tokens at {refill_per_sec} per second take more than {MAX_FILL_YEARS} years to refill; use a higher rate"
+    )]
+    TooSlow {
+        /// The capacity asked for.
+        capacity: u32,
+        /// The refill rate asked for.
+        refill_per_sec: f64,
+    },
+}
+
+/// The longest a bucket may take to fill: its state is nanoseconds in a
+/// `u64` (584 years), and this leaves room for the clock.
+const MAX_FILL_YEARS: u64 = 100;
+const MAX_FILL_NS: f64 = MAX_FILL_YEARS as f64 * 365.25 * 86_400.0 * 1e9;
+
 impl Policy {
     /// `capacity` tokens, `refill_per_sec` tokens back each second.
     ///
     /// # Panics
-    /// When `capacity` is 0 or `refill_per_sec` is not positive: such a
-    /// policy would refuse everything forever.
+    /// When [`try_new`](Policy::try_new) refuses the policy, with its reason.
     pub fn new(name: &str, capacity: u32, refill_per_sec: f64) -> Self {
-        assert!(
-            capacity > 0,
-            "a rate-limit policy needs a capacity of at least 1"
-        );
-        assert!(
-            refill_per_sec > 0.0 && refill_per_sec.is_finite(),
-            "refill_per_sec must be positive"
-        );
+        Self::try_new(name, capacity, refill_per_sec).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// `capacity` tokens, `refill_per_sec` tokens back each second; refused
+    /// when no bucket could honour it (no tokens, no refill, or a refill
+    /// so slow that filling the bucket would take over a hundred years).
+    pub fn try_new(name: &str, capacity: u32, refill_per_sec: f64) -> Result<Self, PolicyError> {
+        if capacity == 0 {
+            return Err(PolicyError::ZeroCapacity);
+        }
+        if !(refill_per_sec > 0.0 && refill_per_sec.is_finite()) {
+            return Err(PolicyError::Refill(refill_per_sec));
+        }
+        let interval = (1e9 / refill_per_sec).round().max(1.0);
+        if interval * f64::from(capacity) > MAX_FILL_NS {
+            return Err(PolicyError::TooSlow {
+                capacity,
+                refill_per_sec,
+            });
+        }
+        Ok(Self::checked(
+            name,
+            capacity,
+            refill_per_sec,
+            interval as u64,
+        ))
+    }
+
+    fn checked(name: &str, capacity: u32, refill_per_sec: f64, interval_ns: u64) -> Self {
         static NEXT_ID: AtomicU16 = AtomicU16::new(0);
         let window = (f64::from(capacity) / refill_per_sec).ceil() as u64;
         let header = HeaderValue::try_from(format!("\"{name}\";q={capacity};w={window}"))
@@ -55,7 +102,7 @@ impl Policy {
         Policy {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             capacity,
-            interval_ns: (1e9 / refill_per_sec).round().max(1.0) as u64,
+            interval_ns,
             header,
             state_prefix: format!("\"{name}\";r=").into_bytes().into(),
         }
@@ -127,9 +174,27 @@ fn covers(prefix: &str, path: &str) -> bool {
 impl RateLimit {
     /// One bucket per client: `capacity` at once, `refill_per_sec` after.
     /// `/healthz` and `/ready` are exempt.
+    ///
+    /// # Panics
+    /// When the policy cannot be honoured; [`try_per_client`](RateLimit::try_per_client)
+    /// says why instead, for settings read at run time.
     pub fn per_client(capacity: u32, refill_per_sec: f64) -> Self {
+        Self::with_default(Policy::new("default", capacity, refill_per_sec))
+    }
+
+    /// [`per_client`](RateLimit::per_client), or why its policy cannot be
+    /// honoured.
+    pub fn try_per_client(capacity: u32, refill_per_sec: f64) -> Result<Self, PolicyError> {
+        Ok(Self::with_default(Policy::try_new(
+            "default",
+            capacity,
+            refill_per_sec,
+        )?))
+    }
+
+    fn with_default(default: Policy) -> Self {
         RateLimit {
-            default: Policy::new("default", capacity, refill_per_sec),
+            default,
             routes: Vec::new(),
             exempt: vec!["/healthz".into(), "/ready".into()],
             trusted: Vec::new(),

@@ -161,7 +161,9 @@ impl MemoryStore {
         let shard = &self.shards[((hash >> 32) as usize) % self.shards.len()];
         let interval = policy.interval_ns;
         let capacity = u64::from(policy.capacity);
-        let tolerance = interval * (capacity - 1);
+        // A policy fills within a century of nanoseconds (`Policy::try_new`),
+        // and the arithmetic saturates besides: no input overflows it.
+        let tolerance = interval.saturating_mul(capacity - 1);
 
         let mut shard = lock(shard);
         let hasher = |e: &Entry| self.hasher.hash_one((e.policy, &e.key));
@@ -191,8 +193,8 @@ impl MemoryStore {
         // behind: `max` keeps the bucket's clock from going back.
         let debt = (*full_at).max(now) - now;
         if debt <= tolerance {
-            *full_at = now + debt + interval;
-            let debt = debt + interval;
+            let debt = debt.saturating_add(interval);
+            *full_at = now.saturating_add(debt);
             Decision {
                 allowed: true,
                 remaining: capacity.saturating_sub(ceil_div(debt, interval)) as u32,

@@ -127,6 +127,9 @@ fn encoded_header(kid: Option<&str>) -> String {
 /// assert!(jwt.verify(&format!("{token}x")).is_err());
 /// ```
 pub struct Jwt {
+    /// A digest of everything that decides whether a token is accepted:
+    /// claims verified by a `Jwt` with other rules are not trusted.
+    rules: Rules,
     keys: Vec<Key>,
     signing: usize,
     leeway: u64,
@@ -247,6 +250,7 @@ impl JwtBuilder {
         if self.keys.is_empty() {
             return Err(JwtError::NoKey);
         }
+        let rules = Rules::of(&self);
         let mut keys = Vec::with_capacity(self.keys.len());
         for (kid, secret) in self.keys {
             if secret.len() < self.min_secret_len {
@@ -268,6 +272,7 @@ impl JwtBuilder {
             None => 0,
         };
         Ok(Jwt {
+            rules,
             keys,
             signing,
             leeway: self.leeway.as_secs(),
@@ -276,6 +281,42 @@ impl JwtBuilder {
             audience: self.audience,
             max_len: self.max_len,
         })
+    }
+}
+
+/// The digest of a verifier's rules: its keys, leeway, required claims,
+/// issuer, audience and size cap. Two verifiers with equal digests accept
+/// exactly the same tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rules([u8; 16]);
+
+impl Rules {
+    fn of(builder: &JwtBuilder) -> Self {
+        use sha2::Digest;
+        let mut digest = sha2::Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            digest.update((bytes.len() as u64).to_le_bytes());
+            digest.update(bytes);
+        };
+        for (kid, secret) in &builder.keys {
+            field(kid.as_deref().unwrap_or("\0no kid").as_bytes());
+            field(secret);
+        }
+        field(builder.signing_kid.as_deref().unwrap_or("").as_bytes());
+        field(&builder.leeway.as_nanos().to_le_bytes());
+        field(&[u8::from(builder.require_exp)]);
+        field(builder.issuer.as_deref().unwrap_or("\0none").as_bytes());
+        field(builder.audience.as_deref().unwrap_or("\0none").as_bytes());
+        field(&builder.max_len.to_le_bytes());
+        let mut rules = [0u8; 16];
+        rules.copy_from_slice(&digest.finalize()[..16]);
+        Rules(rules)
+    }
+}
+
+impl Jwt {
+    pub(crate) fn rules(&self) -> Rules {
+        self.rules
     }
 }
 
@@ -363,7 +404,7 @@ impl Jwt {
     pub fn verify_claims(&self, token: &str) -> Result<VerifiedClaims, JwtError> {
         self.with_claims(token, Some(now()), |payload, probe| {
             let json = std::str::from_utf8(payload).map_err(|_| JwtError::NotObject("claims"))?;
-            Ok(VerifiedClaims::new(json, probe.sub.as_deref()))
+            Ok(VerifiedClaims::new(json, probe.sub.as_deref(), self.rules))
         })
     }
 
