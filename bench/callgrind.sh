@@ -7,6 +7,8 @@
 #
 #   bench/callgrind.sh BINARY SCENARIO...   (scenarios: a b c d e)
 #
+# CONNS=N (default 8) sets the connections; CONNS=1 makes every request
+# one wake-up of the server, the steadiest figure for comparing builds.
 # REPEAT=N (default 3) measures each scenario N times and prints every
 # figure and their median: one pair of runs moves by about 2 %.
 #
@@ -46,7 +48,7 @@ run() { # scenario seconds -> "instructions requests"
     sleep 0.2
   done
   local reqs
-  reqs=$(wrk -t1 -c8 -d"${secs}s" "${args[@]}" "http://127.0.0.1:$port$path" \
+  reqs=$(wrk -t1 -c"${CONNS:-8}" -d"${secs}s" "${args[@]}" "http://127.0.0.1:$port$path" \
     | awk '/requests in/ {print $1}')
   kill -INT "$pid"; wait "$pid" || true
   local instr

@@ -392,3 +392,40 @@ async fn a_client_that_closes_after_part_of_the_http2_preface_is_dropped_at_once
     );
     assert_eq!(server.get("/ping").await.body, "pong");
 }
+
+#[tokio::test]
+async fn http2_requests_have_the_same_header_limits_as_http1() {
+    let server = start(ServerConfig::default()).await;
+    let h2 = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let send = |request: Request<Full<Bytes>>| h2.request(request);
+
+    let mut many = Request::get(server.url("/ping"));
+    for i in 0..300 {
+        many = many.header(format!("x-field-{i}"), "1");
+    }
+    let response = send(many.body(Full::default()).unwrap())
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 431);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], 431);
+
+    let big = Request::get(server.url("/ping"))
+        .header("x-big", "v".repeat(20 * 1024))
+        .body(Full::default())
+        .unwrap();
+    match send(big).await {
+        Ok(response) => assert_eq!(response.status(), 431),
+        // h2 may also refuse the stream itself.
+        Err(err) => assert!(!err.to_string().is_empty()),
+    }
+
+    let fine = Request::get(server.url("/ping"))
+        .header("x-one", "1")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(send(fine).await.expect("an answer").status(), 200);
+}

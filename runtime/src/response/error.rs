@@ -191,6 +191,15 @@ pub enum Rejection {
         /// How many there were.
         found: usize,
     },
+    /// More header fields than the server accepts (HTTP/2; hyper refuses
+    /// an HTTP/1.1 head itself).
+    #[error("the request has {found} header fields; at most {max} are accepted")]
+    TooManyHeaders {
+        /// How many there were.
+        found: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A path parameter did not parse as its argument's type.
     #[error(
         "path parameter `{name}`: cannot parse `{}` as {expected}: {}",
@@ -286,6 +295,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::InvalidJson(_) | Rejection::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Rejection::BodyAlreadyTaken | Rejection::Panic | Rejection::MissingExtension(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -139,6 +139,7 @@ pub(super) struct Protocols {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     header_timeout: Duration,
+    max_headers: usize,
 }
 
 impl Protocols {
@@ -154,11 +155,15 @@ impl Protocols {
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_concurrent_streams(config.h2_max_concurrent_streams);
+            .max_concurrent_streams(config.h2_max_concurrent_streams)
+            // The same head limits as HTTP/1.1: bytes here (hyper counts
+            // each field's name, value and 32 bytes), fields in `wire_check`.
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
         Protocols {
             http1,
             http2,
             header_timeout: config.header_read_timeout,
+            max_headers: config.max_headers,
         }
     }
 }
@@ -188,11 +193,12 @@ where
 {
     let peer = conn.peer;
     let requests = Arc::clone(conn);
+    let max_headers = protocols.max_headers;
     let hyper_service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let in_flight = InFlight::begin(&requests);
         let peer = Some(requests.peer);
         let request = request.map(Body::incoming);
-        let future = match wire_check(&request) {
+        let future = match wire_check(&request, max_headers) {
             None => answer(in_flight, request, peer),
             Some(refused) => crate::service::Answer::ready(refused.into_response()),
         };
@@ -259,14 +265,25 @@ impl<F: Future<Output = Response>> Future for Answer<F> {
 }
 
 /// What the wire itself requires of a request before the app sees it:
-/// RFC 9112 §3.2, an HTTP/1.1 request carries exactly one `Host`.
+/// RFC 9112 §3.2, an HTTP/1.1 request carries exactly one `Host`; an
+/// HTTP/2 one no more header fields than an HTTP/1.1 head may (hyper
+/// enforces that count for HTTP/1.1 as it parses).
 #[inline]
-fn wire_check(request: &http::Request<Body>) -> Option<Rejection> {
-    if request.version() == http::Version::HTTP_11 {
-        let hosts = request.headers().get_all(http::header::HOST).iter().count();
-        if hosts != 1 {
-            return Some(Rejection::HostHeader { found: hosts });
+fn wire_check(request: &http::Request<Body>, max_headers: usize) -> Option<Rejection> {
+    match request.version() {
+        http::Version::HTTP_11 => {
+            let hosts = request.headers().get_all(http::header::HOST).iter().count();
+            if hosts != 1 {
+                return Some(Rejection::HostHeader { found: hosts });
+            }
         }
+        http::Version::HTTP_2 if request.headers().len() > max_headers => {
+            return Some(Rejection::TooManyHeaders {
+                found: request.headers().len(),
+                max: max_headers,
+            });
+        }
+        _ => {}
     }
     None
 }
