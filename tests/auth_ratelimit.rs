@@ -460,3 +460,55 @@ fn the_largest_and_slowest_policies_count_without_overflow() {
     }
     assert!(!store.check(&key, &slowest).allowed);
 }
+
+#[tokio::test]
+async fn only_the_exact_health_routes_are_exempt() {
+    let server = TestServer::start(limited(RateLimit::per_client(1, 0.01))).await;
+    for _ in 0..3 {
+        assert_eq!(server.get("/healthz").await.status, 200);
+    }
+    // Under the exempt path, but not it: limited like any other.
+    assert_ne!(server.get("/healthz/anything").await.status, 429);
+    server.get("/healthz/anything").await.assert_failure(429);
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_keyed_by_their_64_bit_prefix() {
+    let server = TestServer::start(limited(
+        RateLimit::per_client(1, 0.01).trust_proxy("127.0.0.1".parse().unwrap()),
+    ))
+    .await;
+    let status = |ip: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .send(Method::GET, "/things", &xff(ip), None)
+                .await
+                .status
+        }
+    };
+    assert_eq!(status("2001:db8:1:2::1").await, 200);
+    // Another address of the same /64 is the same client.
+    assert_eq!(status("2001:db8:1:2:ffff::9").await, 429);
+    // The next /64 is another client; an IPv4-mapped address is IPv4.
+    assert_eq!(status("2001:db8:1:3::1").await, 200);
+    assert_eq!(status("::ffff:203.0.113.9").await, 200);
+    assert_eq!(status("203.0.113.9").await, 429);
+
+    let per_address = TestServer::start(limited(
+        RateLimit::per_client(1, 0.01)
+            .trust_proxy("127.0.0.1".parse().unwrap())
+            .ipv6_prefix(128),
+    ))
+    .await;
+    for ip in ["2001:db8::1", "2001:db8::2"] {
+        let reply = per_address
+            .send(Method::GET, "/things", &xff(ip), None)
+            .await;
+        assert_eq!(reply.status, 200, "{ip} is a client of its own");
+    }
+}
+
+fn xff(ip: &'static str) -> [(&'static str, &'static str); 1] {
+    [("x-forwarded-for", ip)]
+}

@@ -148,6 +148,7 @@ pub struct RateLimit {
     routes: Vec<(String, Policy)>,
     exempt: Vec<String>,
     trusted: Vec<IpAddr>,
+    ipv6_prefix: u8,
     store: Arc<dyn RateLimitStore>,
     key: Option<KeyFn>,
     jwt: Option<Arc<Jwt>>,
@@ -198,6 +199,7 @@ impl RateLimit {
             routes: Vec::new(),
             exempt: vec!["/healthz".into(), "/ready".into()],
             trusted: Vec::new(),
+            ipv6_prefix: 64,
             store: Arc::new(MemoryStore::default()),
             key: None,
             jwt: None,
@@ -213,9 +215,18 @@ impl RateLimit {
         self
     }
 
-    /// Paths under `prefix` are never limited.
-    pub fn exempt(mut self, prefix: &str) -> Self {
-        self.exempt.push(prefix.to_owned());
+    /// Requests for exactly `path` are never limited (not the paths under
+    /// it: an exemption of `/healthz` must not open `/healthz/anything`).
+    pub fn exempt(mut self, path: &str) -> Self {
+        self.exempt.push(path.to_owned());
+        self
+    }
+
+    /// How many leading bits of an IPv6 address make one client (default
+    /// 64: a host is usually given a whole /64, and could rotate through
+    /// it); 128 keys each address apart.
+    pub fn ipv6_prefix(mut self, bits: u8) -> Self {
+        self.ipv6_prefix = bits.min(128);
         self
     }
 
@@ -249,7 +260,7 @@ impl RateLimit {
     }
 
     fn policy(&self, path: &str) -> Option<&Policy> {
-        if self.exempt.iter().any(|p| covers(p, path)) {
+        if self.exempt.iter().any(|exempt| exempt == path) {
             return None;
         }
         Some(
@@ -279,8 +290,21 @@ impl RateLimit {
             return ClientKey::Subject(Arc::clone(subject));
         }
         match peer {
-            Some(peer) => ClientKey::Ip(self.client_ip(request, peer.ip())),
+            Some(peer) => ClientKey::Ip(self.masked(self.client_ip(request, peer.ip()))),
             None => ClientKey::Unknown,
+        }
+    }
+
+    /// An address as a client key: IPv4 whole, IPv6 by its prefix.
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.ipv6_prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+            v4 => v4,
         }
     }
 
