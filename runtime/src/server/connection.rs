@@ -11,7 +11,6 @@
 //! cuts those that stayed idle for a whole period, and on shutdown flags
 //! each one and wakes it.
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
@@ -27,8 +26,8 @@ use tokio::net::TcpStream;
 
 use super::ServerConfig;
 use crate::body::Body;
-use crate::response::{IntoResponse, Rejection, Response};
-use crate::service::{Holder, Pipeline, Service, answer};
+use crate::response::{IntoResponse, Rejection};
+use crate::service::{Answer, Holder, Pipeline, Service, answer};
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -198,11 +197,10 @@ where
         let in_flight = InFlight::begin(&requests);
         let peer = Some(requests.peer);
         let request = request.map(Body::incoming);
-        let future = match wire_check(&request, max_headers) {
+        match wire_check(&request, max_headers) {
             None => answer(in_flight, request, peer),
-            Some(refused) => crate::service::Answer::ready(refused.into_response()),
-        };
-        Answer { future }
+            Some(refused) => Answer::ready(refused.into_response()),
+        }
     });
     let io = TokioIo::new(io);
     let result = if is_h2 {
@@ -246,22 +244,6 @@ where
         connection.as_mut().poll(cx).map(Some)
     })
     .await
-}
-
-pin_project_lite::pin_project! {
-    /// The response future hyper polls, with the `Result` it wants.
-    struct Answer<F> {
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F: Future<Output = Response>> Future for Answer<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().future.poll(cx).map(Ok)
-    }
 }
 
 /// What the wire itself requires of a request before the app sees it:

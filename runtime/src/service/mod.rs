@@ -23,6 +23,7 @@ mod onion;
 pub(crate) use onion::{Layer, Stack};
 pub use onion::{Middleware, Next, Request};
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -141,7 +142,8 @@ impl Service {
 
     /// Answers one request. Never fails: every problem is a response.
     pub async fn call(&self, request: http::Request<Body>) -> Response {
-        answer(self, request, None).await
+        let Ok(response) = answer(self, request, None).await;
+        response
     }
 
     /// Answers one request from the client at `peer`: through the global
@@ -152,7 +154,8 @@ impl Service {
         request: http::Request<Body>,
         peer: Option<SocketAddr>,
     ) -> Response {
-        answer(self, request, peer).await
+        let Ok(response) = answer(self, request, peer).await;
+        response
     }
 }
 
@@ -206,7 +209,10 @@ pub(crate) fn answer<H: Holder>(
 
 pin_project_lite::pin_project! {
     /// The future of one answer; [`Answer::ready`] for a request refused
-    /// before it reaches the pipeline (the server's wire checks).
+    /// before it reaches the pipeline (the server's wire checks). It
+    /// yields the `Result` hyper asks a service for, so the server hands
+    /// it over as it is: each wrapper would move the whole request future
+    /// once more (measured: two 600-byte copies per request).
     #[project = AnswerProj]
     pub(crate) enum Answer<F, H> {
         Ready { response: Option<Response> },
@@ -225,17 +231,17 @@ impl<F, H> Answer<F, H> {
 }
 
 impl<F: Future<Output = Response>, H> Future for Answer<F, H> {
-    type Output = Response;
+    type Output = Result<Response, Infallible>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             AnswerProj::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(response),
+                Some(response) => Poll::Ready(Ok(response)),
                 None => panic!("Answer polled after completion"),
             },
-            AnswerProj::Routed { future } => future.poll(cx),
-            AnswerProj::Layered { future, .. } => future.as_mut().poll(cx),
+            AnswerProj::Routed { future } => future.poll(cx).map(Ok),
+            AnswerProj::Layered { future, .. } => future.as_mut().poll(cx).map(Ok),
         }
     }
 }
