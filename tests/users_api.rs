@@ -478,3 +478,27 @@ fn a_short_secret_is_refused() {
         "setting PORTICO_JWT_SECRET: the secret is 5 bytes; at least 32 are required"
     );
 }
+
+#[tokio::test]
+async fn names_of_only_nul_or_zero_width_characters_are_blank() {
+    let server = server().await;
+    for name in ["\u{0}\u{0}", "\u{200b}\u{200d}", " \u{feff}\t"] {
+        let body = json!({"name": name, "email": "a@b.co", "age": 1});
+        let reply = post_user(&server, &body.to_string()).await;
+        reply.assert_failure(422);
+        assert_eq!(reply.json()["error"]["fields"]["name"][0]["code"], "blank");
+    }
+}
+
+#[tokio::test]
+async fn every_response_forbids_content_type_sniffing() {
+    let server = server().await;
+    for reply in [
+        server.get("/users").await,
+        server.get("/nowhere").await,
+        server.get("/users/not-a-number").await,
+        post_user(&server, "{").await,
+    ] {
+        assert_eq!(reply.header("x-content-type-options"), "nosniff");
+    }
+}

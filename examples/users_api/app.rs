@@ -35,8 +35,15 @@ pub(crate) struct NewUser {
     pub age: i32,
 }
 
+/// Blank: nothing but spaces, control characters (NUL) and the marks that
+/// take no room (zero-width space and joiners, byte-order mark).
 fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
+    let invisible = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    };
+    if value.chars().all(invisible) {
         Err(ValidationError::new("blank").with_message("must not be empty or only spaces"))
     } else {
         Ok(())

@@ -235,15 +235,27 @@ impl<F: Future<Output = Response>, H> Future for Answer<F, H> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
+        let response = match self.project() {
             AnswerProj::Ready { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
+                Some(response) => response,
                 None => panic!("Answer polled after completion"),
             },
-            AnswerProj::Routed { future } => future.poll(cx).map(Ok),
-            AnswerProj::Layered { future, .. } => future.as_mut().poll(cx).map(Ok),
-        }
+            AnswerProj::Routed { future } => std::task::ready!(future.poll(cx)),
+            AnswerProj::Layered { future, .. } => std::task::ready!(future.as_mut().poll(cx)),
+        };
+        Poll::Ready(Ok(secured(response)))
     }
+}
+
+/// What every response carries: browsers must not guess a content type
+/// other than the one sent (an error body echoing input is not HTML).
+#[inline]
+fn secured(mut response: Response) -> Response {
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    response
+        .headers_mut()
+        .insert(http::header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    response
 }
 
 /// The route step: finds the route (answering 404, 405 and OPTIONS
