@@ -26,8 +26,8 @@ use tokio::net::TcpStream;
 
 use super::ServerConfig;
 use crate::body::Body;
-use crate::response::{IntoResponse, Rejection};
-use crate::service::{Answer, Holder, Pipeline, Service, answer};
+use crate::response::Rejection;
+use crate::service::{Holder, Pipeline, Service, answer};
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -197,10 +197,8 @@ where
         let in_flight = InFlight::begin(&requests);
         let peer = Some(requests.peer);
         let request = request.map(Body::incoming);
-        match wire_check(&request, max_headers) {
-            None => answer(in_flight, request, peer),
-            Some(refused) => Answer::ready(refused.into_response()),
-        }
+        let refused = wire_check(&request, max_headers);
+        answer(in_flight, request, peer, refused)
     });
     let io = TokioIo::new(io);
     let result = if is_h2 {

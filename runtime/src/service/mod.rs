@@ -142,8 +142,7 @@ impl Service {
 
     /// Answers one request. Never fails: every problem is a response.
     pub async fn call(&self, request: http::Request<Body>) -> Response {
-        let Ok(response) = answer(self, request, None).await;
-        response
+        route_step::<_, true>(self, request, None, None).await
     }
 
     /// Answers one request from the client at `peer`: through the global
@@ -154,8 +153,7 @@ impl Service {
         request: http::Request<Body>,
         peer: Option<SocketAddr>,
     ) -> Response {
-        let Ok(response) = answer(self, request, peer).await;
-        response
+        route_step::<_, true>(self, request, peer, None).await
     }
 }
 
@@ -186,64 +184,37 @@ impl<T: Holder + Sync> Holder for &T {
 
 type BoxFuture<'a> = Pin<Box<dyn Future<Output = Response> + Send + 'a>>;
 
-/// Answers one request: into the global middleware when the app has some,
-/// else straight to the route step.
+/// Answers one request as it comes in: one the wire refused (`refused`)
+/// at once, others through the global middleware (when the app has some)
+/// and the route step; as the `Result` hyper asks a service for.
+#[inline(always)]
 pub(crate) fn answer<H: Holder>(
     holder: H,
     request: http::Request<Body>,
     peer: Option<SocketAddr>,
-) -> Answer<impl Future<Output = Response> + Send, H> {
-    let pipeline = holder.pipeline();
-    if pipeline.global.is_empty() {
-        Answer::Routed {
-            future: route_step(holder, request, peer),
-        }
-    } else {
-        let future = Next::global(Arc::clone(pipeline), peer).boxed(request);
-        Answer::Layered {
-            future,
-            _holder: holder,
-        }
+    refused: Option<Rejection>,
+) -> Answer<impl Future<Output = Response> + Send> {
+    // Built in place: a wrapper made after the call would move the whole
+    // request future once more.
+    Answer {
+        future: route_step::<H, true>(holder, request, peer, refused),
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of one answer; [`Answer::ready`] for a request refused
-    /// before it reaches the pipeline (the server's wire checks). It
-    /// yields the `Result` hyper asks a service for, so the server hands
-    /// it over as it is: each wrapper would move the whole request future
-    /// once more (measured: two 600-byte copies per request).
-    #[project = AnswerProj]
-    pub(crate) enum Answer<F, H> {
-        Ready { response: Option<Response> },
-        Routed { #[pin] future: F },
-        Layered { future: BoxFuture<'static>, _holder: H },
+    /// A response future with the `Result` hyper asks a service for.
+    pub(crate) struct Answer<F> {
+        #[pin]
+        future: F,
     }
 }
 
-impl<F, H> Answer<F, H> {
-    /// An answer known without running the pipeline.
-    pub(crate) fn ready(response: Response) -> Self {
-        Answer::Ready {
-            response: Some(response),
-        }
-    }
-}
-
-impl<F: Future<Output = Response>, H> Future for Answer<F, H> {
+impl<F: Future<Output = Response>> Future for Answer<F> {
     type Output = Result<Response, Infallible>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = match self.project() {
-            AnswerProj::Ready { response } => match response.take() {
-                Some(response) => response,
-                None => panic!("Answer polled after completion"),
-            },
-            AnswerProj::Routed { future } => std::task::ready!(future.poll(cx)),
-            AnswerProj::Layered { future, .. } => std::task::ready!(future.as_mut().poll(cx)),
-        };
-        Poll::Ready(Ok(secured(response)))
+        self.project().future.poll(cx).map(Ok)
     }
 }
 
@@ -261,23 +232,40 @@ fn secured(mut response: Response) -> Response {
 /// The route step: finds the route (answering 404, 405 and OPTIONS
 /// itself), then runs the route's middleware or, when it has none, its
 /// handler step inline.
+///
+/// `ENTRY` is true where the request has just come in ([`answer`]): the
+/// wire's refusal and the global layers still lie before the route step,
+/// and the response leaves the pipeline here. After the global layers,
+/// the onion's end enters with `ENTRY` false. One function for both keeps
+/// the common path one flat future (see the module docs).
 // An `async move` block rather than an `async fn`, whose arguments would
 // be moved once more into the body's locals.
 #[allow(clippy::manual_async_fn)]
-fn route_step<H: Holder>(
+fn route_step<H: Holder, const ENTRY: bool>(
     holder: H,
     mut request: http::Request<Body>,
     peer: Option<SocketAddr>,
+    refused: Option<Rejection>,
 ) -> impl Future<Output = Response> + Send {
     async move {
         let pipeline = holder.pipeline();
+        let leaving = |response| if ENTRY { secured(response) } else { response };
+        if ENTRY {
+            if let Some(refused) = refused {
+                return leaving(refused.into_response());
+            }
+            if !pipeline.global.is_empty() {
+                let next = Next::global(Arc::clone(pipeline), peer);
+                return leaving(next.boxed(request).await);
+            }
+        }
         let (index, params, head_via_get) = match pipeline.route(&request) {
             Routed::To {
                 index,
                 params,
                 head_via_get,
             } => (index, params, head_via_get),
-            Routed::Answered(response) => return response,
+            Routed::Answered(response) => return leaving(response),
         };
         let entry = &pipeline.routes[index];
         let mut response = if entry.stack.is_empty() {
@@ -298,7 +286,7 @@ fn route_step<H: Holder>(
         if head_via_get {
             strip_body(&mut response);
         }
-        response
+        leaving(response)
     }
 }
 

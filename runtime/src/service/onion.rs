@@ -156,7 +156,7 @@ impl Next {
                 },
             ),
             None => match then {
-                Then::Route => Box::pin(route_step(pipeline, request, peer)),
+                Then::Route => Box::pin(route_step::<_, false>(pipeline, request, peer, None)),
                 Then::Handler { index, params } => {
                     Box::pin(handler_step(pipeline, index, params, request, peer))
                 }
