@@ -52,9 +52,25 @@ pub struct Component {
     pub critical: bool,
     /// How long the check took, in milliseconds.
     pub latency_ms: f64,
-    /// Why it failed: `timeout`, or the check's error.
+    /// Why it failed, as a stable code: all that `/ready` tells clients.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// Why it failed, in the check's own words (a driver's message may
+    /// name hosts, users or files): logged and kept here, never served.
+    #[serde(skip)]
     pub detail: Option<String>,
+}
+
+/// Why a check failed, as `/ready` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// It did not answer within the checker's timeout.
+    Timeout,
+    /// It answered with an error.
+    Failed,
+    /// It panicked.
+    Panicked,
 }
 
 /// Every component's result and the verdict.
@@ -178,18 +194,18 @@ impl HealthChecker {
             tasks.spawn(async move {
                 let started = Instant::now();
                 let outcome = tokio::time::timeout(timeout, run()).await;
-                let detail = match outcome {
+                let failure = match outcome {
                     Ok(Ok(())) => None,
-                    Ok(Err(error)) => Some(error),
-                    Err(_) => Some("timeout".to_owned()),
+                    Ok(Err(error)) => Some((Reason::Failed, error)),
+                    Err(_) => Some((Reason::Timeout, "timeout".to_owned())),
                 };
-                (index, started.elapsed(), detail)
+                (index, started.elapsed(), failure)
             });
         }
         let mut results = vec![None; self.checks.len()];
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, latency, detail)) = joined {
-                results[index] = Some((latency, detail));
+            if let Ok((index, latency, failure)) = joined {
+                results[index] = Some((latency, failure));
             }
         }
         let components: Vec<Component> = self
@@ -198,17 +214,24 @@ impl HealthChecker {
             .zip(results)
             .map(|(check, result)| {
                 // A check task that panicked counts as failed.
-                let (latency, detail) =
-                    result.unwrap_or((Duration::ZERO, Some("the check panicked".into())));
+                let (latency, failure) = result.unwrap_or((
+                    Duration::ZERO,
+                    Some((Reason::Panicked, "the check panicked".into())),
+                ));
+                if let Some((_, detail)) = &failure {
+                    tracing::warn!(check = %check.name, detail = %crate::text::untrusted(detail), "health check failed");
+                }
+                let (reason, detail) = failure.unzip();
                 Component {
                     name: check.name.clone(),
-                    status: if detail.is_none() {
+                    status: if reason.is_none() {
                         Status::Healthy
                     } else {
                         Status::Unhealthy
                     },
                     critical: check.critical,
                     latency_ms: (latency.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+                    reason,
                     detail,
                 }
             })
