@@ -325,12 +325,12 @@ async fn body_over_the_limit_is_413_with_or_without_content_length() {
     let server = server().await;
     let big = format!(
         r#"{{"name":"{}","email":"a@example.com","age":1}}"#,
-        "x".repeat(1024 * 1024 + 1)
+        "x".repeat(16 * 1024 + 1)
     );
     let message = post_user(&server, &big).await.assert_failure(413);
     assert_eq!(
         message,
-        "request body is larger than the limit of 1048576 bytes"
+        "request body is larger than the limit of 16384 bytes"
     );
 
     // Chunked: no Content-Length to refuse early, so the limit must cut the stream.
@@ -501,4 +501,14 @@ async fn every_response_forbids_content_type_sniffing() {
     ] {
         assert_eq!(reply.header("x-content-type-options"), "nosniff");
     }
+}
+
+#[tokio::test]
+async fn an_address_longer_than_smtp_allows_is_refused() {
+    let server = server().await;
+    let email = format!("{}@example.com", "a".repeat(300));
+    let body = json!({"name": "Ann", "email": email, "age": 1});
+    let reply = post_user(&server, &body.to_string()).await;
+    reply.assert_failure(422);
+    assert_eq!(reply.json()["error"]["fields"]["email"][0]["code"], "email");
 }

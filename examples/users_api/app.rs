@@ -198,6 +198,8 @@ pub(crate) fn app(settings: &Settings) -> Result<App, portico::Error> {
         })?
         .authenticate_with(Arc::new(settings.jwt()?));
     Ok(App::new()
+        // A user is a few hundred bytes; nobody needs to send a megabyte.
+        .body_limit(16 * 1024)
         .wrap(RequestId::default())
         .wrap(AccessLog)
         .wrap(CatchPanic)

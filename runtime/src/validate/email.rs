@@ -1,13 +1,27 @@
 //! E-mail and URL syntax checks, by hand and allocation-free.
 
+/// The longest address SMTP carries (RFC 5321 §4.5.3.1.3: a 256-octet
+/// path, angle brackets included).
+pub(crate) const MAX_EMAIL: usize = 254;
+/// The longest local part (RFC 5321 §4.5.3.1.1).
+pub(crate) const MAX_LOCAL_PART: usize = 64;
+/// The longest URL accepted: what browsers and servers commonly handle;
+/// a longer one is refused before it is parsed or stored.
+pub(crate) const MAX_URL: usize = 2048;
+
 /// The WHATWG HTML "valid e-mail address" grammar:
 /// `1*(atext / ".") "@" label *("." label)`, each label 1 to 63 letters,
-/// digits or hyphens, not starting or ending with a hyphen.
+/// digits or hyphens, not starting or ending with a hyphen; within RFC
+/// 5321's lengths.
 pub(crate) fn is_email(value: &str) -> bool {
+    if value.len() > MAX_EMAIL {
+        return false;
+    }
     let Some((local, domain)) = value.rsplit_once('@') else {
         return false;
     };
     !local.is_empty()
+        && local.len() <= MAX_LOCAL_PART
         && local.bytes().all(|b| b == b'.' || is_atext(b))
         && !domain.is_empty()
         && domain.split('.').all(is_label)
@@ -31,6 +45,9 @@ fn is_label(label: &str) -> bool {
 /// `scheme "://" [userinfo "@"] host [":" port] [path] ["?" query] ["#" fragment]`,
 /// with a non-empty host and no whitespace or control characters.
 pub(crate) fn is_url(value: &str) -> bool {
+    if value.len() > MAX_URL {
+        return false;
+    }
     let Some((scheme, rest)) = value.split_once("://") else {
         return false;
     };
@@ -75,6 +92,22 @@ pub(crate) fn is_url(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_are_capped_by_rfc_5321_and_for_urls() {
+        let local = "l".repeat(MAX_LOCAL_PART);
+        let label = "d".repeat(63);
+        let domain = format!("{label}.{label}.{label}.{}", "e".repeat(57));
+        assert!(is_email(&format!("{local}@x.com")));
+        assert!(!is_email(&format!("{local}l@x.com")), "local part over 64");
+        let longest = format!("{}@{domain}", "l".repeat(MAX_EMAIL - domain.len() - 1));
+        assert_eq!(longest.len(), MAX_EMAIL);
+        assert!(!is_email(&format!("{longest}x")) && !is_email(&"a@b".repeat(1_000_000)));
+        let url = format!("https://example.com/{}", "p".repeat(MAX_URL - 20));
+        assert_eq!(url.len(), MAX_URL);
+        assert!(is_url(&url));
+        assert!(!is_url(&format!("{url}p")));
+    }
 
     #[test]
     fn emails() {

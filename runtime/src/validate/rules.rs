@@ -205,14 +205,15 @@ fn with_params<V: Serialize>(
     error
 }
 
-/// `email`: the WHATWG HTML "valid e-mail address" grammar.
+/// `email`: the WHATWG HTML "valid e-mail address" grammar, at most 254
+/// bytes with a local part of at most 64 (RFC 5321).
 pub fn email<T: AsText + ?Sized>(value: &T) -> Result<(), ValidationError> {
     check(super::email::is_email(value.as_text()), || {
         ValidationError::new("email").with_message("must be a valid email address")
     })
 }
 
-/// `url`: an absolute URL with a scheme and a host.
+/// `url`: an absolute URL with a scheme and a host, at most 2048 bytes.
 pub fn url<T: AsText + ?Sized>(value: &T) -> Result<(), ValidationError> {
     check(super::email::is_url(value.as_text()), || {
         ValidationError::new("url").with_message("must be a valid URL")
