@@ -413,3 +413,16 @@ fn verified_claims_keep_the_json_and_the_subject() {
         Err(JwtError::Expired)
     ));
 }
+
+#[test]
+fn a_secret_of_few_distinct_bytes_is_refused_however_long() {
+    assert_eq!(
+        Jwt::new("a".repeat(32)).unwrap_err(),
+        JwtError::PredictableSecret { distinct: 1 }
+    );
+    assert_eq!(
+        Jwt::new("abab".repeat(16)).unwrap_err(),
+        JwtError::PredictableSecret { distinct: 2 }
+    );
+    assert!(Jwt::new("0123456789abcdef0123456789abcdef").is_ok());
+}

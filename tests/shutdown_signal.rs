@@ -142,6 +142,7 @@ fn routes_flag_prints_the_table_and_exits_0() {
 fn a_bad_address_is_refused_with_a_message() {
     let output = Command::new(users_api())
         .env("PORTICO_ADDR", "not-an-address")
+        .env("PORTICO_DATABASE_URL", "sqlite::memory:")
         .output()
         .expect("run users_api");
     assert_eq!(output.status.code(), Some(1));
@@ -238,8 +239,12 @@ fn users_survive_a_restart() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("users.db").display());
     let token = {
+        // The token command signs with the secret the app keeps beside
+        // this database.
         let output = Command::new(users_api())
             .args(["token", "--sub", "1", "--role", "user"])
+            .env("PORTICO_DATABASE_URL", &url)
+            .env_remove("PORTICO_JWT_SECRET")
             .output()
             .unwrap();
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
@@ -267,4 +272,75 @@ fn users_survive_a_restart() {
     );
     assert_eq!(signal_and_wait(&mut child, "-TERM").code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_secret_the_app_makes_one_beside_the_database_and_the_token_command_uses_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("portico-secret-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("users.db").display());
+    let token = |sub: &str| {
+        let output = Command::new(users_api())
+            .args(["token", "--sub", sub, "--role", "admin"])
+            .env("PORTICO_DATABASE_URL", &url)
+            .env_remove("PORTICO_JWT_SECRET")
+            .output()
+            .expect("run users_api token");
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let first = token("1");
+    let file = dir.join("users.db.secret");
+    let secret = std::fs::read(&file).expect("the secret file");
+    assert_eq!(secret.len(), 64, "32 random bytes, hex");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "readable by its owner only");
+    // The same secret the next time: a token from one run verifies.
+    let jwt = portico::auth::Jwt::new(&secret).unwrap();
+    assert!(jwt.verify(&first).is_ok() && jwt.verify(&token("2")).is_ok());
+    // A token signed with the old public development secret is refused.
+    let old = portico::auth::Jwt::new(b"portico-development-secret-do-not-use-in-production")
+        .unwrap()
+        .create(&serde_json::json!({"sub": "1", "exp": 4_000_000_000u64}))
+        .unwrap();
+    assert!(jwt.verify(&old).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn in_production_the_app_refuses_to_start_without_a_secret() {
+    let mut child = Command::new(users_api())
+        .env("PORTICO_ENV", "production")
+        .env_remove("PORTICO_JWT_SECRET")
+        .env("PORTICO_ADDR", "127.0.0.1:0")
+        .env("PORTICO_DATABASE_URL", "sqlite::memory:")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run users_api");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("users_api started without a secret in production");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("PORTICO_JWT_SECRET") && stderr.contains("production"),
+        "{stderr}"
+    );
 }

@@ -17,6 +17,7 @@ use users_api::Settings;
 fn settings() -> Settings {
     Settings {
         database_url: "sqlite::memory:".into(),
+        jwt_secret: b"the users_api tests' own secret, 32+ bytes".to_vec(),
         ..Settings::default()
     }
 }
@@ -26,7 +27,7 @@ async fn server() -> TestServer {
 }
 
 fn bearer(role: &str) -> String {
-    format!("Bearer {}", Settings::default().token("42", role).unwrap())
+    format!("Bearer {}", settings().token("42", role).unwrap())
 }
 
 /// POST /users as an authenticated user.
@@ -67,10 +68,7 @@ async fn create(server: &TestServer, name: &str, email: &str, age: i32) -> serde
 
 #[test]
 fn route_table_lists_the_seed_routes_in_registration_order() {
-    let table = users_api::app(&Settings::default())
-        .unwrap()
-        .routes()
-        .to_string();
+    let table = users_api::app(&settings()).unwrap().routes().to_string();
     assert_eq!(
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\

@@ -151,14 +151,13 @@ pub(crate) struct Settings {
     pub rate_refill_per_sec: f64,
 }
 
-/// Used when `PORTICO_JWT_SECRET` is not set, with a loud warning.
-pub(crate) const DEVELOPMENT_SECRET: &str = "portico-development-secret-do-not-use-in-production";
-
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             database_url: "sqlite://portico.db".into(),
-            jwt_secret: DEVELOPMENT_SECRET.as_bytes().to_vec(),
+            // No secret until one is given or made (`main`): a token
+            // signed with a known default could be forged by anyone.
+            jwt_secret: Vec::new(),
             rate_capacity: 100,
             rate_refill_per_sec: 10.0,
         }

@@ -12,6 +12,7 @@
 //! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10).
 
 mod app;
+mod secret;
 mod store;
 
 use std::net::SocketAddr;
@@ -31,18 +32,21 @@ fn setting<T: std::str::FromStr>(name: &str, default: T) -> Result<T, portico::E
 
 fn settings() -> Result<Settings, portico::Error> {
     let defaults = Settings::default();
+    let database_url = std::env::var("PORTICO_DATABASE_URL").unwrap_or(defaults.database_url);
+    let production = std::env::var("PORTICO_ENV").is_ok_and(|env| env == "production");
     let jwt_secret = match std::env::var("PORTICO_JWT_SECRET") {
         Ok(secret) => secret.into_bytes(),
-        Err(_) => {
-            eprintln!(
-                "WARNING: PORTICO_JWT_SECRET is not set; using the public development secret. \
-                 Anyone can forge tokens for this server. Set a secret of at least 32 bytes."
-            );
-            defaults.jwt_secret
+        Err(_) if production => {
+            return Err(portico::Error::Config {
+                name: "PORTICO_JWT_SECRET".into(),
+                message: "must be set when PORTICO_ENV=production (at least 32 random bytes)"
+                    .into(),
+            });
         }
+        Err(_) => secret::load_or_create(secret::file_for(&database_url).as_deref())?,
     };
     Ok(Settings {
-        database_url: std::env::var("PORTICO_DATABASE_URL").unwrap_or(defaults.database_url),
+        database_url,
         jwt_secret,
         rate_capacity: setting("PORTICO_RATE_CAPACITY", defaults.rate_capacity)?,
         rate_refill_per_sec: setting("PORTICO_RATE_REFILL_PER_SEC", defaults.rate_refill_per_sec)?,
@@ -65,8 +69,8 @@ fn token(args: &[String]) -> Result<String, portico::Error> {
 }
 
 async fn serve() -> Result<(), portico::Error> {
-    let settings = settings()?;
     let addr = setting("PORTICO_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+    let settings = settings()?;
     let server = app::app(&settings)?.bind(addr).await?;
     eprintln!("users_api listening on http://{}", server.local_addr());
     server.run().await
@@ -79,7 +83,13 @@ async fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("--routes") => app::app(&Settings::default()).map(|app| print!("{}", app.routes())),
+        Some("--routes") => secret::load_or_create(None).and_then(|jwt_secret| {
+            let settings = Settings {
+                jwt_secret,
+                ..Settings::default()
+            };
+            app::app(&settings).map(|app| print!("{}", app.routes()))
+        }),
         Some("token") => token(&args).map(|token| println!("{token}")),
         Some(other) => Err(portico::Error::Config {
             name: other.to_owned(),

@@ -92,6 +92,12 @@ pub enum JwtError {
         /// The minimum.
         min: usize,
     },
+    /// A secret of so few distinct bytes (`aaaa…`) that it can be guessed.
+    #[error("the secret has only {distinct} distinct bytes; use random bytes")]
+    PredictableSecret {
+        /// How many distinct byte values it has.
+        distinct: usize,
+    },
     /// No key was configured.
     #[error("no signing key is configured")]
     NoKey,
@@ -259,6 +265,13 @@ impl JwtBuilder {
                     min: self.min_secret_len,
                 });
             }
+            // Length is no strength when the bytes repeat: 32 × "a" passes
+            // the length rule. Even a hex or base64 secret of random bytes
+            // has far more than eight distinct values.
+            let distinct = distinct_bytes(&secret);
+            if self.min_secret_len > 0 && distinct < MIN_DISTINCT_BYTES {
+                return Err(JwtError::PredictableSecret { distinct });
+            }
             // HMAC takes keys of any length; this cannot fail.
             let mac = HmacSha256::new_from_slice(&secret).map_err(|_| JwtError::NoKey)?;
             let header = encoded_header(kid.as_deref());
@@ -282,6 +295,18 @@ impl JwtBuilder {
             max_len: self.max_len,
         })
     }
+}
+
+/// The fewest distinct byte values a secret may have (unless the length
+/// rule is switched off with `min_secret_len(0)`).
+const MIN_DISTINCT_BYTES: usize = 8;
+
+fn distinct_bytes(secret: &[u8]) -> usize {
+    let mut seen = [false; 256];
+    for &b in secret {
+        seen[usize::from(b)] = true;
+    }
+    seen.iter().filter(|&&s| s).count()
 }
 
 /// The digest of a verifier's rules: its keys, leeway, required claims,
