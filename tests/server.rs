@@ -429,3 +429,79 @@ async fn http2_requests_have_the_same_header_limits_as_http1() {
         .unwrap();
     assert_eq!(send(fine).await.expect("an answer").status(), 200);
 }
+
+#[tokio::test]
+async fn a_body_that_never_comes_is_a_408() {
+    let config = ServerConfig::default()
+        .body_read_timeout(Duration::from_millis(300), Duration::from_secs(1));
+    let server = start(config).await;
+    let started = Instant::now();
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    client
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    let (reply, _) = read_until_close(&mut client, Duration::from_secs(5)).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains(r#""code":408"#), "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_is_cut_at_the_total_deadline() {
+    let config = ServerConfig::default()
+        .body_read_timeout(Duration::from_millis(400), Duration::from_millis(800));
+    let server = start(config).await;
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    client
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    // Each byte comes well within the idle wait; all of them would take 100 s.
+    let trickle = async {
+        for _ in 0..1000 {
+            if client.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(3), trickle).await;
+    let (reply, _) = read_until_close(&mut client, Duration::from_secs(2)).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_request_that_makes_no_progress_past_the_request_timeout_is_cut() {
+    let config = ServerConfig::default()
+        .header_read_timeout(Duration::from_millis(400))
+        .request_timeout(Duration::from_millis(600));
+    let server = start(config).await;
+    let started = Instant::now();
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    client
+        .write_all(b"GET /slow/10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (reply, closed) = read_until_close(&mut client, Duration::from_secs(8)).await;
+    assert!(
+        closed && reply.is_empty(),
+        "cut without an answer: {reply:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(600) && elapsed < Duration::from_secs(5),
+        "{elapsed:?}"
+    );
+    assert_eq!(server.get("/ping").await.body, "pong");
+}

@@ -234,6 +234,8 @@ impl App {
             self.shutdown,
             Settings {
                 body_limit: self.body_limit,
+                body_idle_timeout: self.server.body_idle_timeout,
+                body_timeout: self.server.body_timeout,
             },
         ))
     }

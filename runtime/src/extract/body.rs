@@ -2,8 +2,9 @@
 //! body limit.
 
 use bytes::Bytes;
+use bytes::BytesMut;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
@@ -67,11 +68,42 @@ pub(crate) async fn read_body(ctx: &mut RequestContext<'_>) -> Result<Bytes, Rej
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge { limit });
     }
-    let body = ctx.take_body()?;
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge { limit }),
-        Err(_) => Err(Rejection::BodyRead),
+    let (idle, total) = ctx.body_timeouts();
+    let mut body = ctx.take_body()?;
+    let deadline = tokio::time::Instant::now() + total;
+    // Most bodies come in one piece: kept as it is, copied only when a
+    // second piece follows.
+    let mut whole = Bytes::new();
+    let mut pieces: Option<BytesMut> = None;
+    loop {
+        // The next piece, within both the idle wait and the deadline.
+        let wait = (tokio::time::Instant::now() + idle).min(deadline);
+        let frame = match tokio::time::timeout_at(wait, body.frame()).await {
+            Ok(frame) => frame,
+            Err(_) => return Err(Rejection::BodyTimeout),
+        };
+        let data = match frame {
+            None => return Ok(pieces.map_or(whole, BytesMut::freeze)),
+            Some(Err(_)) => return Err(Rejection::BodyRead),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue, // trailers
+            },
+        };
+        let read = pieces.as_ref().map_or(whole.len(), BytesMut::len);
+        if read + data.len() > limit {
+            return Err(Rejection::PayloadTooLarge { limit });
+        }
+        match &mut pieces {
+            Some(pieces) => pieces.extend_from_slice(&data),
+            None if whole.is_empty() => whole = data,
+            None => {
+                let mut joined = BytesMut::with_capacity(whole.len() + data.len());
+                joined.extend_from_slice(&whole);
+                joined.extend_from_slice(&data);
+                pieces = Some(joined);
+            }
+        }
     }
 }
 

@@ -35,6 +35,10 @@ use crate::router::Params;
 pub(crate) struct Settings {
     /// The largest body a body extractor reads, in bytes.
     pub(crate) body_limit: usize,
+    /// How long a body extractor waits for the next piece of the body.
+    pub(crate) body_idle_timeout: std::time::Duration,
+    /// How long a body extractor may take to read the whole body.
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 /// A smaller body limit for the requests under a `BodyLimit` layer, which
@@ -128,6 +132,11 @@ impl<'a> RequestContext<'a> {
             Some(layer) => layer.0.min(self.settings.body_limit),
             None => self.settings.body_limit,
         }
+    }
+
+    /// How long a body extractor waits between pieces of the body, and in all.
+    pub(crate) fn body_timeouts(&self) -> (std::time::Duration, std::time::Duration) {
+        (self.settings.body_idle_timeout, self.settings.body_timeout)
     }
 
     /// Takes the body; only one extractor of a handler can.

@@ -259,6 +259,9 @@ pub enum Rejection {
     /// The request is well-formed but breaks the declared constraints.
     #[error("validation failed: {0}")]
     Invalid(ValidationErrors),
+    /// The client did not send its body in time.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// The body could not be read from the connection.
     #[error("failed to read the request body")]
     BodyRead,
@@ -300,6 +303,7 @@ impl Rejection {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Rejection::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

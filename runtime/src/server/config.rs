@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub(crate) grace_period: Duration,
     pub(crate) h2_max_concurrent_streams: u32,
     pub(crate) vectored_writes: bool,
+    pub(crate) body_idle_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -38,6 +41,9 @@ impl Default for ServerConfig {
             grace_period: Duration::from_secs(30),
             h2_max_concurrent_streams: 200,
             vectored_writes: false,
+            body_idle_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -82,6 +88,25 @@ impl ServerConfig {
     /// whatever remains is cut. Default: 30 s.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace_period = grace;
+        self
+    }
+
+    /// How long a body extractor waits for the next piece of the request
+    /// body, and how long it may take to read all of it: a client that
+    /// sends its body slowly or not at all (slow POST) gets a 408.
+    /// Defaults: 10 s between pieces, 30 s in all.
+    pub fn body_read_timeout(mut self, between_pieces: Duration, total: Duration) -> Self {
+        self.body_idle_timeout = between_pieces;
+        self.body_timeout = total;
+        self
+    }
+
+    /// How long a connection may go without progress while a request is
+    /// in flight (for HTTP/1.1: how long one request may take, from its
+    /// head to its response) before it is cut. Default: 60 s; long polls
+    /// need more.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 

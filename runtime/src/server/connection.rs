@@ -395,13 +395,17 @@ impl tokio::io::AsyncWrite for Rewind {
 
 /// The accept loop's view of the open connections: it cuts those that
 /// stay idle (no request in flight, none begun) for the header read
-/// timeout, and drains them all on shutdown.
+/// timeout, and those whose requests in flight make no progress (none
+/// begins or ends) for the request timeout; it drains them all on shutdown.
 pub(super) struct Sweeper {
     open: Vec<Tracked>,
     /// How often [`sweep`](Sweeper::sweep) should run.
     pub(super) tick: Duration,
     /// Sweeps in a row a connection may stay idle.
     idle_limit: u32,
+    /// Sweeps in a row a connection with requests in flight may go
+    /// without one beginning or ending.
+    stalled_limit: u32,
 }
 
 /// One open connection, and what the last sweep saw of it.
@@ -412,17 +416,20 @@ struct Tracked {
 }
 
 impl Sweeper {
-    pub(super) fn new(timeout: Duration) -> Self {
+    pub(super) fn new(timeout: Duration, request_timeout: Duration) -> Self {
         // About eight sweeps per period. The first sweep that finds a
         // connection unchanged may come right after its last activity, so
         // one more than a period's worth are needed: it is cut between one
         // and one and a quarter periods after that activity.
         let tick = (timeout / 8).clamp(Duration::from_millis(5), Duration::from_secs(1));
-        let idle_limit = timeout.as_nanos().div_ceil(tick.as_nanos()) + 1;
+        let sweeps = |period: Duration| {
+            u32::try_from(period.as_nanos().div_ceil(tick.as_nanos()) + 1).unwrap_or(u32::MAX)
+        };
         Sweeper {
             open: Vec::new(),
             tick,
-            idle_limit: u32::try_from(idle_limit).unwrap_or(u32::MAX),
+            idle_limit: sweeps(timeout),
+            stalled_limit: sweeps(request_timeout),
         }
     }
 
@@ -436,20 +443,22 @@ impl Sweeper {
 
     /// Forgets closed connections and cuts idle ones.
     pub(super) fn sweep(&mut self) {
-        let idle_limit = self.idle_limit;
+        let (idle_limit, stalled_limit) = (self.idle_limit, self.stalled_limit);
         self.open.retain_mut(|tracked| {
             // Only this list holds it: the connection task has ended.
             if Arc::strong_count(&tracked.conn) == 1 {
                 return false;
             }
             let now = tracked.conn.requests();
-            if now != tracked.seen || now.0 != now.1 {
+            if now != tracked.seen {
                 tracked.seen = now;
                 tracked.idle_sweeps = 0;
                 return true;
             }
             tracked.idle_sweeps += 1;
-            if tracked.idle_sweeps >= idle_limit {
+            let in_flight = now.0 != now.1;
+            let limit = if in_flight { stalled_limit } else { idle_limit };
+            if tracked.idle_sweeps >= limit {
                 tracked.conn.cut();
                 return false;
             }

@@ -80,7 +80,8 @@ impl Server {
             ..
         } = self;
         let protocols = Arc::new(connection::Protocols::new(&config));
-        let mut sweeper = connection::Sweeper::new(config.header_read_timeout);
+        let mut sweeper =
+            connection::Sweeper::new(config.header_read_timeout, config.request_timeout);
         let mut sweep = tokio::time::interval(sweeper.tick);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let slots = Arc::new(Semaphore::new(config.max_connections));
