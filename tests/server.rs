@@ -505,3 +505,81 @@ async fn a_request_that_makes_no_progress_past_the_request_timeout_is_cut() {
     );
     assert_eq!(server.get("/ping").await.body, "pong");
 }
+
+/// Sends `head` then `body` while reading the answer; what came back.
+async fn send_while_reading(server: &TestServer, head: String, body: Vec<u8>) -> String {
+    let stream = TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // The server answers before it has read all this; writing may fail.
+        if write.write_all(head.as_bytes()).await.is_ok() {
+            let _ = write.write_all(&body).await;
+        }
+        write
+    });
+    // Until the envelope's end: the connection may stay open after it.
+    let mut reply = Vec::new();
+    let read_answer = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+                Err(err) => return Err(err),
+            }
+            if reply.ends_with(b"}}") {
+                return Ok(());
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), read_answer)
+        .await
+        .expect("the server answers in time");
+    drop(read);
+    let _ = writer.await;
+    format!("{outcome:?} {}", String::from_utf8_lossy(&reply))
+}
+
+#[tokio::test]
+async fn an_early_413_always_reaches_a_client_still_sending_its_body() {
+    let server = start(ServerConfig::default()).await;
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    let mut chunked = format!("{:x}\r\n", body.len()).into_bytes();
+    chunked.extend_from_slice(&body);
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    for attempt in 0..50 {
+        // Declared too large (refused before reading), then the same body
+        // chunked (refused once the limit is passed, part of it read).
+        let declared = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let streamed =
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+        for (head, body) in [(declared, body.clone()), (streamed, chunked.clone())] {
+            let reply = send_while_reading(&server, head, body).await;
+            assert!(
+                reply.starts_with("Ok(")
+                    && reply.contains("HTTP/1.1 413")
+                    && reply.contains(r#""code":413"#),
+                "attempt {attempt}: {reply:.300}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_real_client_sending_too_much_reads_its_413_every_time() {
+    let server = start(ServerConfig::default()).await;
+    for attempt in 0..50 {
+        let reply = server
+            .send(
+                hyper::Method::POST,
+                "/echo",
+                &[],
+                Some(vec![b'x'; 2 * 1024 * 1024]),
+            )
+            .await;
+        assert_eq!(reply.status, 413, "attempt {attempt}");
+    }
+}

@@ -60,6 +60,41 @@ impl Body {
     }
 }
 
+/// The most of an unread request body drained after an early answer.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+/// The longest it is drained for.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A request body dropped before its end (an early 401, 413 or 415, a
+/// handler that did not read it) is read and thrown away for a while, up
+/// to a bound, instead of closing the connection at once: a client still
+/// sending it would otherwise get a connection reset, which can discard
+/// the answer before the client reads it (a lingering close).
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Inner::Incoming(incoming) = &self.0
+            && !http_body::Body::is_end_stream(incoming)
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Inner::Incoming(incoming) = std::mem::take(&mut self.0)
+        {
+            runtime.spawn(linger(incoming));
+        }
+    }
+}
+
+async fn linger(mut incoming: Incoming) {
+    let drain = async {
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            match incoming.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
+                Some(Err(_)) | None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
 impl From<Bytes> for Body {
     fn from(bytes: Bytes) -> Self {
         Body::full(bytes)
