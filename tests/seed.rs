@@ -6,6 +6,9 @@
 //! its text before the first `{` is the same and the literal after it is
 //! the same value; route paths may use Portico's `<id>` for `{id}`.
 
+#[path = "support/examples.rs"]
+mod examples;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -24,22 +27,9 @@ fn expected(n: u32) -> Vec<String> {
         .collect()
 }
 
-/// The example binary, built by `cargo test` beside this test's binary.
+/// The seed example, built first.
 fn seed_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir
-        .join("examples")
-        .join(format!("seed{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace` (it builds the examples)",
-        bin.display()
-    );
-    bin
+    examples::example("seed")
 }
 
 fn run(n: u32) -> Vec<String> {

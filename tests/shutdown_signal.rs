@@ -3,6 +3,9 @@
 
 #![cfg(unix)]
 
+#[path = "support/examples.rs"]
+mod examples;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -10,18 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace` (it builds the examples)",
-        bin.display()
-    );
-    bin
+    examples::example(name)
 }
 
 fn users_api() -> PathBuf {

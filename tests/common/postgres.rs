@@ -39,6 +39,13 @@ fn is_root() -> bool {
 /// Runs a PostgreSQL binary, as the `postgres` user when we are root
 /// (the server refuses to run as root).
 fn run(bin: &Path, args: &[&str]) {
+    if let Err(failure) = try_run(bin, args) {
+        panic!("{failure}");
+    }
+}
+
+/// [`run`], with the failure (the command and its output) as an error.
+fn try_run(bin: &Path, args: &[&str]) -> Result<(), String> {
     let mut command = if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin);
@@ -50,14 +57,16 @@ fn run(bin: &Path, args: &[&str]) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-    assert!(
-        output.status.success(),
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "{} {:?} failed:\n{}{}",
         bin.display(),
         args,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
+    ))
 }
 
 impl TestPostgres {
@@ -95,14 +104,27 @@ impl TestPostgres {
                 "UTF8",
             ],
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let server = TestPostgres { bin, dir, port };
-        server.start_again();
-        server
+        // A free port is only free until someone takes it: another test
+        // may between our look and the server's bind. Try a few.
+        let mut server = TestPostgres { bin, dir, port: 0 };
+        for attempt in 1..=5 {
+            server.port = TcpListener::bind("127.0.0.1:0")
+                .expect("a free port")
+                .local_addr()
+                .expect("addr")
+                .port();
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(failure) if attempt < 5 && server.log().contains("could not bind") => {
+                    eprintln!(
+                        "port {} was taken meanwhile; another: {failure}",
+                        server.port
+                    );
+                }
+                Err(failure) => panic!("{failure}\n{}", server.log()),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
     }
 
     /// `host=… port=… user=portico dbname=postgres`.
@@ -122,13 +144,28 @@ impl TestPostgres {
 
     /// Starts (again) on the same port and data.
     pub(crate) fn start_again(&self) {
+        if let Err(failure) = self.try_start() {
+            panic!("{failure}\n{}", self.log());
+        }
+    }
+
+    fn try_start(&self) -> Result<(), String> {
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
             self.port,
             self.dir.display()
         );
-        self.pg_ctl(&["-o", &options, "-l", &log, "-w", "-t", "30", "start"]);
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        let args = [
+            "-D", &data, "-o", &options, "-l", &log, "-w", "-t", "30", "start",
+        ];
+        try_run(&self.bin.join("pg_ctl"), &args)
+    }
+
+    /// The server's log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
     /// Stops the server at once (connections are cut).
