@@ -73,7 +73,7 @@ async fn probes_share_a_cached_report_and_readiness_fails_first_on_shutdown() {
     let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let flag = Arc::clone(&healthy);
     let checker = HealthChecker::new()
-        .cache_for(Duration::from_millis(300))
+        .cache_for(Duration::from_secs(2))
         .register("db", true, move || {
             counter.fetch_add(1, Ordering::SeqCst);
             let ok = flag.load(Ordering::SeqCst);
@@ -91,7 +91,7 @@ async fn probes_share_a_cached_report_and_readiness_fails_first_on_shutdown() {
         "a storm of probes ran the check once"
     );
     healthy.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let reply = server.get("/ready").await;
     assert_eq!(reply.assert_failure(503), "not ready");
     let component = &reply.json()["error"]["fields"]["components"][0];

@@ -150,20 +150,21 @@ fn sigterm_lets_the_request_in_flight_finish_and_refuses_new_connections() {
     let (mut child, addr) = start_example("slow_server");
     let in_flight = {
         let addr = addr.clone();
-        std::thread::spawn(move || get(&addr, "/slow/700"))
+        std::thread::spawn(move || get(&addr, "/slow/3000"))
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // Time for the request to reach the server on a busy machine.
+    std::thread::sleep(Duration::from_millis(1000));
     let started = Instant::now();
     send(&child, "-TERM");
-    // The listener closes at once, before the in-flight request is done.
-    let deadline = Instant::now() + Duration::from_millis(400);
+    // The listener closes at once, well before the in-flight request is done.
+    let deadline = Instant::now() + Duration::from_millis(1500);
     while TcpStream::connect(&addr).is_ok() {
         assert!(Instant::now() < deadline, "still accepting after SIGTERM");
         std::thread::sleep(Duration::from_millis(10));
     }
     let response = in_flight.join().unwrap();
     assert!(
-        response.starts_with("HTTP/1.1 200") && response.ends_with("slept 700 ms"),
+        response.starts_with("HTTP/1.1 200") && response.ends_with("slept 3000 ms"),
         "{response}"
     );
     assert_eq!(wait_exit(&mut child).code(), Some(0));
