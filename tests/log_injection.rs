@@ -3,11 +3,12 @@
 //! refused, and the warning about it is one escaped line. A test file of
 //! its own: it installs the process's log subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+#[path = "support/captured_log.rs"]
+mod captured_log;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use captured_log::Captured;
 use portico::auth::Jwt;
 use portico::prelude::*;
 use portico::testing::TestClient;
@@ -19,27 +20,13 @@ async fn me(claims: Claims<serde_json::Value>) -> String {
     claims.0["sub"].to_string()
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_hostile_member_name_is_logged_escaped() {
     let captured = Captured::default();
     let writer = captured.clone();
     tracing_subscriber::fmt()
         .with_ansi(false)
-        .with_writer(move || writer.clone())
+        .with_writer(writer)
         .init();
 
     let name = "x\n2026-01-01T00:00:00Z  INFO forged: admin logged in\u{1b}[31m";
@@ -64,7 +51,7 @@ async fn a_hostile_member_name_is_logged_escaped() {
         .await;
     assert_eq!(response.status(), 401);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("names"), "the refusal is logged: {log}");
     assert!(!log.contains('\u{1b}'), "no raw escape sequence: {log:?}");
     assert!(

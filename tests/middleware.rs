@@ -1,12 +1,14 @@
 //! The middleware onion and the built-in layers, through the real server
 //! or the test client.
 
+#[path = "support/captured_log.rs"]
+mod captured_log;
 mod common;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use captured_log::Captured;
 use common::TestServer;
 use hyper::Method;
 use portico::middleware::{
@@ -194,27 +196,6 @@ async fn request_ids_are_kept_when_well_formed_and_made_otherwise() {
     assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
 }
 
-/// A `MakeWriter` collecting what the fmt subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn the_access_log_has_method_path_status_latency_and_request_id() {
     let captured = Captured::default();
@@ -240,7 +221,7 @@ async fn the_access_log_has_method_path_status_latency_and_request_id() {
         .header("x-request-id", "req-2")
         .send()
         .await;
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("portico::access"))

@@ -30,3 +30,18 @@ impl Errors {
         self.0.map_or(Ok(()), Err)
     }
 }
+
+/// The user's item, unchanged, followed by the errors: the item still
+/// compiles, so one mistake does not turn into a cascade of others.
+pub(crate) fn with_errors(
+    item: proc_macro2::TokenStream,
+    errors: Errors,
+) -> proc_macro2::TokenStream {
+    match errors.finish() {
+        Ok(()) => item,
+        Err(e) => {
+            let errors = e.to_compile_error();
+            quote::quote!(#item #errors)
+        }
+    }
+}

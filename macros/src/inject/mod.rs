@@ -5,9 +5,9 @@ mod expand;
 mod parse;
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, quote};
+use quote::ToTokens;
 
-use crate::errors::Errors;
+use crate::errors::{Errors, with_errors};
 
 pub(crate) fn inject(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
@@ -28,16 +28,5 @@ pub(crate) fn inject(args: TokenStream, item: TokenStream) -> TokenStream {
     match check::check(target, &mut errors) {
         Ok(checked) => expand::expand(&checked),
         Err(target) => with_errors(target.into_token_stream(), errors),
-    }
-}
-
-/// The user's item unchanged beside the errors, so nothing cascades.
-fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
-    match errors.finish() {
-        Ok(()) => item,
-        Err(e) => {
-            let e = e.to_compile_error();
-            quote!(#item #e)
-        }
     }
 }

@@ -9,7 +9,7 @@ use quote::{ToTokens, quote};
 use syn::punctuated::Punctuated;
 use syn::{Path, Token};
 
-use crate::errors::Errors;
+use crate::errors::{Errors, with_errors};
 use crate::exports::{private, vec};
 use parse::RouteArgs;
 
@@ -40,18 +40,6 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => {
             errors.push(e);
             with_errors(func.into_token_stream(), errors)
-        }
-    }
-}
-
-/// The user's item, unchanged, followed by the errors: the item still
-/// compiles, so one mistake does not turn into a cascade of others.
-fn with_errors(item: TokenStream, errors: Errors) -> TokenStream {
-    match errors.finish() {
-        Ok(()) => item,
-        Err(e) => {
-            let errors = e.to_compile_error();
-            quote!(#item #errors)
         }
     }
 }
