@@ -76,6 +76,22 @@ impl RouteEntry {
         RouteEntry { route, deps, stack }
     }
 
+    /// The handler step on `ctx`: request-scoped values, extractors and
+    /// handler, a panic in any of them answered as a 500. A plain future
+    /// borrowing the context, so that awaiting it moves nothing big.
+    #[inline]
+    fn handle<'r>(&'r self, ctx: &'r mut RequestContext<'_>) -> Handling<'r> {
+        let running = if self.prepare(ctx) {
+            Some(CatchUnwind((self.route.handler())(ctx)))
+        } else {
+            None
+        };
+        Handling {
+            entry: self,
+            running,
+        }
+    }
+
     /// Makes the request's request-scoped values before the handler runs;
     /// `false` if one of those factories (user code) panicked.
     #[inline]
@@ -102,6 +118,26 @@ impl RouteEntry {
     fn panicked(&self) -> Response {
         tracing::error!(route = %self.route, "handler panicked");
         Rejection::Panic.into_response()
+    }
+}
+
+/// The future of a handler step ([`RouteEntry::handle`]).
+struct Handling<'r> {
+    entry: &'r RouteEntry,
+    /// The handler, or none when a request-scoped factory panicked.
+    running: Option<CatchUnwind<'r>>,
+}
+
+impl Future for Handling<'_> {
+    type Output = Response;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let outcome = match &mut self.running {
+            Some(running) => std::task::ready!(Pin::new(running).poll(cx)),
+            None => Err(()),
+        };
+        Poll::Ready(self.entry.finish(outcome))
     }
 }
 
@@ -274,12 +310,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
             // The handler step, inline (see the module docs).
             let mut ctx =
                 RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-            let outcome = if entry.prepare(&mut ctx) {
-                CatchUnwind((entry.route.handler())(&mut ctx)).await
-            } else {
-                Err(())
-            };
-            entry.finish(outcome)
+            entry.handle(&mut ctx).await
         } else {
             Next::route(Arc::clone(pipeline), peer, index, params)
                 .run(request)
@@ -305,12 +336,7 @@ fn handler_step(
         let entry = &pipeline.routes[index];
         let mut ctx =
             RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-        let outcome = if entry.prepare(&mut ctx) {
-            CatchUnwind((entry.route.handler())(&mut ctx)).await
-        } else {
-            Err(())
-        };
-        entry.finish(outcome)
+        entry.handle(&mut ctx).await
     }
 }
 
