@@ -130,9 +130,11 @@ impl Server {
         service.shutdown().begin();
         drop(listener);
         sweeper.drain_all();
+        // Connections, not requests: idle ones close at once on the drain
+        // signal, busy ones when their requests are answered.
         tracing::info!(
-            in_flight = connections.len(),
-            "shutting down: waiting for in-flight requests"
+            open_connections = connections.len(),
+            "shutting down: waiting for the open connections to finish"
         );
         let drained = async { while connections.join_next().await.is_some() {} };
         if tokio::time::timeout(config.grace_period, drained)
