@@ -43,10 +43,23 @@ pub fn param<T: FromParam>(
     })
 }
 
-/// Asserts that `T` is an extractor: called in code spanned on the
-/// argument's type, so that a type that is none gets `FromRequest`'s own
-/// diagnostic there, once.
-pub fn assert_extractor<T: FromRequest>() {}
+/// Whether extractor `T` reads the body. Called in a constant spanned on
+/// the argument's type, so that a type that is no extractor gets
+/// `FromRequest`'s own diagnostic there (the same one each time it is
+/// named, which the compiler reports once).
+pub const fn takes_body<T: FromRequest>() -> bool {
+    T::TAKES_BODY
+}
+
+/// Refuses, at compile time, an argument that reads the body after an
+/// earlier one did.
+pub const fn body_read_once(again: bool) {
+    if again {
+        panic!(
+            "this argument reads the request body, and an earlier argument already does: a handler reads the body once, so keep one of `Json<T>`, `Bytes`, `String`, `Request` (headers, query, path and `Dep<T>` do not read it)"
+        );
+    }
+}
 
 /// Runs extractor `T`, picked by method resolution like the validation
 /// probe: when `T` is no extractor the never-run fallback is chosen, so

@@ -101,22 +101,30 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         None => (TokenStream::new(), TokenStream::new()),
     };
 
-    // The one place a non-extractor argument is reported, at its type.
-    let extractor_checks = route
+    // At each extractor's type: that it is one (the one place a type that
+    // is not gets reported), and that it does not read the body after an
+    // earlier argument did.
+    let extractors: Vec<&syn::Type> = route
         .args
         .iter()
         .filter(|arg| matches!(arg.source, Source::Extractor))
-        .map(|arg| {
-            let ty = arg.ty;
-            quote_spanned!(ty.span()=> #p::assert_extractor::<#ty>();)
+        .map(|arg| arg.ty)
+        .collect();
+    let extractor_checks = extractors.iter().enumerate().map(|(i, ty)| {
+        let earlier = extractors[..i].iter().map(|ty| {
+            let p = private_at(ty.span());
+            quote_spanned!(ty.span()=> #p::takes_body::<#ty>())
         });
+        let p = private_at(ty.span());
+        quote_spanned! {ty.span()=>
+            const _: () = #p::body_read_once(#p::takes_body::<#ty>() && (false #(|| #earlier)*));
+        }
+    });
 
     quote! {
         #func
 
-        const _: fn() = || {
-            #(#extractor_checks)*
-        };
+        #(#extractor_checks)*
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]

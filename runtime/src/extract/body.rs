@@ -110,6 +110,8 @@ pub(crate) async fn read_body(ctx: &mut RequestContext<'_>) -> Result<Bytes, Rej
 impl<T: DeserializeOwned + Send> FromRequest for Json<T> {
     type Rejection = Rejection;
 
+    const TAKES_BODY: bool = true;
+
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let content_type = ctx.headers().get(CONTENT_TYPE);
         if !content_type
@@ -150,6 +152,8 @@ fn syntax_message(err: &serde_json::Error) -> String {
 impl FromRequest for Bytes {
     type Rejection = Rejection;
 
+    const TAKES_BODY: bool = true;
+
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         read_body(ctx).await
     }
@@ -158,6 +162,8 @@ impl FromRequest for Bytes {
 /// The body as UTF-8 text; other bytes are a 400.
 impl FromRequest for String {
     type Rejection = Rejection;
+
+    const TAKES_BODY: bool = true;
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let bytes = read_body(ctx).await?;

@@ -180,6 +180,11 @@ pub trait FromRequest: Sized + Send {
     /// What the request gets back when extraction fails.
     type Rejection: IntoResponse;
 
+    /// Whether it reads the request body. A handler can read the body
+    /// once: `#[route]` refuses a second argument that says so. Set it in
+    /// an extractor that calls [`RequestContext::take_body`].
+    const TAKES_BODY: bool = false;
+
     /// Lists the dependencies this extractor takes from the app (`Dep<T>`
     /// and `#[inject]` structs do; most extractors take none). The app
     /// checks and resolves them when it is built.
@@ -196,6 +201,8 @@ pub trait FromRequest: Sized + Send {
 
 impl<T: FromRequest> FromRequest for Option<T> {
     type Rejection = std::convert::Infallible;
+
+    const TAKES_BODY: bool = T::TAKES_BODY;
 
     fn declare(needs: &mut Needs) {
         T::declare(needs);

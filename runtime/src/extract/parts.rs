@@ -35,6 +35,8 @@ impl FromRequest for Uri {
 impl FromRequest for http::Request<Body> {
     type Rejection = Rejection;
 
+    const TAKES_BODY: bool = true;
+
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let body = ctx.take_body()?;
         let head = &*ctx.request;
