@@ -10,6 +10,7 @@ use portico::health::HealthChecker;
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
+use portico::validate::ValidationErrors;
 
 use crate::store::UserStore;
 
@@ -88,15 +89,23 @@ pub(crate) async fn list_users(
     let paging = &users.paging;
     let page = query.page.unwrap_or(1);
     let page_size = query.page_size.unwrap_or(paging.default_page_size);
+    // The bound is configured, so checked here, in the shape a failed
+    // validation has: a 422 naming each parameter.
+    let mut errors = ValidationErrors::new();
     if page < 1 {
-        return Err(ApiError::bad_request("page must be 1 or more"));
+        errors.add(
+            "page",
+            ValidationError::new("range").with_message("must be 1 or more"),
+        );
     }
     if !(1..=paging.max_page_size).contains(&page_size) {
-        return Err(ApiError::bad_request(format!(
-            "page_size must be between 1 and {}",
-            paging.max_page_size
-        )));
+        errors.add(
+            "page_size",
+            ValidationError::new("range")
+                .with_message(format!("must be between 1 and {}", paging.max_page_size)),
+        );
     }
+    errors.into_result().map_err(ApiError::invalid)?;
     let (items, total) = users.store.page(page, page_size).await?;
     Ok(ApiResponse::paginated(items, total, page, page_size))
 }

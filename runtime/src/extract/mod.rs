@@ -10,6 +10,7 @@ mod body;
 mod param;
 mod parts;
 mod query;
+mod shape;
 
 pub use crate::inject::Dep;
 pub use body::Json;

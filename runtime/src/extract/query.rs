@@ -7,7 +7,8 @@ use crate::response::Rejection;
 use crate::validate::{Validate, Validated, ValidationErrors};
 
 /// The query string deserialized into `T`; a string that does not fit `T`
-/// is a 400 envelope naming the problem.
+/// is a 422 envelope whose `error.fields` names the parameter, as a
+/// failed validation does.
 ///
 /// ```
 /// use portico_runtime::extract::Query;
@@ -26,9 +27,12 @@ impl<T: DeserializeOwned + Send> FromRequest for Query<T> {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         let query = ctx.uri().query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(Query)
-            .map_err(|err| Rejection::BadQuery(crate::text::client_message(&err.to_string())))
+        serde_urlencoded::from_str(query).map(Query).map_err(|_| {
+            let pairs = form_urlencoded::parse(query.as_bytes());
+            Rejection::BadQuery(super::shape::shape_errors::<T, _>(
+                serde_urlencoded::Deserializer::new(pairs),
+            ))
+        })
     }
 }
 

@@ -99,6 +99,12 @@ impl ApiError {
         error
     }
 
+    /// Replaces the message.
+    pub(crate) fn with_message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.message = message.into();
+        self
+    }
+
     /// Attaches details, sent as `error.fields`.
     pub fn with_fields(mut self, fields: serde_json::Value) -> Self {
         self.fields = Some(Fields::Json(fields));
@@ -222,9 +228,9 @@ pub enum Rejection {
         /// The parameter name.
         name: &'static str,
     },
-    /// The query string did not deserialize.
-    #[error("invalid query string: {0}")]
-    BadQuery(String),
+    /// The query string does not fit the type asked for.
+    #[error("the query string does not have the expected parameters")]
+    BadQuery(ValidationErrors),
     /// A JSON body without a JSON `Content-Type`.
     #[error("expected a request with `Content-Type: application/json`, found {}", found.as_deref().map_or("none".to_owned(), |f| format!("`{}`", untrusted(f))))]
     UnsupportedMediaType {
@@ -245,8 +251,8 @@ pub enum Rejection {
         message: String,
     },
     /// The body is JSON but not of the expected shape.
-    #[error("invalid JSON body: {0}")]
-    InvalidJson(String),
+    #[error("the JSON body does not have the expected shape")]
+    InvalidJson(ValidationErrors),
     /// The body is longer than the configured limit.
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -291,12 +297,13 @@ impl Rejection {
             Rejection::BadParam { .. }
             | Rejection::HostHeader { .. }
             | Rejection::ParamNotUtf8 { .. }
-            | Rejection::BadQuery(_)
             | Rejection::MalformedJson { .. }
             | Rejection::BodyNotUtf8
             | Rejection::BodyRead => StatusCode::BAD_REQUEST,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::InvalidJson(_) | Rejection::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Rejection::InvalidJson(_) | Rejection::BadQuery(_) | Rejection::Invalid(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Rejection::BodyAlreadyTaken | Rejection::Panic | Rejection::MissingExtension(_) => {
@@ -311,10 +318,15 @@ impl Rejection {
 impl From<Rejection> for ApiError {
     fn from(rejection: Rejection) -> Self {
         let status = rejection.status();
-        if let Rejection::Invalid(errors) = rejection {
-            return ApiError::invalid(errors);
+        let message = rejection.to_string();
+        match rejection {
+            Rejection::Invalid(errors) => return ApiError::invalid(errors),
+            Rejection::InvalidJson(errors) | Rejection::BadQuery(errors) => {
+                return ApiError::invalid(errors).with_message(message);
+            }
+            _ => {}
         }
-        let error = ApiError::new(status, rejection.to_string());
+        let error = ApiError::new(status, message);
         match rejection {
             Rejection::MethodNotAllowed { allow, .. } => error.with_header(ALLOW, allow),
             _ => error,
