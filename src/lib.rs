@@ -58,7 +58,9 @@
 //! segment only). Every `<name>` must be an argument of the fn of that
 //! name, parsed with [`FromParam`]; every other argument is an extractor
 //! ([`FromRequest`]). The fn stays an ordinary fn you can call in a unit
-//! test. `role = "admin"` requires a bearer token with that role. Mistakes
+//! test. `role = "admin"` requires a valid bearer token (401 without one)
+//! that grants the role (403 otherwise): a `role` or `roles` claim that is
+//! the string or an array holding it, or an OAuth `scope` listing it. Mistakes
 //! are compile errors at the offending token.
 //!
 //! # `#[derive(Validate)]`

@@ -512,3 +512,70 @@ async fn ipv6_clients_are_keyed_by_their_64_bit_prefix() {
 fn xff(ip: &'static str) -> [(&'static str, &'static str); 1] {
     [("x-forwarded-for", ip)]
 }
+
+fn token_with(claims: serde_json::Value) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut claims = claims;
+    claims["exp"] = json!(exp);
+    format!("Bearer {}", jwt().create(&claims).unwrap())
+}
+
+#[tokio::test]
+async fn a_role_is_read_from_role_roles_or_an_oauth_scope() {
+    let server = auth_server().await;
+    let granted = [
+        json!({"sub": "1", "role": "admin"}),
+        json!({"sub": "1", "role": ["user", "admin"]}),
+        json!({"sub": "1", "roles": "admin"}),
+        json!({"sub": "1", "roles": ["admin"]}),
+        json!({"sub": "1", "scope": "read:things admin"}),
+    ];
+    for claims in granted {
+        let bearer = token_with(claims.clone());
+        let reply = server
+            .send(
+                Method::DELETE,
+                "/things/7",
+                &[("authorization", &bearer)],
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{claims}");
+    }
+    let refused = [
+        json!({"sub": "1", "role": "administrator"}),
+        json!({"sub": "1", "scope": "read:things administrator"}),
+        json!({"sub": "1", "role": {"name": "admin"}}),
+    ];
+    for claims in refused {
+        let bearer = token_with(claims.clone());
+        let reply = server
+            .send(
+                Method::DELETE,
+                "/things/7",
+                &[("authorization", &bearer)],
+                None,
+            )
+            .await;
+        reply.assert_failure(403);
+    }
+}
+
+#[tokio::test]
+async fn claims_the_handler_cannot_read_are_a_401_invalid_token() {
+    let server = auth_server().await;
+    // `me` reads `Claims<Who>`, whose `sub` is a string.
+    let bearer = token_with(json!({"sub": 42}));
+    let reply = server
+        .send(Method::GET, "/me", &[("authorization", &bearer)], None)
+        .await;
+    reply.assert_failure(401);
+    assert_eq!(
+        reply.header("www-authenticate"),
+        r#"Bearer error="invalid_token""#
+    );
+}

@@ -57,16 +57,24 @@ impl VerifiedClaims {
         self.subject.as_ref()
     }
 
-    /// Whether `role` (a string) is `role`, or `roles` (an array) has it.
+    /// Whether the claims grant `role`, in any of the forms tokens use:
+    /// `role` or `roles` as a string or an array of strings, or an OAuth
+    /// 2.0 `scope` (RFC 8693 §4.2: space-separated).
     pub fn has_role(&self, role: &str) -> bool {
         let Ok(claims) = serde_json::from_str::<Map<String, Value>>(&self.json) else {
             return false;
         };
-        claims.get("role").and_then(Value::as_str) == Some(role)
+        let grants = |value: &Value| match value {
+            Value::String(one) => one == role,
+            Value::Array(many) => many.iter().any(|r| r.as_str() == Some(role)),
+            _ => false,
+        };
+        claims.get("role").is_some_and(grants)
+            || claims.get("roles").is_some_and(grants)
             || claims
-                .get("roles")
-                .and_then(Value::as_array)
-                .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+                .get("scope")
+                .and_then(Value::as_str)
+                .is_some_and(|scope| scope.split(' ').any(|s| s == role))
     }
 }
 
@@ -82,7 +90,8 @@ pub enum AuthError {
     /// Authenticated, but without the role: 403.
     #[error("the `{0}` role is required")]
     Forbidden(&'static str),
-    /// The claims do not have the shape the handler asks for: 403.
+    /// The claims cannot be read as the handler's claims type: the token
+    /// is not one this route accepts, a 401 `invalid_token`.
     #[error("the token's claims do not fit")]
     Claims(String),
 }
@@ -104,7 +113,10 @@ impl IntoResponse for AuthError {
             }
             AuthError::Claims(detail) => {
                 tracing::warn!(error = %crate::text::untrusted(detail), "token claims do not fit the handler");
-                ApiError::forbidden("the token's claims are not accepted here")
+                ApiError::unauthorized("invalid token").with_header(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                )
             }
         };
         error.into_response()
@@ -154,7 +166,8 @@ impl Middleware for BearerAuth {
 
 /// The verified claims of the request's bearer token, as `T` (by default
 /// the raw JSON object). A handler that takes it needs a valid token:
-/// 401 without one. Verifies with the app's `Jwt` (`App::provide(jwt)`),
+/// 401 without one, and 401 `invalid_token` for a token whose claims
+/// cannot be read as `T`. Verifies with the app's `Jwt` (`App::provide(jwt)`),
 /// unless a [`BearerAuth`] layer already did.
 #[derive(Debug, Clone)]
 pub struct Claims<T = Map<String, Value>>(pub T);
