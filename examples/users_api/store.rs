@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use portico::pool::{
-    Pool, PoolBuilder, PoolError, PostgresManager, SqliteError, SqliteManager, rusqlite,
-    tokio_postgres,
-};
+use portico::pool::{Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres};
 use portico::prelude::*;
 
 use crate::app::{NewUser, User};
@@ -32,13 +29,6 @@ const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
 pub(crate) enum UserStore {
     Sqlite(Pool<SqliteManager>),
     Postgres(Pool<PostgresManager>),
-}
-
-/// A failure of the database, as the client sees it: unavailable (503) or
-/// a bug on our side (500). The detail goes to the log.
-fn unavailable<E: std::error::Error>(err: PoolError<E>) -> ApiError {
-    tracing::warn!(error = %err, "no database connection");
-    ApiError::unavailable("the database is unavailable; retry later")
 }
 
 fn failed(err: impl std::fmt::Display) -> ApiError {
@@ -90,7 +80,7 @@ impl UserStore {
     async fn migrate(&self) -> Result<(), ApiError> {
         match self {
             UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
+                let mut conn = pool.get().await?;
                 conn.call(|c| {
                     c.execute_batch(
                         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
@@ -109,24 +99,24 @@ impl UserStore {
                 .map_err(failed)
             }
             UserStore::Postgres(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
+                let mut conn = pool.get().await?;
                 conn.batch_execute(
                     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
                 )
                 .await
-                .map_err(pg_failed)?;
+                .map_err(ApiError::from)?;
                 let done: i64 = conn
                     .query_one("SELECT COUNT(*) FROM schema_version", &[])
                     .await
-                    .map_err(pg_failed)?
+                    .map_err(ApiError::from)?
                     .get(0);
                 for (i, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(done as usize) {
-                    let tx = conn.transaction().await.map_err(pg_failed)?;
-                    tx.batch_execute(migration).await.map_err(pg_failed)?;
+                    let tx = conn.transaction().await.map_err(ApiError::from)?;
+                    tx.batch_execute(migration).await.map_err(ApiError::from)?;
                     tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(i as i32 + 1)])
                         .await
-                        .map_err(pg_failed)?;
-                    tx.commit().await.map_err(pg_failed)?;
+                        .map_err(ApiError::from)?;
+                    tx.commit().await.map_err(ApiError::from)?;
                 }
                 Ok(())
             }
@@ -145,7 +135,7 @@ impl UserStore {
         let name = new.name.trim().to_owned();
         match self {
             UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
+                let mut conn = pool.get().await?;
                 conn.call(move |c| {
                     c.execute(
                         "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)",
@@ -159,17 +149,17 @@ impl UserStore {
                     })
                 })
                 .await
-                .map_err(sqlite_failed)
+                .map_err(ApiError::from)
             }
             UserStore::Postgres(pool) => {
-                let conn = pool.get().await.map_err(unavailable)?;
+                let conn = pool.get().await?;
                 let row = conn
                     .query_one(
                         "INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING id",
                         &[&name, &new.email, &new.age],
                     )
                     .await
-                    .map_err(pg_failed)?;
+                    .map_err(ApiError::from)?;
                 Ok(User {
                     id: row.get(0),
                     name,
@@ -208,7 +198,7 @@ impl UserStore {
     ) -> Result<Option<User>, ApiError> {
         match self {
             UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
+                let mut conn = pool.get().await?;
                 conn.call(move |c| {
                     c.prepare_cached(sqlite)?
                         .query_map([id], sqlite_user)?
@@ -216,11 +206,14 @@ impl UserStore {
                         .transpose()
                 })
                 .await
-                .map_err(sqlite_failed)
+                .map_err(ApiError::from)
             }
             UserStore::Postgres(pool) => {
-                let conn = pool.get().await.map_err(unavailable)?;
-                let row = conn.query_opt(postgres, &[&id]).await.map_err(pg_failed)?;
+                let conn = pool.get().await?;
+                let row = conn
+                    .query_opt(postgres, &[&id])
+                    .await
+                    .map_err(ApiError::from)?;
                 Ok(row.map(|r| postgres_user(&r)))
             }
         }
@@ -236,7 +229,7 @@ impl UserStore {
         let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
         match self {
             UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await.map_err(unavailable)?;
+                let mut conn = pool.get().await?;
                 conn.call(move |c| {
                     let total: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
                     let mut statement = c.prepare_cached(
@@ -248,14 +241,14 @@ impl UserStore {
                     Ok((users, total as u64))
                 })
                 .await
-                .map_err(sqlite_failed)
+                .map_err(ApiError::from)
             }
             UserStore::Postgres(pool) => {
-                let conn = pool.get().await.map_err(unavailable)?;
+                let conn = pool.get().await?;
                 let total: i64 = conn
                     .query_one("SELECT COUNT(*) FROM users", &[])
                     .await
-                    .map_err(pg_failed)?
+                    .map_err(ApiError::from)?
                     .get(0);
                 let rows = conn
                     .query(
@@ -263,7 +256,7 @@ impl UserStore {
                         &[&limit, &offset],
                     )
                     .await
-                    .map_err(pg_failed)?;
+                    .map_err(ApiError::from)?;
                 Ok((rows.iter().map(postgres_user).collect(), total as u64))
             }
         }
@@ -272,19 +265,6 @@ impl UserStore {
 
 /// A PostgreSQL error: the connection died (the server went away) → 503,
 /// anything else → 500.
-fn pg_failed(err: tokio_postgres::Error) -> ApiError {
-    let io = std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>());
-    if err.is_closed() || io {
-        tracing::warn!(error = %err, "the database connection failed");
-        return ApiError::unavailable("the database is unavailable; retry later");
-    }
-    failed(err)
-}
-
-fn sqlite_failed(err: SqliteError) -> ApiError {
-    failed(err)
-}
-
 fn sqlite_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get(0)?,

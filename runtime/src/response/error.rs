@@ -168,6 +168,40 @@ impl Serialize for ApiError {
     }
 }
 
+/// A connection the pool could not give (timeout, database down, pool
+/// closed) is a 503 the client may retry; the detail goes to the log.
+impl<E: std::error::Error + 'static> From<crate::pool::PoolError<E>> for ApiError {
+    fn from(err: crate::pool::PoolError<E>) -> Self {
+        tracing::warn!(error = %untrusted(&err.to_string()), "no database connection");
+        ApiError::unavailable("the database is unavailable; retry later")
+    }
+}
+
+/// A failed SQLite call is a 500; the detail goes to the log.
+#[cfg(feature = "sqlite")]
+impl From<crate::pool::SqliteError> for ApiError {
+    fn from(err: crate::pool::SqliteError) -> Self {
+        tracing::error!(error = %untrusted(&err.to_string()), "database call failed");
+        ApiError::internal("internal server error")
+    }
+}
+
+/// A failed PostgreSQL call is a 500, or a 503 when the connection is
+/// gone; the detail goes to the log.
+#[cfg(feature = "postgres")]
+impl From<crate::pool::tokio_postgres::Error> for ApiError {
+    fn from(err: crate::pool::tokio_postgres::Error) -> Self {
+        tracing::error!(error = %untrusted(&err.to_string()), "database call failed");
+        let io =
+            std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>());
+        if err.is_closed() || io {
+            ApiError::unavailable("the database is unavailable; retry later")
+        } else {
+            ApiError::internal("internal server error")
+        }
+    }
+}
+
 /// A request the framework itself refused, before or instead of the handler.
 ///
 /// Every variant becomes an [`ApiError`] with the status given by
