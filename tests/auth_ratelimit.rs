@@ -20,14 +20,18 @@ fn jwt() -> Jwt {
 }
 
 fn token(sub: &str, role: &str) -> String {
+    signed(json!({"sub": sub, "role": role}))
+}
+
+/// `claims`, expiring in ten minutes, signed with the test secret.
+fn signed(mut claims: serde_json::Value) -> String {
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         + 600;
-    jwt()
-        .create(&json!({"sub": sub, "role": role, "exp": exp}))
-        .unwrap()
+    claims["exp"] = json!(exp);
+    jwt().create(&claims).unwrap()
 }
 
 #[derive(Deserialize)]
@@ -514,14 +518,20 @@ fn xff(ip: &'static str) -> [(&'static str, &'static str); 1] {
 }
 
 fn token_with(claims: serde_json::Value) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 600;
-    let mut claims = claims;
-    claims["exp"] = json!(exp);
-    format!("Bearer {}", jwt().create(&claims).unwrap())
+    format!("Bearer {}", signed(claims))
+}
+
+/// `DELETE /things/7` (an admin route) with a token carrying `claims`.
+async fn delete_thing_as(server: &TestServer, claims: serde_json::Value) -> common::Reply {
+    let bearer = token_with(claims);
+    server
+        .send(
+            Method::DELETE,
+            "/things/7",
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await
 }
 
 #[tokio::test]
@@ -535,15 +545,7 @@ async fn a_role_is_read_from_role_roles_or_an_oauth_scope() {
         json!({"sub": "1", "scope": "read:things admin"}),
     ];
     for claims in granted {
-        let bearer = token_with(claims.clone());
-        let reply = server
-            .send(
-                Method::DELETE,
-                "/things/7",
-                &[("authorization", &bearer)],
-                None,
-            )
-            .await;
+        let reply = delete_thing_as(&server, claims.clone()).await;
         assert_eq!(reply.status, 200, "{claims}");
     }
     let refused = [
@@ -552,15 +554,7 @@ async fn a_role_is_read_from_role_roles_or_an_oauth_scope() {
         json!({"sub": "1", "role": {"name": "admin"}}),
     ];
     for claims in refused {
-        let bearer = token_with(claims.clone());
-        let reply = server
-            .send(
-                Method::DELETE,
-                "/things/7",
-                &[("authorization", &bearer)],
-                None,
-            )
-            .await;
+        let reply = delete_thing_as(&server, claims.clone()).await;
         reply.assert_failure(403);
     }
 }

@@ -20,6 +20,27 @@ fn users_api() -> PathBuf {
     example("users_api")
 }
 
+/// A fresh, empty directory for one test's database.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("portico-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `users_api token` for the database at `url`, without
+/// `PORTICO_JWT_SECRET`: it signs with the secret kept beside that database.
+fn token_for(url: &str, sub: &str, role: &str) -> String {
+    let output = Command::new(users_api())
+        .args(["token", "--sub", sub, "--role", role])
+        .env("PORTICO_DATABASE_URL", url)
+        .env_remove("PORTICO_JWT_SECRET")
+        .output()
+        .expect("run users_api token");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// Starts an example app on a free port and returns it with its address.
 fn start() -> (Child, String) {
     start_example("users_api")
@@ -227,21 +248,9 @@ fn a_short_secret_makes_the_app_refuse_to_start() {
 
 #[test]
 fn users_survive_a_restart() {
-    let dir = std::env::temp_dir().join(format!("portico-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("restart");
     let url = format!("sqlite://{}", dir.join("users.db").display());
-    let token = {
-        // The token command signs with the secret the app keeps beside
-        // this database.
-        let output = Command::new(users_api())
-            .args(["token", "--sub", "1", "--role", "user"])
-            .env("PORTICO_DATABASE_URL", &url)
-            .env_remove("PORTICO_JWT_SECRET")
-            .output()
-            .unwrap();
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
+    let token = token_for(&url, "1", "user");
 
     let (mut child, addr) = start_with("users_api", &url);
     let body = r#"{"name":"Ada","email":"ada@example.com","age":36}"#;
@@ -270,20 +279,9 @@ fn users_survive_a_restart() {
 #[test]
 fn without_a_secret_the_app_makes_one_beside_the_database_and_the_token_command_uses_it() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("portico-secret-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("secret");
     let url = format!("sqlite://{}", dir.join("users.db").display());
-    let token = |sub: &str| {
-        let output = Command::new(users_api())
-            .args(["token", "--sub", sub, "--role", "admin"])
-            .env("PORTICO_DATABASE_URL", &url)
-            .env_remove("PORTICO_JWT_SECRET")
-            .output()
-            .expect("run users_api token");
-        assert_eq!(output.status.code(), Some(0), "{output:?}");
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
+    let token = |sub: &str| token_for(&url, sub, "admin");
     let first = token("1");
     let file = dir.join("users.db.secret");
     let secret = std::fs::read(&file).expect("the secret file");

@@ -35,12 +35,6 @@ impl fmt::Display for Untrusted<'_> {
     }
 }
 
-impl fmt::Debug for Untrusted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{self}\"")
-    }
-}
-
 /// Characters that change how the text around them displays without
 /// showing themselves: bidirectional controls and zero-width marks.
 fn is_invisible(c: char) -> bool {

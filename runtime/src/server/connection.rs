@@ -1,6 +1,7 @@
 //! One accepted connection: HTTP/1.1 or HTTP/2 chosen by its first bytes
-//! (read, then replayed to hyper), served by hyper, and the little state the server's accept
-//! loop watches it through ([`Conn`]).
+//! (peeked; read and replayed only when they stop part-way into the
+//! HTTP/2 preface), served by hyper, and the little state the server's
+//! accept loop watches it through ([`Conn`]).
 //!
 //! hyper can enforce the header read timeout itself, and hyper-util can
 //! drain connections on shutdown, but both poll a timer or a channel each
@@ -8,8 +9,9 @@
 //! with callgrind: ~290 instructions per request, 4 % of all that raw
 //! hyper executes for one). Here a request only bumps two counters; the
 //! accept loop sweeps all connections a few times per timeout period,
-//! cuts those that stayed idle for a whole period, and on shutdown flags
-//! each one and wakes it.
+//! cuts those that stayed idle for the header timeout or whose requests
+//! made no progress for the request timeout, and on shutdown flags each
+//! one and wakes it.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
