@@ -183,6 +183,11 @@ fn exercise_8_response_envelope() {
 }
 
 #[test]
+fn exercise_10_idempotency_cache() {
+    assert_matches(10);
+}
+
+#[test]
 fn exercise_11_health_checks() {
     assert_matches(11);
 }

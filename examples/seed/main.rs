@@ -10,6 +10,7 @@ mod ex05_jwt;
 mod ex06_middleware;
 mod ex07_connection_pool;
 mod ex08_response_envelope;
+mod ex10_idempotency_cache;
 mod ex11_health_checks;
 
 use std::process::ExitCode;
@@ -32,8 +33,9 @@ async fn main() -> ExitCode {
         6 => ex06_middleware::run().await,
         7 => ex07_connection_pool::run().await,
         8 => ex08_response_envelope::run(),
+        10 => ex10_idempotency_cache::run().await,
         11 => ex11_health_checks::run().await,
-        9 | 10 => {
+        9 => {
             eprintln!("seed exercise {n} is not implemented yet");
             return ExitCode::from(2);
         }

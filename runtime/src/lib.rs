@@ -13,7 +13,7 @@
 //!
 //! <!-- layers:begin -->
 //! ```text
-//! body, shutdown, pool, text
+//! body, cache, shutdown, pool, text
 //! router, validate, inject
 //! error
 //! response
@@ -40,6 +40,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cache;
 mod error;
 pub mod extract;
 mod handler;
