@@ -46,6 +46,16 @@ impl Body {
         }
     }
 
+    /// The whole body, when it is already in memory (empty or one buffer).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn in_memory(&self) -> Option<Bytes> {
+        match &self.0 {
+            Inner::Empty | Inner::Full(None) => Some(Bytes::new()),
+            Inner::Full(Some(bytes)) => Some(bytes.clone()),
+            Inner::Incoming(_) | Inner::Boxed(_) => None,
+        }
+    }
+
     pub(crate) fn incoming(incoming: Incoming) -> Self {
         Body(Inner::Incoming(incoming))
     }

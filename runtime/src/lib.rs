@@ -22,6 +22,7 @@
 //! service
 //! middleware, auth, health
 //! ratelimit
+//! idempotency
 //! server
 //! app
 //! testing
@@ -45,6 +46,7 @@ mod error;
 pub mod extract;
 mod handler;
 pub mod health;
+pub mod idempotency;
 pub mod inject;
 pub mod middleware;
 pub mod pool;

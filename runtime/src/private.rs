@@ -157,6 +157,13 @@ pub fn invalid(errors: crate::validate::ValidationErrors) -> Response {
     Rejection::Invalid(errors).into_response()
 }
 
+/// The response of an extractor or guard that refused the request before
+/// the handler ran, marked so ([`Refused`](crate::response::Refused)).
+#[cold]
+pub fn refuse<R: IntoResponse>(rejection: R) -> Response {
+    crate::response::refused(rejection.into_response())
+}
+
 /// Turns a handler's return value into the response.
 pub fn respond<R: IntoResponse>(value: R) -> Response {
     value.into_response()

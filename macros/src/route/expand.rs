@@ -42,7 +42,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         let extracted = quote_spanned! {ty.span()=>
             let #binding = match #call {
                 #result::Ok(value) => value,
-                #result::Err(rejection) => return #p::respond(rejection),
+                #result::Err(rejection) => return #p::refuse(rejection),
             };
         };
         // An extractor carrying a `Validate` type (`Json<NewUser>`) is
@@ -93,7 +93,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         Some(role) => (
             quote! {
                 if let #result::Err(rejection) = #p::require_role(__portico_ctx, #role) {
-                    return #p::respond(rejection);
+                    return #p::refuse(rejection);
                 }
             },
             quote!(#p::declare_role(needs);),

@@ -119,12 +119,12 @@ impl IntoResponse for AuthError {
                 )
             }
         };
-        error.into_response()
+        crate::response::refused(error.into_response())
     }
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -132,7 +132,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Verifies the request's bearer token with `jwt`, once per request.
 fn verify(jwt: &Jwt, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
-    let token = bearer(headers)
+    let token = bearer_token(headers)
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
     jwt.verify_claims(token).map_err(AuthError::Invalid)

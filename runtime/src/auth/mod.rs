@@ -4,6 +4,6 @@
 mod bearer;
 mod jwt;
 
-pub(crate) use bearer::require_role;
 pub use bearer::{AuthError, BearerAuth, Claims, VerifiedClaims};
+pub(crate) use bearer::{bearer_token, require_role};
 pub use jwt::{Jwt, JwtBuilder, JwtError};

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
 use super::{FromRequest, RequestContext};
+use crate::body::Body;
 use crate::response::{IntoResponse, Rejection, Response, json_response};
 use crate::validate::{Validate, Validated, ValidationErrors};
 
@@ -60,16 +61,32 @@ fn is_json(content_type: &str) -> bool {
 /// says it is too long, and as soon as it grows past the limit otherwise.
 pub(crate) async fn read_body(ctx: &mut RequestContext<'_>) -> Result<Bytes, Rejection> {
     let limit = ctx.body_limit();
-    let declared = ctx
-        .headers()
+    let declared = declared_length(ctx.headers());
+    let (idle, total) = ctx.body_timeouts();
+    let body = ctx.take_body()?;
+    read_limited(body, declared, limit, idle, total).await
+}
+
+/// The `Content-Length` a request declares, if it parses.
+pub(crate) fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads `body` whole: at most `limit` bytes, waiting at most `idle` for
+/// each piece and `total` in all.
+pub(crate) async fn read_limited(
+    mut body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    idle: std::time::Duration,
+    total: std::time::Duration,
+) -> Result<Bytes, Rejection> {
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge { limit });
     }
-    let (idle, total) = ctx.body_timeouts();
-    let mut body = ctx.take_body()?;
     let deadline = tokio::time::Instant::now() + total;
     // Most bodies come in one piece: kept as it is, copied only when a
     // second piece follows.

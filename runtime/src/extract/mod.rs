@@ -47,6 +47,31 @@ pub(crate) struct Settings {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LayerBodyLimit(pub(crate) usize);
 
+impl Settings {
+    /// Reads a request's body whole, under the limits a body extractor
+    /// would apply (for a layer that must see the body before the
+    /// handler, which then reads the bytes it puts back).
+    pub(crate) async fn read_request_body(
+        &self,
+        request: &mut http::Request<Body>,
+    ) -> Result<bytes::Bytes, Rejection> {
+        let limit = match request.extensions().get::<LayerBodyLimit>() {
+            Some(layer) => layer.0.min(self.body_limit),
+            None => self.body_limit,
+        };
+        let declared = body::declared_length(request.headers());
+        let taken = std::mem::take(request.body_mut());
+        body::read_limited(
+            taken,
+            declared,
+            limit,
+            self.body_idle_timeout,
+            self.body_timeout,
+        )
+        .await
+    }
+}
+
 /// A request on its way to a handler: its head, its body (until an
 /// extractor takes it), the route's path parameters and the app's state.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
 
 use crate::auth::{Jwt, VerifiedClaims};
-use crate::response::{ApiError, IntoResponse, Response};
+use crate::response::{ApiError, IntoResponse, Response, refused};
 use crate::service::{Middleware, Next, Request};
 
 /// A bucket's size and refill rate, with a name for the headers.
@@ -277,7 +277,7 @@ impl RateLimit {
         }
         if request.extensions().get::<VerifiedClaims>().is_none()
             && let Some(jwt) = &self.jwt
-            && let Some(token) = bearer_token(request)
+            && let Some(token) = crate::auth::bearer_token(request.headers())
             && let Ok(claims) = jwt.verify_claims(token)
         {
             request.extensions_mut().insert(claims);
@@ -321,16 +321,6 @@ impl RateLimit {
             .find(|ip| !self.trusted.contains(ip))
             .unwrap_or(peer)
     }
-}
-
-fn bearer_token(request: &Request) -> Option<&str> {
-    let value = request
-        .headers()
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The addresses of `X-Forwarded-For`, else of `Forwarded`'s `for=`, in order.
@@ -392,14 +382,20 @@ impl Middleware for RateLimit {
         };
         let key = self.client_key(&mut request, next.peer_addr());
         let decision = self.store.check(&key, policy);
+        // The idempotency layer scopes keys by the same client.
+        if request.headers().contains_key("idempotency-key") {
+            request.extensions_mut().insert(key);
+        }
         let state = policy.state(decision.remaining, ceil_secs(decision.reset_after));
         let mut response = if decision.allowed {
             next.run(request).await
         } else {
             let retry = ceil_secs(decision.retry_after).max(1);
-            ApiError::too_many_requests("too many requests; retry later")
-                .with_header(RETRY_AFTER, HeaderValue::from(retry))
-                .into_response()
+            refused(
+                ApiError::too_many_requests("too many requests; retry later")
+                    .with_header(RETRY_AFTER, HeaderValue::from(retry))
+                    .into_response(),
+            )
         };
         let headers = response.headers_mut();
         headers.insert(RATELIMIT_POLICY, policy.header.clone());

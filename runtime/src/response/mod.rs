@@ -148,8 +148,29 @@ impl IntoResponse for ApiError {
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
+        let before_handler = !matches!(self, Rejection::Panic | Rejection::Timeout { .. });
+        let response = ApiError::from(self).into_response();
+        if before_handler {
+            refused(response)
+        } else {
+            response
+        }
     }
+}
+
+/// Marks a response that refused its request before the handler ran (no
+/// route, a bad body, failed validation or authentication, a rate limit),
+/// in the response's extensions. Such a request changed nothing, so the
+/// idempotency layer does not store its answer: the client can fix the
+/// request and retry it with the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+/// `response`, marked [`Refused`]. A middleware that turns a request away
+/// before the handler marks its answer so.
+pub fn refused(mut response: Response) -> Response {
+    response.extensions_mut().insert(Refused);
+    response
 }
 
 /// A `201 Created` response, optionally with a `Location` header.

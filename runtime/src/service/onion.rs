@@ -124,6 +124,11 @@ impl Next {
         self.peer
     }
 
+    /// The limits and waits the app's body extractors apply.
+    pub(crate) fn settings(&self) -> &crate::extract::Settings {
+        &self.pipeline.settings
+    }
+
     /// Passes the request to the next layer, or to the stage after the
     /// last one.
     ///
