@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::postgres::TestPostgres;
 use common::{Reply, TestServer};
 use hyper::Method;
-use portico::idempotency::{Idempotency, Idempotent, SqliteStore};
-use portico::pool::{Pool, PoolBuilder, SqliteManager};
+use portico::idempotency::{Idempotency, Idempotent, PostgresStore, SqliteStore};
+use portico::pool::{Pool, PoolBuilder, PostgresManager, SqliteManager};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
 use portico::{Jwt, Response};
@@ -523,4 +524,127 @@ async fn a_sqlite_handler_records_its_answer_in_its_own_transaction() {
     assert_eq!(replay.body, first.body);
     assert_eq!(replay.header("location"), first.header("location"));
     assert_eq!(payments(&dir), 1);
+}
+
+// ---- PostgreSQL: two instances, one database ----
+
+#[route(POST, "/transfers")]
+async fn transfer(
+    Json(p): Json<Payment>,
+    key: Option<Idempotent>,
+    pool: Dep<Pool<PostgresManager>>,
+) -> Result<Response, ApiError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO transfers (amount) VALUES ($1) RETURNING id",
+            &[&p.amount],
+        )
+        .await?
+        .get(0);
+    let answer = Created::at(
+        format!("/transfers/{id}"),
+        ApiResponse::ok(serde_json::json!({"id": id, "amount": p.amount})),
+    );
+    let response = match &key {
+        Some(key) => key.record_postgres(&tx, answer).await?,
+        None => answer.into_response(),
+    };
+    if p.fail_before_commit {
+        return Err(ApiError::internal("failed before commit"));
+    }
+    tx.commit().await?;
+    Ok(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_run_a_key_once() {
+    let database = TestPostgres::start();
+    let pool = || async {
+        PoolBuilder::new()
+            .max_size(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .build(PostgresManager::new(database.url()))
+            .await
+            .unwrap()
+    };
+    let setup = pool().await;
+    setup
+        .get()
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE transfers (id BIGSERIAL PRIMARY KEY, amount BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let pool = pool().await;
+        let store = PostgresStore::new(pool.clone()).await.unwrap();
+        let app = App::new()
+            .wrap(Idempotency::default().store(store))
+            .provide(pool)
+            .mount(routes![transfer]);
+        instances.push(Arc::new(TestServer::start(app).await));
+    }
+    let send = |server: Arc<TestServer>, key: &'static str, body: &'static str| async move {
+        server
+            .send(
+                Method::POST,
+                "/transfers",
+                &[
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key),
+                ],
+                Some(body.as_bytes().to_vec()),
+            )
+            .await
+    };
+    let count = async || -> i64 {
+        setup
+            .get()
+            .await
+            .unwrap()
+            .query_one("SELECT COUNT(*) FROM transfers", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+
+    let requests: Vec<_> = (0..30)
+        .map(|i| {
+            tokio::spawn(send(
+                Arc::clone(&instances[i % 2]),
+                "t1",
+                r#"{"amount": 9}"#,
+            ))
+        })
+        .collect();
+    let mut first = None;
+    for request in requests {
+        let reply = request.await.unwrap();
+        match reply.status.as_u16() {
+            201 => assert_eq!(first.get_or_insert_with(|| reply.body.clone()), &reply.body),
+            409 => assert!(reply.headers.contains_key("retry-after")),
+            other => panic!("unexpected {other}: {:?}", reply.body),
+        }
+    }
+    assert_eq!(count().await, 1, "one transfer across both instances");
+    let replay = send(Arc::clone(&instances[1]), "t1", r#"{"amount": 9}"#).await;
+    assert_eq!(replay.header("idempotent-replayed"), "true");
+
+    // Recorded, then rolled back: nothing happened, the retry runs.
+    send(
+        Arc::clone(&instances[0]),
+        "t2",
+        r#"{"amount": 1, "fail_before_commit": true}"#,
+    )
+    .await
+    .assert_failure(500);
+    assert_eq!(count().await, 1);
+    let retried = send(Arc::clone(&instances[1]), "t2", r#"{"amount": 1}"#).await;
+    assert_eq!(retried.status, 201);
+    assert!(retried.headers.get("idempotent-replayed").is_none());
+    assert_eq!(count().await, 2);
 }
