@@ -44,8 +44,9 @@ async fn ordinary_clients_are_answered_while_the_server_is_attacked() {
         jwt_secret: b"the robustness test's own secret, 32+ bytes".to_vec(),
         rate_capacity: 1_000_000,
         rate_refill_per_sec: 1_000_000.0,
+        ..Settings::default()
     };
-    let app = users_api::app(&settings).unwrap().server_config(
+    let app = users_api::app(&settings).await.unwrap().server_config(
         ServerConfig::default()
             .header_read_timeout(Duration::from_secs(5))
             .body_read_timeout(Duration::from_millis(500), Duration::from_secs(2)),

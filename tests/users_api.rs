@@ -23,7 +23,7 @@ fn settings() -> Settings {
 }
 
 async fn server() -> TestServer {
-    TestServer::start(users_api::app(&settings()).unwrap()).await
+    TestServer::start(users_api::app(&settings()).await.unwrap()).await
 }
 
 fn bearer(role: &str) -> String {
@@ -66,9 +66,13 @@ async fn create(server: &TestServer, name: &str, email: &str, age: i32) -> serde
     reply.json()["data"].clone()
 }
 
-#[test]
-fn route_table_lists_the_seed_routes_in_registration_order() {
-    let table = users_api::app(&settings()).unwrap().routes().to_string();
+#[tokio::test]
+async fn route_table_lists_the_seed_routes_in_registration_order() {
+    let table = users_api::app(&settings())
+        .await
+        .unwrap()
+        .routes()
+        .to_string();
     assert_eq!(
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
@@ -385,7 +389,7 @@ async fn the_same_app_runs_on_postgres() {
         database_url: format!("postgres://portico@127.0.0.1:{}/postgres", postgres.port),
         ..settings()
     };
-    let server = TestServer::start(users_api::app(&settings).unwrap()).await;
+    let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
     let created = create(&server, "Pat", "pat@example.com", 41).await;
     assert_eq!(created["id"], 1);
     assert_eq!(
@@ -456,7 +460,7 @@ async fn every_route_but_health_is_rate_limited_per_client() {
         rate_refill_per_sec: 0.01,
         ..settings()
     };
-    let server = TestServer::start(users_api::app(&settings).unwrap()).await;
+    let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
     for _ in 0..3 {
         assert_eq!(server.get("/users").await.status, 200);
     }
@@ -470,13 +474,13 @@ async fn every_route_but_health_is_rate_limited_per_client() {
     assert_eq!(reply.header("ratelimit"), r#""default";r=2;t=100"#);
 }
 
-#[test]
-fn a_short_secret_is_refused() {
+#[tokio::test]
+async fn a_short_secret_is_refused() {
     let settings = Settings {
         jwt_secret: b"short".to_vec(),
         ..settings()
     };
-    let err = users_api::app(&settings).unwrap_err().to_string();
+    let err = users_api::app(&settings).await.unwrap_err().to_string();
     assert_eq!(
         err,
         "setting PORTICO_JWT_SECRET: the secret is 5 bytes; at least 32 are required"
@@ -515,4 +519,81 @@ async fn an_address_longer_than_smtp_allows_is_refused() {
     let reply = post_user(&server, &body.to_string()).await;
     reply.assert_failure(422);
     assert_eq!(reply.json()["error"]["fields"]["email"][0]["code"], "email");
+}
+
+/// POST /users as subject `sub` with an `Idempotency-Key`.
+async fn post_keyed(server: &TestServer, sub: &str, key: &str, body: &str) -> common::Reply {
+    let auth = format!("Bearer {}", settings().token(sub, "user").unwrap());
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", auth.as_str()),
+        ("idempotency-key", key),
+    ];
+    server
+        .send(
+            Method::POST,
+            "/users",
+            &headers,
+            Some(body.as_bytes().to_vec()),
+        )
+        .await
+}
+
+async fn user_count(server: &TestServer) -> u64 {
+    server.get("/users").await.json()["meta"]["total"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_concurrent_creates_with_one_key_make_one_user() {
+    let server = std::sync::Arc::new(server().await);
+    let body = r#"{"name": "Once", "email": "once@example.com", "age": 30}"#;
+    let posts: Vec<_> = (0..30)
+        .map(|_| {
+            let server = std::sync::Arc::clone(&server);
+            tokio::spawn(async move { post_keyed(&server, "42", "\"signup-1\"", body).await })
+        })
+        .collect();
+    let mut first: Option<bytes::Bytes> = None;
+    for post in posts {
+        let reply = post.await.unwrap();
+        match reply.status.as_u16() {
+            201 => assert_eq!(first.get_or_insert_with(|| reply.body.clone()), &reply.body),
+            409 => {
+                reply.assert_failure(409);
+                assert!(reply.headers.contains_key("retry-after"));
+            }
+            other => panic!("unexpected {other}: {:?}", reply.body),
+        }
+    }
+    assert_eq!(user_count(&server).await, 1, "exactly one user");
+
+    let replay = post_keyed(&server, "42", "signup-1", body).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), "true");
+    assert_eq!(Some(&replay.body), first.as_ref());
+    assert_eq!(replay.header("location"), "/users/1");
+
+    let other_body = r#"{"name": "Twice", "email": "twice@example.com", "age": 31}"#;
+    post_keyed(&server, "42", "signup-1", other_body)
+        .await
+        .assert_failure(422);
+    // Another client's identical key is another key.
+    let theirs = post_keyed(&server, "7", "signup-1", body).await;
+    assert_eq!(theirs.status, 201);
+    assert!(theirs.headers.get("idempotent-replayed").is_none());
+    assert_eq!(user_count(&server).await, 2);
+}
+
+#[tokio::test]
+async fn a_refused_create_leaves_the_key_free() {
+    let server = server().await;
+    let invalid = r#"{"name": "", "email": "nope", "age": 300}"#;
+    post_keyed(&server, "42", "k", invalid)
+        .await
+        .assert_failure(422);
+    let valid = r#"{"name": "Fixed", "email": "fixed@example.com", "age": 30}"#;
+    assert_eq!(post_keyed(&server, "42", "k", valid).await.status, 201);
+    assert_eq!(user_count(&server).await, 1);
 }

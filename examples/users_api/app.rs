@@ -4,9 +4,12 @@
 //! this app (`#[path = "../examples/users_api/app.rs"] mod users_api;`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use portico::Response;
 use portico::auth::Jwt;
 use portico::health::HealthChecker;
+use portico::idempotency::{Idempotency, Idempotent};
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
@@ -117,13 +120,15 @@ pub(crate) async fn list_users(
 pub(crate) async fn create_user(
     _caller: Claims,
     Json(new): Json<NewUser>,
+    key: Option<Idempotent>,
     users: Dep<UserStore>,
-) -> Result<Created<ApiResponse<User>>, ApiError> {
-    let user = users.insert(new).await?;
-    Ok(Created::at(
-        format!("/users/{}", user.id),
-        ApiResponse::ok(user),
-    ))
+) -> Result<Response, ApiError> {
+    users.insert(new, key, created).await
+}
+
+/// The answer to a created user.
+fn created(user: User) -> Created<ApiResponse<User>> {
+    Created::at(format!("/users/{}", user.id), ApiResponse::ok(user))
 }
 
 #[route(GET, "/users/<id>")]
@@ -158,6 +163,11 @@ pub(crate) struct Settings {
     pub jwt_secret: Vec<u8>,
     pub rate_capacity: u32,
     pub rate_refill_per_sec: f64,
+    /// How long an `Idempotency-Key`'s answer is kept.
+    pub idempotency_ttl: Duration,
+    /// How long a keyed request holds its key unrenewed (after a crash,
+    /// the key is free again within this time).
+    pub idempotency_lease: Duration,
 }
 
 impl Default for Settings {
@@ -169,6 +179,8 @@ impl Default for Settings {
             jwt_secret: Vec::new(),
             rate_capacity: 100,
             rate_refill_per_sec: 10.0,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            idempotency_lease: Duration::from_secs(60),
         }
     }
 }
@@ -196,15 +208,23 @@ impl Settings {
     }
 }
 
-/// The users API with an empty in-memory store.
-pub(crate) fn app(settings: &Settings) -> Result<App, portico::Error> {
-    let database_url = settings.database_url.clone();
+/// The users API on the database `settings` name: connects to it and
+/// brings its schema up to date first.
+pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
     let limit = RateLimit::try_per_client(settings.rate_capacity, settings.rate_refill_per_sec)
         .map_err(|err| portico::Error::Config {
             name: "PORTICO_RATE_CAPACITY / PORTICO_RATE_REFILL_PER_SEC".into(),
             message: err.to_string(),
         })?
         .authenticate_with(Arc::new(settings.jwt()?));
+    let store = UserStore::connect(&settings.database_url).await?;
+    // Keys live in the users' database: a user and the key that created
+    // it commit together, and survive a restart.
+    let idempotency = Idempotency::default()
+        .shared_store(store.idempotency_store().await?)
+        .only("/users")
+        .ttl(settings.idempotency_ttl)
+        .lease(settings.idempotency_lease);
     Ok(App::new()
         // A user is a few hundred bytes; nobody needs to send a megabyte.
         .body_limit(16 * 1024)
@@ -212,8 +232,9 @@ pub(crate) fn app(settings: &Settings) -> Result<App, portico::Error> {
         .wrap(AccessLog)
         .wrap(CatchPanic)
         .wrap(limit)
+        .wrap(idempotency)
         .provide(settings.jwt()?)
-        .provide_async(move || UserStore::connect_owned(database_url))
+        .provide(store)
         .provide_with(|store: Dep<UserStore>| {
             HealthChecker::new().register("db", true, move || {
                 let store = Dep::clone(&store);

@@ -9,7 +9,8 @@
 //! Settings (environment): PORTICO_ADDR (127.0.0.1:8080), PORTICO_DATABASE_URL
 //! (sqlite://portico.db; postgres://… for PostgreSQL), PORTICO_JWT_SECRET
 //! (at least 32 bytes; a development secret otherwise, with a warning),
-//! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10).
+//! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10),
+//! PORTICO_IDEMPOTENCY_TTL_SECS (86400), PORTICO_IDEMPOTENCY_LEASE_SECS (60).
 
 mod app;
 mod secret;
@@ -17,6 +18,7 @@ mod store;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use app::Settings;
 
@@ -50,6 +52,14 @@ fn settings() -> Result<Settings, portico::Error> {
         jwt_secret,
         rate_capacity: setting("PORTICO_RATE_CAPACITY", defaults.rate_capacity)?,
         rate_refill_per_sec: setting("PORTICO_RATE_REFILL_PER_SEC", defaults.rate_refill_per_sec)?,
+        idempotency_ttl: Duration::from_secs(setting(
+            "PORTICO_IDEMPOTENCY_TTL_SECS",
+            defaults.idempotency_ttl.as_secs(),
+        )?),
+        idempotency_lease: Duration::from_secs(setting(
+            "PORTICO_IDEMPOTENCY_LEASE_SECS",
+            defaults.idempotency_lease.as_secs(),
+        )?),
     })
 }
 
@@ -68,10 +78,21 @@ fn token(args: &[String]) -> Result<String, portico::Error> {
     settings()?.token(&value("--sub")?, &value("--role")?)
 }
 
+/// Prints the route table, on a throwaway in-memory database.
+async fn routes() -> Result<(), portico::Error> {
+    let settings = Settings {
+        database_url: "sqlite::memory:".into(),
+        jwt_secret: secret::load_or_create(None)?,
+        ..Settings::default()
+    };
+    print!("{}", app::app(&settings).await?.routes());
+    Ok(())
+}
+
 async fn serve() -> Result<(), portico::Error> {
     let addr = setting("PORTICO_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
     let settings = settings()?;
-    let server = app::app(&settings)?.bind(addr).await?;
+    let server = app::app(&settings).await?.bind(addr).await?;
     eprintln!("users_api listening on http://{}", server.local_addr());
     server.run().await
 }
@@ -83,13 +104,7 @@ async fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("--routes") => secret::load_or_create(None).and_then(|jwt_secret| {
-            let settings = Settings {
-                jwt_secret,
-                ..Settings::default()
-            };
-            app::app(&settings).map(|app| print!("{}", app.routes()))
-        }),
+        Some("--routes") => routes().await,
         Some("token") => token(&args).map(|token| println!("{token}")),
         Some(other) => Err(portico::Error::Config {
             name: other.to_owned(),

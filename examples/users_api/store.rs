@@ -2,8 +2,11 @@
 //! when the URL says `postgres://`. The schema is created or migrated when
 //! the store connects.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use portico::Response;
+use portico::idempotency::{IdempotencyStore, Idempotent, PostgresStore, SqliteStore};
 use portico::pool::{Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres};
 use portico::prelude::*;
 
@@ -72,11 +75,6 @@ impl UserStore {
         Ok(store)
     }
 
-    /// `connect` for a factory that owns its URL.
-    pub(crate) async fn connect_owned(url: String) -> Result<UserStore, portico::Error> {
-        Self::connect(&url).await
-    }
-
     async fn migrate(&self) -> Result<(), ApiError> {
         match self {
             UserStore::Sqlite(pool) => {
@@ -131,41 +129,79 @@ impl UserStore {
         }
     }
 
-    pub(crate) async fn insert(&self, new: NewUser) -> Result<User, ApiError> {
+    /// Where the `Idempotency-Key` layer keeps its records: this database,
+    /// so that a user and the key that created it commit together.
+    pub(crate) async fn idempotency_store(
+        &self,
+    ) -> Result<Arc<dyn IdempotencyStore>, portico::Error> {
+        Ok(match self {
+            UserStore::Sqlite(pool) => {
+                Arc::new(SqliteStore::new(pool.clone()).await.map_err(config_error)?)
+            }
+            UserStore::Postgres(pool) => Arc::new(
+                PostgresStore::new(pool.clone())
+                    .await
+                    .map_err(config_error)?,
+            ),
+        })
+    }
+
+    /// Inserts a user and answers with `answer(user)`; with a key, the
+    /// answer is recorded in the same transaction as the row.
+    pub(crate) async fn insert(
+        &self,
+        new: NewUser,
+        key: Option<Idempotent>,
+        answer: fn(User) -> Created<ApiResponse<User>>,
+    ) -> Result<Response, ApiError> {
         let name = new.name.trim().to_owned();
         match self {
             UserStore::Sqlite(pool) => {
                 let mut conn = pool.get().await?;
                 conn.call(move |c| {
-                    c.execute(
+                    let tx = c.transaction()?;
+                    tx.execute(
                         "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)",
                         rusqlite::params![name, new.email, new.age],
                     )?;
-                    Ok(User {
-                        id: c.last_insert_rowid(),
+                    let user = User {
+                        id: tx.last_insert_rowid(),
                         name,
                         email: new.email,
                         age: new.age,
-                    })
+                    };
+                    let response = match key {
+                        Some(key) => key.record_sqlite(&tx, answer(user))?,
+                        None => answer(user).into_response(),
+                    };
+                    tx.commit()?;
+                    Ok(response)
                 })
                 .await
                 .map_err(ApiError::from)
             }
             UserStore::Postgres(pool) => {
-                let conn = pool.get().await?;
-                let row = conn
+                let mut conn = pool.get().await?;
+                let tx = conn.transaction().await.map_err(ApiError::from)?;
+                let row = tx
                     .query_one(
                         "INSERT INTO users (name, email, age) VALUES ($1, $2, $3) RETURNING id",
                         &[&name, &new.email, &new.age],
                     )
                     .await
                     .map_err(ApiError::from)?;
-                Ok(User {
+                let user = User {
                     id: row.get(0),
                     name,
                     email: new.email,
                     age: new.age,
-                })
+                };
+                let response = match key {
+                    Some(key) => key.record_postgres(&tx, answer(user)).await?,
+                    None => answer(user).into_response(),
+                };
+                tx.commit().await.map_err(ApiError::from)?;
+                Ok(response)
             }
         }
     }

@@ -29,10 +29,11 @@ impl SqliteManager {
         if url == "sqlite::memory:" || url == "sqlite://:memory:" {
             static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let name = format!(
-                "file:portico-mem-{}-{n}?mode=memory&cache=shared",
-                std::process::id()
-            );
+            // The memdb VFS shares one database between the pool's
+            // connections with SQLite's ordinary locks, which wait out a
+            // busy database; a shared cache would fail at once instead
+            // ("database table is locked") when two connections write.
+            let name = format!("file:/portico-mem-{}-{n}?vfs=memdb", std::process::id());
             return Some(SqliteManager {
                 target: name,
                 busy_timeout: Duration::from_secs(5),

@@ -1,0 +1,159 @@
+//! `kill -9` in the middle of a keyed request: the flagship on PostgreSQL
+//! is killed while `POST /users` with an `Idempotency-Key` waits on the
+//! database, then started again. The key answers 409 while the dead
+//! attempt's lease lasts, then the request runs once and is replayed —
+//! never stuck, never run twice.
+
+#![cfg(unix)]
+
+mod common;
+#[path = "support/examples.rs"]
+mod examples;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::TestPostgres;
+use portico::pool::tokio_postgres::{self, NoTls};
+
+const SECRET: &str = "the crash test's own secret, 32+ bytes long";
+const LEASE_SECS: u64 = 5;
+
+fn flagship(database_url: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(examples::example("users_api"))
+        .env("PORTICO_ADDR", "127.0.0.1:0")
+        .env("PORTICO_DATABASE_URL", database_url)
+        .env("PORTICO_JWT_SECRET", SECRET)
+        .env("PORTICO_IDEMPOTENCY_LEASE_SECS", LEASE_SECS.to_string())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start users_api");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on http://") {
+        line.clear();
+        assert_ne!(
+            stderr.read_line(&mut line).unwrap(),
+            0,
+            "users_api exited before listening"
+        );
+    }
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    (child, addr)
+}
+
+fn token() -> String {
+    let output = Command::new(examples::example("users_api"))
+        .args(["token", "--sub", "42", "--role", "user"])
+        .env("PORTICO_JWT_SECRET", SECRET)
+        .output()
+        .expect("users_api token");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn keyed_post(token: &str) -> Vec<u8> {
+    let body = r#"{"name": "Crash", "email": "crash@example.com", "age": 40}"#;
+    format!(
+        "POST /users HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nIdempotency-Key: \"crash-1\"\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_survives_kill_9_mid_request_and_runs_once() {
+    let postgres = TestPostgres::start();
+    let url = format!("postgres://portico@127.0.0.1:{}/postgres", postgres.port);
+    let (mut first, addr) = flagship(&url);
+    let token = token();
+
+    let (db, connection) = tokio_postgres::connect(&postgres.url(), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Holding this lock, the handler's INSERT waits: the request is running.
+    db.batch_execute("BEGIN; LOCK TABLE users IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let request = keyed_post(&token);
+    let pending =
+        tokio::spawn(async move { common::raw(addr, &request, Duration::from_secs(20)).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db
+        .query_opt(
+            "SELECT 1 FROM portico_idempotency WHERE key = 'crash-1' AND running",
+            &[],
+        )
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the keyed request never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Longer than a lease: renewals keep the slow request's key.
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS + 1)).await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let cut = pending.await.unwrap();
+    assert!(
+        !cut.contains("201 Created"),
+        "the killed request answered: {cut}"
+    );
+    db.batch_execute("ROLLBACK").await.unwrap();
+    let users = async || -> i64 {
+        db.query_one("SELECT COUNT(*) FROM users", &[])
+            .await
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(users().await, 0, "nothing was written by the dead attempt");
+
+    let (mut second, addr) = flagship(&url);
+    let request = keyed_post(&token);
+    let answer = common::raw(addr, &request, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 409"),
+        "the dead attempt's lease still holds: {answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after:"),
+        "{answer}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(LEASE_SECS + 5);
+    let created = loop {
+        let answer = common::raw(addr, &request, Duration::from_secs(5)).await;
+        if answer.starts_with("HTTP/1.1 201") {
+            break answer;
+        }
+        assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+        assert!(
+            Instant::now() < deadline,
+            "the key stayed stuck past its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(!created.contains("idempotent-replayed"), "{created}");
+    let replay = common::raw(addr, &request, Duration::from_secs(5)).await;
+    assert!(replay.starts_with("HTTP/1.1 201"), "{replay}");
+    assert!(replay.contains("idempotent-replayed: true"), "{replay}");
+    assert_eq!(users().await, 1, "the request ran exactly once");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
