@@ -6,14 +6,20 @@
 //!
 //! `valgrind --tool=callgrind target/release/pipeline_count b 20000`, the
 //! same with 10000, and difference the totals to cancel start-up.
+//!
+//! `p` and `i` measure the `Idempotency-Key` layer on a request without a
+//! key: `POST` through a layer that only passes the request on, and
+//! through the idempotency layer; their difference is what the layer's
+//! common path adds.
 
 use std::sync::Arc;
 
 use portico::auth::Jwt;
-use portico::middleware::{AccessLog, RequestId};
+use portico::idempotency::Idempotency;
+use portico::middleware::{AccessLog, Middleware, Next, Request, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
-use portico::{Body, http};
+use portico::{Body, Response, http};
 
 const SECRET: &[u8] = b"load-test secret of at least 32 bytes";
 
@@ -50,14 +56,35 @@ async fn secure_user(id: u64, _claims: Claims<Subject>) -> Json<UserId> {
     Json(UserId { id })
 }
 
+#[route(POST, "/pass/ping")]
+async fn pass_ping() -> StatusCode {
+    StatusCode::OK
+}
+
+#[route(POST, "/idem/ping")]
+async fn idem_ping() -> StatusCode {
+    StatusCode::OK
+}
+
+/// A layer that only passes the request on.
+struct Pass;
+
+impl Middleware for Pass {
+    async fn call(&self, request: Request, next: Next) -> Response {
+        next.run(request).await
+    }
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (path, secure) = match args.next().as_deref() {
-        Some("b") => ("/json", false),
-        Some("c") => ("/users/42", false),
-        Some("e") => ("/secure/users/42", true),
+    let (path, secure, post) = match args.next().as_deref() {
+        Some("b") => ("/json", false, false),
+        Some("c") => ("/users/42", false, false),
+        Some("e") => ("/secure/users/42", true, false),
+        Some("p") => ("/pass/ping", false, true),
+        Some("i") => ("/idem/ping", false, true),
         _ => {
-            eprintln!("usage: pipeline_count b|c|e N");
+            eprintln!("usage: pipeline_count b|c|e|p|i N");
             std::process::exit(2);
         }
     };
@@ -80,13 +107,23 @@ fn main() {
                 RateLimit::per_client(1_000_000_000, 1_000_000_000.0)
                     .authenticate_with(Arc::new(Jwt::new(SECRET).expect("secret"))),
             )
+            .wrap_prefix("/pass", Pass)
+            .wrap_prefix("/idem", Idempotency::default())
             .provide(jwt)
-            .mount(routes![json, user, secure_user])
+            .mount(routes![json, user, secure_user, pass_ping, idem_ping])
             .build()
             .await
             .expect("app");
         for _ in 0..n {
-            let mut request = http::Request::get(path).header("host", "localhost");
+            let method = if post {
+                http::Method::POST
+            } else {
+                http::Method::GET
+            };
+            let mut request = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "localhost");
             if secure {
                 request = request.header("authorization", &token);
             }

@@ -334,23 +334,73 @@ fn whole_secs(d: Duration) -> u64 {
 }
 
 impl Middleware for Idempotency {
-    async fn call(&self, request: Request, next: Next) -> Response {
-        if !self.honours(request.method(), request.uri().path()) {
-            return next.run(request).await;
-        }
-        match key::parse(request.headers()) {
-            Ok(Some(key)) => Box::pin(self.keyed(request, next, key)).await,
-            Ok(None)
-                if self
-                    .required
-                    .iter()
-                    .any(|p| covers(p, request.uri().path())) =>
-            {
-                bad_key(&KeyError::Missing)
+    /// The common path, a request without a key, is a method check and one
+    /// header lookup, and its future holds nothing but the next layer's:
+    /// a plain fn rather than an `async fn`, whose state would keep the
+    /// request and `next` too.
+    fn call(&self, request: Request, next: Next) -> impl Future<Output = Response> + Send {
+        if self.honours(request.method(), request.uri().path())
+            && (request.headers().contains_key(key::IDEMPOTENCY_KEY)
+                || self.requires(request.uri().path()))
+        {
+            Either::Checked {
+                future: self.checked(request, next),
             }
-            Ok(None) => next.run(request).await,
-            Err(error) => bad_key(&error),
+        } else {
+            Either::Passed {
+                future: next.run(request),
+            }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One of the two paths of [`Idempotency::call`].
+    #[project = EitherProj]
+    enum Either<C, P> {
+        Checked { #[pin] future: C },
+        Passed { #[pin] future: P },
+    }
+}
+
+impl<C, P> Future for Either<C, P>
+where
+    C: Future<Output = Response>,
+    P: Future<Output = Response>,
+{
+    type Output = Response;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Response> {
+        match self.project() {
+            EitherProj::Checked { future } => future.poll(cx),
+            EitherProj::Passed { future } => future.poll(cx),
+        }
+    }
+}
+
+impl Idempotency {
+    fn requires(&self, path: &str) -> bool {
+        self.required.iter().any(|p| covers(p, path))
+    }
+
+    /// A request that carries a key or needs one. Boxed out of line: the
+    /// common path's future stays as small as a pass-through layer's.
+    #[inline(never)]
+    fn checked(
+        &self,
+        request: Request,
+        next: Next,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send + '_>> {
+        Box::pin(async move {
+            match key::parse(request.headers()) {
+                Ok(Some(key)) => self.keyed(request, next, key).await,
+                Ok(None) => bad_key(&KeyError::Missing),
+                Err(error) => bad_key(&error),
+            }
+        })
     }
 }
 
