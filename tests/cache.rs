@@ -132,3 +132,52 @@ async fn a_flood_of_keys_stays_within_the_bound() {
     assert!(cache.get(&99_999).is_some(), "the newest stays");
     assert_eq!(cache.in_flight(), 0);
 }
+
+mod as_a_dependency {
+    use super::*;
+    use portico::prelude::*;
+    use portico::testing::TestClient;
+
+    #[derive(Default)]
+    struct Lookups(AtomicUsize);
+
+    #[route(GET, "/rates/<currency>")]
+    async fn rate(
+        currency: String,
+        rates: Dep<Cache<String, String>>,
+        lookups: Dep<Lookups>,
+    ) -> String {
+        let (rate, cached) = rates
+            .execute(currency.clone(), || async {
+                lookups.0.fetch_add(1, Ordering::SeqCst);
+                format!("{currency}=1.08")
+            })
+            .await;
+        format!("{rate} cached={cached}")
+    }
+
+    #[tokio::test]
+    async fn a_handler_memoises_through_dep_cache() {
+        let client = TestClient::new(
+            App::new()
+                .provide(Cache::<String, String>::new(Duration::from_secs(60)))
+                .provide(Lookups::default())
+                .mount(routes![rate]),
+        )
+        .await;
+        assert_eq!(
+            client.get("/rates/EUR").send().await.text(),
+            "EUR=1.08 cached=false"
+        );
+        assert_eq!(
+            client.get("/rates/EUR").send().await.text(),
+            "EUR=1.08 cached=true"
+        );
+        assert_eq!(
+            client.get("/rates/GBP").send().await.text(),
+            "GBP=1.08 cached=false"
+        );
+        let cache = client.service().container().get::<Cache<String, String>>();
+        assert_eq!(cache.map(|c| c.len()), Some(2));
+    }
+}
