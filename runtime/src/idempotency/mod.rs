@@ -28,7 +28,7 @@
 //! record. [`keep_server_errors`](Idempotency::keep_server_errors) stores
 //! them as Stripe does. An answer given before the handler ran (no route,
 //! authentication, validation, a rate limit: marked
-//! [`Refused`](crate::response::Refused)) is never stored, so the client
+//! [`Refused`]) is never stored, so the client
 //! can fix the request and retry with the same key.
 //!
 //! Once started, a keyed request runs to its end even if the client goes
@@ -578,7 +578,7 @@ struct Recorded;
 /// Take it as `Option<Idempotent>`: requests without a key have none.
 ///
 /// The store must keep its records in the same database
-/// ([`SqliteStore`], [`PostgresStore`]).
+/// (`SqliteStore`, `PostgresStore`).
 #[derive(Clone)]
 pub struct Idempotent(Arc<Attempt>);
 

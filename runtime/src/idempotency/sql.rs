@@ -32,9 +32,9 @@ const PURGE_EVERY: u64 = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SqlEngine {
-    /// SQLite, through [`Idempotent::record_sqlite`](super::Idempotent::record_sqlite).
+    /// SQLite, through `Idempotent::record_sqlite`.
     Sqlite,
-    /// PostgreSQL, through [`Idempotent::record_postgres`](super::Idempotent::record_postgres).
+    /// PostgreSQL, through `Idempotent::record_postgres`.
     Postgres,
 }
 
@@ -330,7 +330,7 @@ mod postgres {
     /// Idempotency records in a PostgreSQL database, through the app's
     /// pool: shared by every instance that uses the database; a handler
     /// can record its answer in the same transaction as its own writes
-    /// ([`Idempotent::record_postgres`](crate::idempotency::Idempotent::record_postgres)).
+    /// (`Idempotent::record_postgres`).
     #[derive(Debug)]
     pub struct PostgresStore {
         pool: Pool<PostgresManager>,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -73,8 +74,8 @@ pub enum StoreError {
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// Keeps idempotency records. The in-process [`MemoryStore`] is the
-/// default; [`SqliteStore`](super::SqliteStore) and
-/// [`PostgresStore`](super::PostgresStore) keep them in the app's
+/// default; `SqliteStore` and `PostgresStore` (cargo features `sqlite`
+/// and `postgres`) keep them in the app's
 /// database, where a handler can record its answer in its own
 /// transaction.
 ///
@@ -132,7 +133,7 @@ pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 pub struct MemoryStore {
     records: Mutex<HashMap<RecordKey, Record>>,
     max_records: usize,
-    next_token: Mutex<Token>,
+    next_token: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -175,7 +176,7 @@ impl MemoryStore {
         MemoryStore {
             records: Mutex::new(HashMap::new()),
             max_records: max_records.max(1),
-            next_token: Mutex::new(0),
+            next_token: AtomicI64::new(0),
         }
     }
 
@@ -193,15 +194,6 @@ impl MemoryStore {
         self.records
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn token(&self) -> Token {
-        let mut next = self
-            .next_token
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *next += 1;
-        *next
     }
 
     fn begin_now(
@@ -229,7 +221,7 @@ impl MemoryStore {
                 return Err(StoreError::Full);
             }
         }
-        let token = self.token();
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed) + 1;
         records.insert(
             key.clone(),
             Record {
@@ -243,26 +235,33 @@ impl MemoryStore {
         Ok(Begin::Started(token))
     }
 
-    /// Runs `change` on the running record of attempt `token`, if it has one.
+    /// Runs `change` on the running record of attempt `token`, if it has
+    /// one, and drops the record when `change` says so.
     fn with_running(
         &self,
         key: &RecordKey,
         token: Token,
-        change: impl FnOnce(&mut Option<Record>),
+        change: impl FnOnce(&mut Record) -> Keep,
     ) -> bool {
         let mut records = self.lock();
-        let owned = records
-            .get(key)
-            .is_some_and(|r| r.token == token && matches!(r.state, State::Running { .. }));
-        if owned {
-            let mut record = records.remove(key);
-            change(&mut record);
-            if let Some(record) = record {
-                records.insert(key.clone(), record);
+        match records.get_mut(key) {
+            Some(record)
+                if record.token == token && matches!(record.state, State::Running { .. }) =>
+            {
+                if let Keep::No = change(record) {
+                    records.remove(key);
+                }
+                true
             }
+            _ => false,
         }
-        owned
     }
+}
+
+/// Whether [`MemoryStore::with_running`] keeps the record.
+enum Keep {
+    Yes,
+    No,
 }
 
 impl IdempotencyStore for MemoryStore {
@@ -282,11 +281,10 @@ impl IdempotencyStore for MemoryStore {
         lease: Duration,
     ) -> StoreFuture<'a, bool> {
         let renewed = self.with_running(key, token, |record| {
-            if let Some(record) = record {
-                record.state = State::Running {
-                    lease_until: Instant::now() + lease,
-                };
-            }
+            record.state = State::Running {
+                lease_until: Instant::now() + lease,
+            };
+            Keep::Yes
         });
         Box::pin(std::future::ready(Ok(renewed)))
     }
@@ -299,18 +297,17 @@ impl IdempotencyStore for MemoryStore {
         ttl: Duration,
     ) -> StoreFuture<'a, bool> {
         let completed = self.with_running(key, token, |record| {
-            if let Some(record) = record {
-                record.state = State::Done {
-                    until: Instant::now() + ttl,
-                    response: response.clone(),
-                };
-            }
+            record.state = State::Done {
+                until: Instant::now() + ttl,
+                response: response.clone(),
+            };
+            Keep::Yes
         });
         Box::pin(std::future::ready(Ok(completed)))
     }
 
     fn release<'a>(&'a self, key: &'a RecordKey, token: Token) -> StoreFuture<'a, ()> {
-        self.with_running(key, token, |record| *record = None);
+        self.with_running(key, token, |_| Keep::No);
         Box::pin(std::future::ready(Ok(())))
     }
 }
