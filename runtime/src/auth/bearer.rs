@@ -130,6 +130,23 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The request's verified claims: those an earlier layer attached, else
+/// its bearer token's verified with `jwt` (and attached, so that later
+/// layers and the handler do not verify it again).
+pub(crate) fn claims_of<'r>(
+    request: &'r mut Request,
+    jwt: Option<&Jwt>,
+) -> Option<&'r VerifiedClaims> {
+    if request.extensions().get::<VerifiedClaims>().is_none()
+        && let Some(jwt) = jwt
+        && let Some(token) = bearer_token(request.headers())
+        && let Ok(claims) = jwt.verify_claims(token)
+    {
+        request.extensions_mut().insert(claims);
+    }
+    request.extensions().get::<VerifiedClaims>()
+}
+
 /// Verifies the request's bearer token with `jwt`, once per request.
 fn verify(jwt: &Jwt, headers: &HeaderMap) -> Result<VerifiedClaims, AuthError> {
     let token = bearer_token(headers)

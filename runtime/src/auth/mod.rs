@@ -5,5 +5,5 @@ mod bearer;
 mod jwt;
 
 pub use bearer::{AuthError, BearerAuth, Claims, VerifiedClaims};
-pub(crate) use bearer::{bearer_token, require_role};
+pub(crate) use bearer::{claims_of, require_role};
 pub use jwt::{Jwt, JwtBuilder, JwtError};

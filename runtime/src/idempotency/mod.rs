@@ -239,17 +239,8 @@ impl Idempotency {
 
     /// Whose key it is: see the module docs.
     fn scope(&self, request: &mut Request, peer: Option<SocketAddr>) -> String {
-        if request.extensions().get::<VerifiedClaims>().is_none()
-            && let Some(jwt) = &self.jwt
-            && let Some(token) = crate::auth::bearer_token(request.headers())
-            && let Ok(claims) = jwt.verify_claims(token)
-        {
-            request.extensions_mut().insert(claims);
-        }
-        if let Some(subject) = request
-            .extensions()
-            .get::<VerifiedClaims>()
-            .and_then(VerifiedClaims::subject)
+        if let Some(subject) =
+            crate::auth::claims_of(request, self.jwt.as_deref()).and_then(VerifiedClaims::subject)
         {
             return format!("subject:{subject}");
         }

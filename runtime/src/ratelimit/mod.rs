@@ -275,16 +275,7 @@ impl RateLimit {
         if let Some(key) = self.key.as_ref().and_then(|key| key(request, peer)) {
             return key;
         }
-        if request.extensions().get::<VerifiedClaims>().is_none()
-            && let Some(jwt) = &self.jwt
-            && let Some(token) = crate::auth::bearer_token(request.headers())
-            && let Ok(claims) = jwt.verify_claims(token)
-        {
-            request.extensions_mut().insert(claims);
-        }
-        if let Some(subject) = request
-            .extensions()
-            .get::<VerifiedClaims>()
+        if let Some(subject) = crate::auth::claims_of(request, self.jwt.as_deref())
             .and_then(VerifiedClaims::shared_subject)
         {
             return ClientKey::Subject(Arc::clone(subject));
