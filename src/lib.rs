@@ -108,7 +108,8 @@ pub use portico_runtime::service::Service;
 pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
 pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
-    Error, auth, cache, health, idempotency, inject, middleware, pool, ratelimit, testing, validate,
+    Error, auth, cache, health, idempotency, inject, middleware, pool, queue, ratelimit, testing,
+    validate,
 };
 
 /// Re-exports of the crates Portico's API is made of.

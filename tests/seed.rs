@@ -183,6 +183,11 @@ fn exercise_8_response_envelope() {
 }
 
 #[test]
+fn exercise_9_task_queue() {
+    assert_matches(9);
+}
+
+#[test]
 fn exercise_10_idempotency_cache() {
     assert_matches(10);
 }

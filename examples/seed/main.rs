@@ -10,6 +10,7 @@ mod ex05_jwt;
 mod ex06_middleware;
 mod ex07_connection_pool;
 mod ex08_response_envelope;
+mod ex09_task_queue;
 mod ex10_idempotency_cache;
 mod ex11_health_checks;
 
@@ -33,12 +34,9 @@ async fn main() -> ExitCode {
         6 => ex06_middleware::run().await,
         7 => ex07_connection_pool::run().await,
         8 => ex08_response_envelope::run(),
+        9 => ex09_task_queue::run().await,
         10 => ex10_idempotency_cache::run().await,
         11 => ex11_health_checks::run().await,
-        9 => {
-            eprintln!("seed exercise {n} is not implemented yet");
-            return ExitCode::from(2);
-        }
         _ => {
             eprintln!("there is no seed exercise {n}; they are numbered 1 to 11");
             return ExitCode::from(2);

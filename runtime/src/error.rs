@@ -69,4 +69,10 @@ pub enum BuildProblem {
     /// A problem with the dependencies.
     #[error(transparent)]
     Inject(InjectProblem),
+    /// A task needs a request-scoped value: a task runs outside any request.
+    #[error("task `{task}` needs a request-scoped dependency; a task runs outside any request")]
+    TaskNeedsRequest {
+        /// The task's name.
+        task: String,
+    },
 }

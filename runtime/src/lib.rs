@@ -22,7 +22,7 @@
 //! service
 //! middleware, auth, health
 //! ratelimit
-//! idempotency
+//! idempotency, queue
 //! server
 //! app
 //! testing
@@ -50,6 +50,7 @@ pub mod idempotency;
 pub mod inject;
 pub mod middleware;
 pub mod pool;
+pub mod queue;
 pub mod ratelimit;
 pub mod response;
 // Public only for the router benchmark; users never name it.

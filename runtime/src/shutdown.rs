@@ -21,6 +21,21 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     sender: watch::Sender<bool>,
+    /// How many [`Hold`]s are alive: background work still draining.
+    holds: watch::Sender<usize>,
+}
+
+/// Background work that shutdown waits for (see [`Shutdown::hold`]):
+/// dropping it says the work has drained.
+#[derive(Debug)]
+pub struct Hold {
+    holds: watch::Sender<usize>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.holds.send_modify(|n| *n -= 1);
+    }
 }
 
 impl Default for Shutdown {
@@ -34,6 +49,7 @@ impl Shutdown {
     pub fn new() -> Self {
         Shutdown {
             sender: watch::Sender::new(false),
+            holds: watch::Sender::new(0),
         }
     }
 
@@ -45,6 +61,23 @@ impl Shutdown {
     /// Whether shutdown has begun.
     pub fn has_begun(&self) -> bool {
         *self.sender.borrow()
+    }
+
+    /// Registers background work that must drain before the process
+    /// ends (task workers): [`drained`](Shutdown::drained) waits until the
+    /// returned hold is dropped.
+    pub fn hold(&self) -> Hold {
+        self.holds.send_modify(|n| *n += 1);
+        Hold {
+            holds: self.holds.clone(),
+        }
+    }
+
+    /// Completes once every [`Hold`] is dropped. The server awaits it,
+    /// within its grace period, after the connections have closed.
+    pub async fn drained(&self) {
+        let mut receiver = self.holds.subscribe();
+        let _ = receiver.wait_for(|holds| *holds == 0).await;
     }
 
     /// Completes once shutdown has begun. Cancellation safe.

@@ -1,13 +1,15 @@
 //! The application builder: routes, dependencies and configuration in,
 //! a verified [`Service`] out.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{BuildError, BuildProblem};
 use crate::extract::Settings;
 use crate::handler::Route;
-use crate::inject::{Registry, RequestFactory};
+use crate::inject::{Needs, Registry, RequestFactory};
+use crate::queue::Workers;
 use crate::router::{InsertError, Router};
 use crate::server::{Server, ServerConfig};
 use crate::service::{Layer, Middleware, RouteEntry, Service};
@@ -52,6 +54,7 @@ pub struct App {
     server: ServerConfig,
     global: Vec<Arc<dyn Layer>>,
     scoped: Vec<(String, Arc<dyn Layer>)>,
+    workers: Vec<Workers>,
 }
 
 impl Default for App {
@@ -68,6 +71,7 @@ impl Default for App {
             server: ServerConfig::default(),
             global: Vec::new(),
             scoped: Vec::new(),
+            workers: Vec::new(),
         }
     }
 }
@@ -145,6 +149,14 @@ impl App {
         self.provide(checker).mount(crate::health::routes())
     }
 
+    /// Runs background tasks: `workers` start when the app is built, with
+    /// their tasks' dependencies checked and resolved like the routes',
+    /// and drain when it shuts down.
+    pub fn workers(mut self, workers: Workers) -> Self {
+        self.workers.push(workers);
+        self
+    }
+
     /// The server's limits and timeouts (see [`ServerConfig`]).
     pub fn server_config(mut self, config: ServerConfig) -> Self {
         self.server = config;
@@ -186,10 +198,16 @@ impl App {
                 }
             }
         }
+        let tasks = self.workers.iter().flat_map(|w| &w.tasks).map(|task| {
+            let mut needs = Needs::default();
+            (task.declare)(&mut needs);
+            (format!("task {}", task.name), needs.into_vec())
+        });
         let consumers: Vec<_> = self
             .routes
             .iter()
             .map(|r| (r.to_string(), r.needs()))
+            .chain(tasks)
             .collect();
         problems.extend(
             self.registry
@@ -212,6 +230,29 @@ impl App {
         let container = self.registry.build().await.map_err(|problems| BuildError {
             problems: problems.into_iter().map(BuildProblem::Inject).collect(),
         })?;
+        let mut problems = Vec::new();
+        let mut task_slots = Vec::new();
+        for workers in &self.workers {
+            let mut slots = HashMap::new();
+            for task in &workers.tasks {
+                let mut needs = Needs::default();
+                (task.declare)(&mut needs);
+                let deps = container.route_deps(&needs.into_vec());
+                if !deps.plan.is_empty() {
+                    problems.push(BuildProblem::TaskNeedsRequest {
+                        task: task.name.to_owned(),
+                    });
+                }
+                slots.insert(task.name, Arc::from(deps.slots));
+            }
+            task_slots.push(slots);
+        }
+        if !problems.is_empty() {
+            return Err(BuildError { problems });
+        }
+        for (workers, slots) in self.workers.into_iter().zip(task_slots) {
+            workers.start(slots, &self.shutdown);
+        }
         let scoped = self.scoped;
         let routes = self
             .routes

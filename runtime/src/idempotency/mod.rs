@@ -41,10 +41,10 @@ mod key;
 mod sql;
 mod store;
 
+use crate::pool::SqlEngine;
 pub use key::{KeyError, MAX_KEY_LEN};
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
-pub use sql::SqlEngine;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteStore;
 pub use store::{

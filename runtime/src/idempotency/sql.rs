@@ -27,16 +27,7 @@ pub(crate) const TABLE: &str = "portico_idempotency";
 /// Expired rows are deleted once every this many attempts.
 const PURGE_EVERY: u64 = 1024;
 
-/// Which database a store keeps its records in: where a handler's
-/// transaction can record its answer too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SqlEngine {
-    /// SQLite, through `Idempotent::record_sqlite`.
-    Sqlite,
-    /// PostgreSQL, through `Idempotent::record_postgres`.
-    Postgres,
-}
+pub(crate) use crate::pool::SqlEngine;
 
 fn now_ms() -> i64 {
     SystemTime::now()

@@ -22,6 +22,7 @@ pub use head::RequestHead;
 pub use scope::Scope;
 
 pub(crate) use container::{Registry, RouteDeps, provide_methods};
+pub(crate) use scope::Slot;
 
 use std::any::{TypeId, type_name};
 use std::fmt;
@@ -109,6 +110,26 @@ impl<T: Send + Sync + 'static> Inject for Dep<T> {
     #[inline]
     fn resolve(scope: &mut Scope<'_>) -> Self {
         Dep(scope.take::<T>())
+    }
+}
+
+/// Nothing to inject: for what takes no dependencies (a task's `Deps`).
+impl Inject for () {
+    fn declare(_: &mut Needs) {}
+
+    fn resolve(_: &mut Scope<'_>) -> Self {}
+}
+
+/// Several dependencies at once, resolved in order.
+impl<A: Inject, B: Inject> Inject for (A, B) {
+    fn declare(needs: &mut Needs) {
+        A::declare(needs);
+        B::declare(needs);
+    }
+
+    fn resolve(scope: &mut Scope<'_>) -> Self {
+        let a = A::resolve(scope);
+        (a, B::resolve(scope))
     }
 }
 

@@ -22,6 +22,18 @@ pub use sqlite::{SqliteConnection, SqliteError, SqliteManager};
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
 
+/// A database engine a pool can reach: where a component that keeps its
+/// state in the app's database (idempotency records, tasks) says it does,
+/// so that a handler's transaction can write that state too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SqlEngine {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;

@@ -13,6 +13,11 @@ pub struct PostgresManager {
 }
 
 impl PostgresManager {
+    /// What it connects with.
+    pub fn config(&self) -> &str {
+        &self.config
+    }
+
     /// Connections as `config` says.
     pub fn new(config: impl Into<String>) -> Self {
         PostgresManager {

@@ -1,0 +1,571 @@
+//! Workers: claim tasks, run them with their dependencies, renew their
+//! leases, record how they ended, enqueue periodic tasks, and drain on
+//! shutdown.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::backend::{Claimed, NewTask, Outcome, backoff};
+use super::{QueueError, Task, TaskError, TaskId, TaskOptions, TaskQueue, now_ms};
+use crate::inject::{Inject, Needs, Scope, Slot};
+use crate::shutdown::{Hold, Shutdown};
+
+type RunFuture = Pin<Box<dyn std::future::Future<Output = Result<String, TaskError>> + Send>>;
+type RunFn = fn(String, Arc<[Slot]>) -> RunFuture;
+
+/// A task kind the workers can run: its name, its dependencies, and its
+/// code with the payload decoded.
+#[derive(Clone)]
+pub(crate) struct Registration {
+    pub(crate) name: &'static str,
+    pub(crate) declare: fn(&mut Needs),
+    run: RunFn,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+fn run_task<T: Task>(payload: String, slots: Arc<[Slot]>) -> RunFuture {
+    Box::pin(async move {
+        let task: T = serde_json::from_str(&payload).map_err(|e| {
+            TaskError::permanent(format!("its payload does not decode as `{}`: {e}", T::NAME))
+        })?;
+        let deps = {
+            let mut next = 0;
+            T::Deps::resolve(&mut Scope::new(&slots, &[], &mut next))
+        };
+        let output = task.run(deps).await?;
+        serde_json::to_string(&output)
+            .map_err(|e| TaskError::permanent(format!("its result does not serialise: {e}")))
+    })
+}
+
+/// A task enqueued once per period.
+#[derive(Clone)]
+struct Schedule {
+    name: String,
+    every: Duration,
+    make: Arc<dyn Fn() -> Result<NewTask, QueueError> + Send + Sync>,
+}
+
+/// The workers of a [`TaskQueue`]: which tasks they run, on which queues,
+/// how many at once. Add them with `App::workers`; they start when the app
+/// is built and drain when it shuts down.
+///
+/// ```
+/// use std::time::Duration;
+/// use portico_runtime::queue::{Task, TaskError, TaskQueue, Workers};
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Double(u64);
+/// # impl Task for Double {
+/// #     const NAME: &'static str = "double";
+/// #     type Deps = ();
+/// #     type Output = u64;
+/// #     async fn run(self, (): ()) -> Result<u64, TaskError> { Ok(self.0 * 2) }
+/// # }
+///
+/// let queue = TaskQueue::memory();
+/// let workers = Workers::new(&queue)
+///     .task::<Double>()
+///     .queue("default", 4)                 // four at once
+///     .queue("emails", 1)                  // one at a time
+///     .every("nightly-double", Duration::from_secs(86_400), || Double(21));
+/// # let _ = workers;
+/// ```
+#[derive(Clone)]
+pub struct Workers {
+    queue: TaskQueue,
+    pub(crate) tasks: Vec<Registration>,
+    queues: Vec<(String, usize)>,
+    schedules: Vec<Schedule>,
+    lease: Duration,
+    poll: Duration,
+    grace: Duration,
+    batch: usize,
+    backoff: Duration,
+    keep_done: Duration,
+    keep_failed: Duration,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers")
+            .field("tasks", &self.tasks)
+            .field("queues", &self.queues)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workers {
+    /// Workers of `queue`, running no task kind yet, on queue `default`
+    /// with 4 at once unless [`queue`](Workers::queue) says otherwise.
+    pub fn new(queue: &TaskQueue) -> Self {
+        Workers {
+            queue: queue.clone(),
+            tasks: Vec::new(),
+            queues: Vec::new(),
+            schedules: Vec::new(),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            grace: Duration::from_secs(30),
+            batch: 64,
+            backoff: Duration::from_secs(1),
+            keep_done: Duration::from_secs(24 * 3600),
+            keep_failed: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+
+    /// Runs tasks of kind `T`.
+    pub fn task<T: Task>(mut self) -> Self {
+        self.tasks.push(Registration {
+            name: T::NAME,
+            declare: <T::Deps as Inject>::declare,
+            run: run_task::<T>,
+        });
+        self
+    }
+
+    /// Works on the named queue, `concurrency` tasks at once.
+    pub fn queue(mut self, name: impl Into<String>, concurrency: usize) -> Self {
+        self.queues.push((name.into(), concurrency.max(1)));
+        self
+    }
+
+    /// Enqueues `make()` once every `every` (periods aligned to the Unix
+    /// epoch), on whichever instance gets there first: a period is
+    /// enqueued once however many instances share the backend.
+    pub fn every<T: Task>(
+        mut self,
+        name: impl Into<String>,
+        every: Duration,
+        make: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Self {
+        self.schedules.push(Schedule {
+            name: name.into(),
+            every: every.max(Duration::from_millis(1)),
+            make: Arc::new(move || NewTask::of(&make(), TaskOptions::default())),
+        });
+        self
+    }
+
+    /// How long a claim holds a task without a heartbeat (default 30 s;
+    /// renewed every third of it): after a crash, the task runs again
+    /// within this time.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How often idle workers look for work that no wake-up announced
+    /// (another instance's, a delayed task coming due). Default 1 s.
+    pub fn poll(mut self, every: Duration) -> Self {
+        self.poll = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long running tasks may finish after shutdown begins (default
+    /// 30 s); what is still running then is stopped and given back.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The most tasks one claim takes (default 64).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// The wait before the second attempt of a failed task (default 1 s),
+    /// doubling for each attempt after, at most an hour, ±25 % jitter.
+    pub fn backoff(mut self, first: Duration) -> Self {
+        self.backoff = first;
+        self
+    }
+
+    /// How long finished records are kept: done and cancelled ones
+    /// (default 24 h), failed ones (default 7 days).
+    pub fn retention(mut self, done: Duration, failed: Duration) -> Self {
+        self.keep_done = done;
+        self.keep_failed = failed;
+        self
+    }
+
+    /// Starts the workers with each task kind's resolved dependencies.
+    pub(crate) fn start(self, slots: HashMap<&'static str, Arc<[Slot]>>, shutdown: &Shutdown) {
+        let kinds: HashMap<&'static str, (RunFn, Arc<[Slot]>)> = self
+            .tasks
+            .iter()
+            .map(|r| {
+                (
+                    r.name,
+                    (
+                        r.run,
+                        slots.get(r.name).cloned().unwrap_or_else(|| Arc::from([])),
+                    ),
+                )
+            })
+            .collect();
+        let queues = if self.queues.is_empty() {
+            vec![("default".to_owned(), 4)]
+        } else {
+            self.queues.clone()
+        };
+        let shared = Arc::new(Shared {
+            queue: self.queue.clone(),
+            kinds,
+            lease: self.lease,
+            poll: self.poll,
+            grace: self.grace,
+            batch: self.batch,
+            backoff: self.backoff,
+            shutdown: shutdown.clone(),
+        });
+        for (i, (name, concurrency)) in queues.into_iter().enumerate() {
+            let upkeep = (i == 0).then(|| Upkeep {
+                schedules: self.schedules.clone(),
+                keep_done: self.keep_done,
+                keep_failed: self.keep_failed,
+            });
+            let dispatcher =
+                Dispatcher::new(Arc::clone(&shared), name, concurrency, shutdown.hold());
+            tokio::spawn(dispatcher.run(upkeep));
+        }
+    }
+}
+
+struct Shared {
+    queue: TaskQueue,
+    kinds: HashMap<&'static str, (RunFn, Arc<[Slot]>)>,
+    lease: Duration,
+    poll: Duration,
+    grace: Duration,
+    batch: usize,
+    backoff: Duration,
+    shutdown: Shutdown,
+}
+
+/// What one dispatcher per `Workers` does besides running tasks.
+struct Upkeep {
+    schedules: Vec<Schedule>,
+    keep_done: Duration,
+    keep_failed: Duration,
+}
+
+/// A claim being run.
+struct Claim {
+    id: TaskId,
+    attempt: u32,
+    max_attempts: u32,
+    handle: tokio::task::AbortHandle,
+}
+
+/// Runs one queue: claims, runs, heartbeats, completes, drains.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    queue: String,
+    concurrency: usize,
+    running: JoinSet<(TaskId, u32, Outcome)>,
+    /// The claims running, by their tokio task.
+    claims: HashMap<tokio::task::Id, Claim>,
+    finished: Vec<(TaskId, u32, Outcome)>,
+    _hold: Hold,
+}
+
+impl Dispatcher {
+    fn new(shared: Arc<Shared>, queue: String, concurrency: usize, hold: Hold) -> Self {
+        Dispatcher {
+            shared,
+            queue,
+            concurrency,
+            running: JoinSet::new(),
+            claims: HashMap::new(),
+            finished: Vec::new(),
+            _hold: hold,
+        }
+    }
+
+    async fn run(mut self, mut upkeep: Option<Upkeep>) {
+        let shared = Arc::clone(&self.shared);
+        let backend = Arc::clone(shared.queue.backend());
+        let mut heartbeat = tokio::time::interval(shared.lease / 3);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut upkeep_tick = tokio::time::interval(Duration::from_millis(250));
+        upkeep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_purge = tokio::time::Instant::now();
+        let mut periods: HashMap<String, i64> = HashMap::new();
+        let mut stopping: Option<tokio::time::Instant> = None;
+        loop {
+            self.flush().await;
+            let mut more = false;
+            if stopping.is_none() {
+                let free = self.concurrency - self.running.len();
+                if free > 0 {
+                    let want = free.min(shared.batch);
+                    match backend.claim(&self.queue, want, shared.lease).await {
+                        Ok(claimed) => {
+                            more = claimed.len() == want;
+                            for claim in claimed {
+                                self.spawn(claim);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(queue = %self.queue, error = %error, "claiming tasks failed; retrying");
+                        }
+                    }
+                }
+            } else if self.running.is_empty() {
+                break;
+            }
+            let wake = shared.queue.wakeup().notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let idle = if more && stopping.is_none() {
+                Duration::ZERO
+            } else {
+                shared.poll
+            };
+            tokio::select! {
+                biased;
+                () = shared.shutdown.wait(), if stopping.is_none() => {
+                    stopping = Some(tokio::time::Instant::now() + shared.grace);
+                }
+                Some(joined) = self.running.join_next_with_id(), if !self.running.is_empty() => {
+                    self.joined(joined);
+                    while let Some(joined) = self.running.try_join_next_with_id() {
+                        self.joined(joined);
+                    }
+                }
+                _ = heartbeat.tick() => self.heartbeat().await,
+                _ = upkeep_tick.tick(), if upkeep.is_some() && stopping.is_none() => {
+                    if let Some(upkeep) = &mut upkeep {
+                        upkeep.periodic(&shared, &mut periods).await;
+                        if tokio::time::Instant::now() >= next_purge {
+                            next_purge = tokio::time::Instant::now() + Duration::from_secs(60);
+                            if let Err(error) = shared.queue.purge(upkeep.keep_done, upkeep.keep_failed).await {
+                                tracing::warn!(error = %error, "purging finished tasks failed");
+                            }
+                        }
+                    }
+                }
+                () = &mut wake, if stopping.is_none() => {}
+                () = tokio::time::sleep(idle), if stopping.is_none() => {}
+                () = sleep_until(stopping), if stopping.is_some() => {
+                    tracing::warn!(queue = %self.queue, running = self.running.len(),
+                        "grace period over; stopping the tasks still running and giving them back");
+                    self.running.abort_all();
+                    while let Some(joined) = self.running.join_next_with_id().await {
+                        self.joined(joined);
+                    }
+                    break;
+                }
+            }
+        }
+        self.flush().await;
+        let left: Vec<(TaskId, u32)> = self.claims.values().map(|c| (c.id, c.attempt)).collect();
+        if !left.is_empty()
+            && let Err(error) = backend.release(&left).await
+        {
+            tracing::warn!(error = %error, "giving back unfinished tasks failed; their leases will lapse");
+        }
+    }
+
+    /// Runs a claimed task in a task of its own: a panic ends only it.
+    fn spawn(&mut self, claim: Claimed) {
+        let Claimed {
+            id,
+            name,
+            payload,
+            attempt,
+            max_attempts,
+            timeout,
+        } = claim;
+        let kind = self.shared.kinds.get(name.as_str()).cloned();
+        let backoff_base = self.shared.backoff;
+        let handle = self.running.spawn(async move {
+            let result = match kind {
+                Some((run, slots)) => {
+                    match tokio::time::timeout(timeout, run(payload, slots)).await {
+                        Ok(result) => result,
+                        Err(_) => Err(TaskError::new(format!(
+                            "it ran longer than its timeout of {} ms",
+                            timeout.as_millis()
+                        ))),
+                    }
+                }
+                None => Err(TaskError::new(format!(
+                    "no worker here runs tasks named `{}`",
+                    crate::text::untrusted(&name)
+                ))),
+            };
+            (
+                id,
+                attempt,
+                settle(id, attempt, max_attempts, backoff_base, result),
+            )
+        });
+        self.claims.insert(
+            handle.id(),
+            Claim {
+                id,
+                attempt,
+                max_attempts,
+                handle,
+            },
+        );
+    }
+
+    fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, (TaskId, u32, Outcome)), tokio::task::JoinError>,
+    ) {
+        match joined {
+            Ok((task, outcome)) => {
+                self.claims.remove(&task);
+                self.finished.push(outcome);
+            }
+            // Cancelled: a lost claim (already forgotten) or one the grace
+            // period stopped (kept, to be given back).
+            Err(error) if !error.is_panic() => {}
+            Err(error) => {
+                let Some(claim) = self.claims.remove(&error.id()) else {
+                    return;
+                };
+                tracing::error!(task = %claim.id, attempt = claim.attempt, "task panicked");
+                let outcome = settle(
+                    claim.id,
+                    claim.attempt,
+                    claim.max_attempts,
+                    self.shared.backoff,
+                    Err(TaskError::new("it panicked")),
+                );
+                self.finished.push((claim.id, claim.attempt, outcome));
+            }
+        }
+    }
+
+    /// Records finished runs in one go.
+    async fn flush(&mut self) {
+        if self.finished.is_empty() {
+            return;
+        }
+        match self.shared.queue.backend().complete(&self.finished).await {
+            Ok(()) => {
+                self.finished.clear();
+                self.shared.queue.progressed();
+            }
+            Err(error) => {
+                // Kept for the next round; the leases lapse meanwhile at
+                // worst, and then the tasks run again (at least once).
+                tracing::warn!(error = %error, "recording finished tasks failed; retrying");
+                tokio::time::sleep(self.shared.poll).await;
+            }
+        }
+    }
+
+    /// Renews the leases of the running claims; stops those lost.
+    async fn heartbeat(&mut self) {
+        if self.claims.is_empty() {
+            return;
+        }
+        let held: Vec<(TaskId, u32)> = self.claims.values().map(|c| (c.id, c.attempt)).collect();
+        match self
+            .shared
+            .queue
+            .backend()
+            .heartbeat(&held, self.shared.lease)
+            .await
+        {
+            Ok(lost) => {
+                // Cancelled, or taken over after a lapsed lease: stop the
+                // run and forget the claim.
+                self.claims.retain(|_, claim| {
+                    let keep = !lost.contains(&claim.id);
+                    if !keep {
+                        claim.handle.abort();
+                    }
+                    keep
+                });
+            }
+            Err(error) => tracing::warn!(error = %error, "renewing task leases failed"),
+        }
+    }
+}
+
+impl Upkeep {
+    /// Enqueues each schedule's current period, once.
+    async fn periodic(&self, shared: &Shared, done: &mut HashMap<String, i64>) {
+        let now = now_ms();
+        for schedule in &self.schedules {
+            let every = super::millis(schedule.every).max(1);
+            let period = now - now.rem_euclid(every);
+            if done.get(&schedule.name) == Some(&period) {
+                continue;
+            }
+            let task = match (schedule.make)() {
+                Ok(task) => task,
+                Err(error) => {
+                    tracing::error!(schedule = %schedule.name, error = %error, "a periodic task does not serialise");
+                    continue;
+                }
+            };
+            match shared
+                .queue
+                .backend()
+                .enqueue_period(&schedule.name, period, task)
+                .await
+            {
+                Ok(enqueued) => {
+                    done.insert(schedule.name.clone(), period);
+                    if enqueued.is_some() {
+                        shared.queue.wake();
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(schedule = %schedule.name, error = %error, "enqueueing a periodic task failed")
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a run that returned `result` ends: done, retried after a backoff,
+/// or failed.
+fn settle(
+    id: TaskId,
+    attempt: u32,
+    max_attempts: u32,
+    first: Duration,
+    result: Result<String, TaskError>,
+) -> Outcome {
+    match result {
+        Ok(output) => Outcome::Done(output),
+        Err(error) if error.is_permanent() || attempt >= max_attempts => {
+            Outcome::Failed(error.message().to_owned())
+        }
+        Err(error) => {
+            let jitter =
+                foldhash::fast::FixedState::with_seed(now_ms() as u64).hash_one((id, attempt));
+            let jitter = (jitter >> 11) as f64 / (1u64 << 53) as f64;
+            Outcome::Retry {
+                error: error.message().to_owned(),
+                at: now_ms().saturating_add(super::millis(backoff(first, attempt, jitter))),
+            }
+        }
+    }
+}
