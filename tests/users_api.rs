@@ -76,7 +76,8 @@ async fn route_table_lists_the_seed_routes_in_registration_order() {
     assert_eq!(
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
-         DELETE /users/<id> -> delete_user\nGET /healthz -> healthz\nGET /ready -> ready\n"
+         DELETE /users/<id> -> delete_user\nGET /tasks/<id> -> get_task\nGET /healthz -> healthz\n\
+         GET /ready -> ready\n"
     );
 }
 
@@ -92,7 +93,7 @@ async fn create_then_get_then_delete_a_user() {
     assert_eq!(reply.header("location"), "/users/1");
     assert_eq!(
         reply.json(),
-        json!({"success": true, "data": {"id": 1, "name": "Alice", "email": "alice@example.com", "age": 30}, "error": null})
+        json!({"success": true, "data": {"id": 1, "name": "Alice", "email": "alice@example.com", "age": 30, "welcome_task": 1}, "error": null})
     );
 
     let reply = server.get("/users/1").await;
@@ -568,6 +569,13 @@ async fn thirty_concurrent_creates_with_one_key_make_one_user() {
         }
     }
     assert_eq!(user_count(&server).await, 1, "exactly one user");
+    let created: serde_json::Value = serde_json::from_slice(first.as_ref().unwrap()).unwrap();
+    let task = created["data"]["welcome_task"].as_i64().unwrap();
+    assert_eq!(
+        server.get(&format!("/tasks/{}", task + 1)).await.status,
+        404,
+        "exactly one welcome task"
+    );
 
     let replay = post_keyed(&server, "42", "signup-1", body).await;
     assert_eq!(replay.status, 201);
@@ -596,4 +604,46 @@ async fn a_refused_create_leaves_the_key_free() {
     let valid = r#"{"name": "Fixed", "email": "fixed@example.com", "age": 30}"#;
     assert_eq!(post_keyed(&server, "42", "k", valid).await.status, 201);
     assert_eq!(user_count(&server).await, 1);
+}
+
+/// GET /tasks/<id>, as `auth` if given.
+async fn get_task(
+    server: &TestServer,
+    id: &serde_json::Value,
+    auth: Option<&str>,
+) -> common::Reply {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+    server
+        .send(Method::GET, &format!("/tasks/{id}"), &headers, None)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_created_user_gets_a_welcome_task_that_runs() {
+    let server = server().await;
+    let user = create(&server, "Wanda", "wanda@example.com", 30).await;
+    let task = &user["welcome_task"];
+    assert!(task.as_i64().is_some(), "{user}");
+    let auth = bearer("user");
+    let mut record = serde_json::Value::Null;
+    for _ in 0..200 {
+        record = get_task(&server, task, Some(&auth)).await.json()["data"].clone();
+        if record["status"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(record["status"], "done", "{record}");
+    assert_eq!(record["name"], "welcome_email");
+    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["result"]["sent"], true);
+    assert_eq!(record["payload"]["to"], "wanda@example.com");
+    // Anonymous callers see the record, not the payload.
+    let anonymous = get_task(&server, task, None).await.json()["data"].clone();
+    assert_eq!(anonymous["status"], "done");
+    assert_eq!(anonymous["payload"], serde_json::Value::Null);
+    let missing = get_task(&server, &json!(999_999), None).await;
+    assert!(missing.assert_failure(404).contains("999999"));
+    let ready = server.get("/ready").await.json();
+    assert!(ready.to_string().contains("queue"), "{ready}");
 }

@@ -12,6 +12,7 @@ use portico::health::HealthChecker;
 use portico::idempotency::{Idempotency, Idempotent};
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
+use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
 use portico::ratelimit::RateLimit;
 use portico::validate::ValidationErrors;
 
@@ -24,6 +25,36 @@ pub(crate) struct User {
     pub name: String,
     pub email: String,
     pub age: i32,
+}
+
+/// A created user, with the id of its welcome email task.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CreatedUser {
+    #[serde(flatten)]
+    pub user: User,
+    pub welcome_task: TaskId,
+}
+
+/// Sends a new user's welcome email (here: writes it to the outbox).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WelcomeEmail {
+    pub user_id: i64,
+    pub to: String,
+}
+
+impl Task for WelcomeEmail {
+    const NAME: &'static str = "welcome_email";
+    type Deps = Dep<UserStore>;
+    type Output = serde_json::Value;
+
+    async fn run(self, users: Dep<UserStore>) -> Result<serde_json::Value, TaskError> {
+        let sent = users
+            .send_welcome(self.user_id, self.to)
+            .await
+            .map_err(|e| TaskError::new(e.message().to_owned()))?;
+        // Delivery is at least once: a second run finds the mail sent.
+        Ok(serde_json::json!({ "sent": sent }))
+    }
 }
 
 /// The body of `POST /users`, validated before the handler runs. Only
@@ -122,13 +153,35 @@ pub(crate) async fn create_user(
     Json(new): Json<NewUser>,
     key: Option<Idempotent>,
     users: Dep<UserStore>,
+    tasks: Dep<TaskQueue>,
 ) -> Result<Response, ApiError> {
-    users.insert(new, key, created).await
+    users.insert(new, &tasks, key, created).await
 }
 
 /// The answer to a created user.
-fn created(user: User) -> Created<ApiResponse<User>> {
-    Created::at(format!("/users/{}", user.id), ApiResponse::ok(user))
+fn created(created: CreatedUser) -> Created<ApiResponse<CreatedUser>> {
+    Created::at(
+        format!("/users/{}", created.user.id),
+        ApiResponse::ok(created),
+    )
+}
+
+/// A background task's record; its payload only for an authenticated
+/// caller.
+#[route(GET, "/tasks/<id>")]
+pub(crate) async fn get_task(
+    id: i64,
+    caller: Option<Claims>,
+    tasks: Dep<TaskQueue>,
+) -> Result<ApiResponse<TaskRecord>, ApiError> {
+    let mut record = tasks
+        .status(TaskId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))?;
+    if caller.is_none() {
+        record.payload = serde_json::Value::Null;
+    }
+    Ok(ApiResponse::ok(record))
 }
 
 #[route(GET, "/users/<id>")]
@@ -168,6 +221,9 @@ pub(crate) struct Settings {
     /// How long a keyed request holds its key unrenewed (after a crash,
     /// the key is free again within this time).
     pub idempotency_lease: Duration,
+    /// How long a task worker holds a task unrenewed (after a crash, the
+    /// task runs again within this time).
+    pub task_lease: Duration,
 }
 
 impl Default for Settings {
@@ -181,6 +237,7 @@ impl Default for Settings {
             rate_refill_per_sec: 10.0,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_lease: Duration::from_secs(60),
+            task_lease: Duration::from_secs(30),
         }
     }
 }
@@ -218,6 +275,7 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
         })?
         .authenticate_with(Arc::new(settings.jwt()?));
     let store = UserStore::connect(&settings.database_url).await?;
+    let tasks = store.task_queue().await?;
     // Keys live in the users' database: a user and the key that created
     // it commit together, and survive a restart.
     let idempotency = Idempotency::default()
@@ -234,14 +292,32 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
         .wrap(limit)
         .wrap(idempotency)
         .provide(settings.jwt()?)
+        .workers(
+            Workers::new(&tasks)
+                .task::<WelcomeEmail>()
+                .queue("default", 2)
+                .lease(settings.task_lease),
+        )
         .provide(store)
-        .provide_with(|store: Dep<UserStore>| {
-            HealthChecker::new().register("db", true, move || {
-                let store = Dep::clone(&store);
-                async move { store.ping().await }
-            })
+        .provide(tasks)
+        .provide_with(|store: Dep<UserStore>, tasks: Dep<TaskQueue>| {
+            HealthChecker::new()
+                .register("db", true, move || {
+                    let store = Dep::clone(&store);
+                    async move { store.ping().await }
+                })
+                .register("queue", true, move || {
+                    let tasks = Dep::clone(&tasks);
+                    async move { tasks.ping().await }
+                })
         })
         .provide(Paging::default())
-        .mount(routes![list_users, create_user, get_user, delete_user])
+        .mount(routes![
+            list_users,
+            create_user,
+            get_user,
+            delete_user,
+            get_task
+        ])
         .mount(portico::health::routes()))
 }

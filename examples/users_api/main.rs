@@ -10,7 +10,8 @@
 //! (sqlite://portico.db; postgres://… for PostgreSQL), PORTICO_JWT_SECRET
 //! (at least 32 bytes; a development secret otherwise, with a warning),
 //! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10),
-//! PORTICO_IDEMPOTENCY_TTL_SECS (86400), PORTICO_IDEMPOTENCY_LEASE_SECS (60).
+//! PORTICO_IDEMPOTENCY_TTL_SECS (86400), PORTICO_IDEMPOTENCY_LEASE_SECS (60),
+//! PORTICO_TASK_LEASE_SECS (30).
 
 mod app;
 mod secret;
@@ -59,6 +60,10 @@ fn settings() -> Result<Settings, portico::Error> {
         idempotency_lease: Duration::from_secs(setting(
             "PORTICO_IDEMPOTENCY_LEASE_SECS",
             defaults.idempotency_lease.as_secs(),
+        )?),
+        task_lease: Duration::from_secs(setting(
+            "PORTICO_TASK_LEASE_SECS",
+            defaults.task_lease.as_secs(),
         )?),
     })
 }

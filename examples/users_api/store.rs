@@ -9,23 +9,44 @@ use portico::Response;
 use portico::idempotency::{IdempotencyStore, Idempotent, PostgresStore, SqliteStore};
 use portico::pool::{Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres};
 use portico::prelude::*;
+use portico::queue::{QueueError, TaskOptions, TaskQueue};
 
-use crate::app::{NewUser, User};
+use crate::app::{CreatedUser, NewUser, User, WelcomeEmail};
 
 /// Schema migrations, applied in order once each.
-const SQLITE_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+const SQLITE_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         name TEXT NOT NULL,
         email TEXT NOT NULL,
         age INTEGER NOT NULL
-    )"];
+    )",
+    // The mail a task "sends": one row per user and kind, so that a
+    // task run twice (delivery is at least once) sends once.
+    "CREATE TABLE outbox (
+        user_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, kind)
+    )",
+];
 
-const POSTGRES_MIGRATIONS: &[&str] = &["CREATE TABLE users (
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE users (
         id BIGSERIAL PRIMARY KEY,
         name TEXT NOT NULL,
         email TEXT NOT NULL,
         age INTEGER NOT NULL
-    )"];
+    )",
+    "CREATE TABLE outbox (
+        user_id BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        sent_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, kind)
+    )",
+];
 
 /// The users' database.
 #[derive(Debug, Clone)]
@@ -146,39 +167,65 @@ impl UserStore {
         })
     }
 
-    /// Inserts a user and answers with `answer(user)`; with a key, the
-    /// answer is recorded in the same transaction as the row.
+    /// The task queue, in this database: a user and its welcome email
+    /// task commit together.
+    pub(crate) async fn task_queue(&self) -> Result<TaskQueue, portico::Error> {
+        let queue = match self {
+            UserStore::Sqlite(pool) => TaskQueue::sqlite(pool.clone()).await,
+            UserStore::Postgres(pool) => TaskQueue::postgres(pool.clone()).await,
+        };
+        queue.map_err(|e: QueueError| config_error(e))
+    }
+
+    /// Inserts a user and its welcome email task, and answers with
+    /// `answer(user)`, all in one transaction; with a key, the answer is
+    /// recorded in it too.
     pub(crate) async fn insert(
         &self,
         new: NewUser,
+        tasks: &TaskQueue,
         key: Option<Idempotent>,
-        answer: fn(User) -> Created<ApiResponse<User>>,
+        answer: fn(CreatedUser) -> Created<ApiResponse<CreatedUser>>,
     ) -> Result<Response, ApiError> {
         let name = new.name.trim().to_owned();
+        let welcome = |user: &User| WelcomeEmail {
+            user_id: user.id,
+            to: user.email.clone(),
+        };
+        // One welcome per user, however often the request is retried.
+        let once = |user: &User| TaskOptions::new().unique_key(format!("welcome:{}", user.id));
         match self {
             UserStore::Sqlite(pool) => {
                 let mut conn = pool.get().await?;
-                conn.call(move |c| {
-                    let tx = c.transaction()?;
-                    tx.execute(
-                        "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)",
-                        rusqlite::params![name, new.email, new.age],
-                    )?;
-                    let user = User {
-                        id: tx.last_insert_rowid(),
-                        name,
-                        email: new.email,
-                        age: new.age,
-                    };
-                    let response = match key {
-                        Some(key) => key.record_sqlite(&tx, answer(user))?,
-                        None => answer(user).into_response(),
-                    };
-                    tx.commit()?;
-                    Ok(response)
-                })
-                .await
-                .map_err(ApiError::from)
+                let queue = tasks.clone();
+                let response = conn
+                    .call(move |c| {
+                        let tx = c.transaction()?;
+                        tx.execute(
+                            "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)",
+                            rusqlite::params![name, new.email, new.age],
+                        )?;
+                        let user = User {
+                            id: tx.last_insert_rowid(),
+                            name,
+                            email: new.email,
+                            age: new.age,
+                        };
+                        let welcome_task =
+                            queue.enqueue_sqlite(&tx, welcome(&user), once(&user))?;
+                        let created = answer(CreatedUser { user, welcome_task });
+                        let response = match key {
+                            Some(key) => key.record_sqlite(&tx, created)?,
+                            None => created.into_response(),
+                        };
+                        tx.commit()?;
+                        Ok(response)
+                    })
+                    .await
+                    .map_err(ApiError::from)?;
+                // Committed: this process's workers may start it now.
+                tasks.wake();
+                Ok(response)
             }
             UserStore::Postgres(pool) => {
                 let mut conn = pool.get().await?;
@@ -196,12 +243,51 @@ impl UserStore {
                     email: new.email,
                     age: new.age,
                 };
+                let welcome_task = tasks
+                    .enqueue_postgres(&tx, welcome(&user), once(&user))
+                    .await?;
+                let created = answer(CreatedUser { user, welcome_task });
                 let response = match key {
-                    Some(key) => key.record_postgres(&tx, answer(user)).await?,
-                    None => answer(user).into_response(),
+                    Some(key) => key.record_postgres(&tx, created).await?,
+                    None => created.into_response(),
                 };
                 tx.commit().await.map_err(ApiError::from)?;
                 Ok(response)
+            }
+        }
+    }
+
+    /// Records the welcome email of `user_id` as sent, once: a second run
+    /// of the task finds it there.
+    pub(crate) async fn send_welcome(&self, user_id: i64, to: String) -> Result<bool, ApiError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await?;
+                conn.call(move |c| {
+                    c.execute(
+                        "INSERT INTO outbox (user_id, kind, address, sent_at) VALUES (?1, 'welcome', ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        rusqlite::params![user_id, to, now],
+                    )
+                    .map(|n| n == 1)
+                })
+                .await
+                .map_err(ApiError::from)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await?;
+                let n = conn
+                    .execute(
+                        "INSERT INTO outbox (user_id, kind, address, sent_at) VALUES ($1, 'welcome', $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[&user_id, &to, &now],
+                    )
+                    .await
+                    .map_err(ApiError::from)?;
+                Ok(n == 1)
             }
         }
     }

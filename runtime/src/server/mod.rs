@@ -148,6 +148,14 @@ impl Server {
         } else {
             tracing::info!("all connections closed");
         }
+        // Background work (task workers) drains on its own grace period;
+        // this bound only keeps a stuck one from holding the process.
+        if tokio::time::timeout(config.grace_period, service.shutdown().drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background work did not drain within the grace period");
+        }
         Ok(())
     }
 }

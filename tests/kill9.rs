@@ -1,8 +1,11 @@
-//! `kill -9` in the middle of a keyed request: the flagship on PostgreSQL
-//! is killed while `POST /users` with an `Idempotency-Key` waits on the
-//! database, then started again. The key answers 409 while the dead
-//! attempt's lease lasts, then the request runs once and is replayed —
-//! never stuck, never run twice.
+//! `kill -9` in the middle of work: the flagship on PostgreSQL is killed
+//! while it waits on the database, then started again.
+//!
+//! - A keyed `POST /users`: the key answers 409 while the dead attempt's
+//!   lease lasts, then the request runs once and is replayed — never
+//!   stuck, never run twice.
+//! - Welcome email tasks, two running and one queued: after the restart
+//!   every one ends done, the killed attempts counted.
 
 #![cfg(unix)]
 
@@ -27,6 +30,7 @@ fn flagship(database_url: &str) -> (Child, SocketAddr) {
         .env("PORTICO_DATABASE_URL", database_url)
         .env("PORTICO_JWT_SECRET", SECRET)
         .env("PORTICO_IDEMPOTENCY_LEASE_SECS", LEASE_SECS.to_string())
+        .env("PORTICO_TASK_LEASE_SECS", "2")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -66,10 +70,15 @@ fn token() -> String {
 }
 
 fn keyed_post(token: &str) -> Vec<u8> {
-    let body = r#"{"name": "Crash", "email": "crash@example.com", "age": 40}"#;
+    post(token, "crash", Some("crash-1"))
+}
+
+fn post(token: &str, name: &str, key: Option<&str>) -> Vec<u8> {
+    let body = format!(r#"{{"name": "{name}", "email": "{name}@example.com", "age": 40}}"#);
+    let key = key.map_or(String::new(), |k| format!("Idempotency-Key: \"{k}\"\r\n"));
     format!(
         "POST /users HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\nIdempotency-Key: \"crash-1\"\r\nContent-Length: {}\r\n\r\n{body}",
+         Authorization: Bearer {token}\r\n{key}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -154,6 +163,89 @@ async fn a_key_survives_kill_9_mid_request_and_runs_once() {
     assert!(replay.starts_with("HTTP/1.1 201"), "{replay}");
     assert!(replay.contains("idempotent-replayed: true"), "{replay}");
     assert_eq!(users().await, 1, "the request ran exactly once");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_tasks_survive_kill_9_and_run_to_done() {
+    let postgres = TestPostgres::start();
+    let url = format!("postgres://portico@127.0.0.1:{}/postgres", postgres.port);
+    let (mut first, addr) = flagship(&url);
+    let token = token();
+    let (db, connection) = tokio_postgres::connect(&postgres.url(), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Holding this lock, the welcome tasks' INSERT waits: they stay running.
+    db.batch_execute("BEGIN; LOCK TABLE outbox IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let (other, other_connection) = tokio_postgres::connect(&postgres.url(), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(other_connection);
+    for name in ["ann", "bob", "cyd"] {
+        let answer = common::raw(addr, &post(&token, name, None), Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    }
+    let count = async |state: &str| -> i64 {
+        other
+            .query_one(
+                "SELECT COUNT(*) FROM portico_tasks WHERE state = $1",
+                &[&state],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count("running").await < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the workers never took two tasks"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    db.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        (count("running").await, count("pending").await),
+        (2, 1),
+        "as the dead process left them"
+    );
+
+    let (mut second, _) = flagship(&url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("done").await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the tasks did not all finish after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts: Vec<i32> = other
+        .query(
+            "SELECT attempts FROM portico_tasks ORDER BY attempts DESC, id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![2, 2, 1],
+        "the two killed attempts are counted"
+    );
+    let sent: i64 = other
+        .query_one("SELECT COUNT(*) FROM outbox", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sent, 3, "each welcome email sent once");
     second.kill().unwrap();
     second.wait().unwrap();
 }
