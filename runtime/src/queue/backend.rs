@@ -155,6 +155,12 @@ pub trait QueueBackend: Send + Sync + 'static {
     /// Counts by state.
     fn stats(&self) -> QueueFuture<'_, QueueStats>;
 
+    /// How many tasks are unfinished (pending, scheduled or running):
+    /// [`stats`](QueueBackend::stats)' depth, cheaper where a backend can.
+    fn depth(&self) -> QueueFuture<'_, u64> {
+        Box::pin(async move { Ok(self.stats().await?.depth()) })
+    }
+
     /// Deletes done and cancelled records finished before `done_before`,
     /// failed ones before `failed_before`; how many.
     fn purge(&self, done_before: i64, failed_before: i64) -> QueueFuture<'_, u64>;

@@ -389,6 +389,16 @@ impl QueueBackend for MemoryBackend {
         ready(stats)
     }
 
+    fn depth(&self) -> QueueFuture<'_, u64> {
+        let state = self.lock();
+        let depth = state
+            .queues
+            .values()
+            .map(|index| index.due.len() + index.later.len() + index.leased.len())
+            .sum::<usize>();
+        ready(depth as u64)
+    }
+
     fn purge(&self, done_before: i64, failed_before: i64) -> QueueFuture<'_, u64> {
         let mut state = self.lock();
         let before = state.tasks.len();

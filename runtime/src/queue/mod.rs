@@ -442,7 +442,7 @@ impl TaskQueue {
             let finished = self.progress.notified();
             tokio::pin!(finished);
             finished.as_mut().enable();
-            if self.backend.stats().await?.depth() == 0 {
+            if self.backend.depth().await? == 0 {
                 return Ok(());
             }
             // A scheduled task comes due without a wake-up: look again

@@ -416,6 +416,16 @@ mod sqlite {
             }))
         }
 
+        fn depth(&self) -> QueueFuture<'_, u64> {
+            Box::pin(self.run(|c| {
+                c.prepare_cached(
+                    "SELECT COUNT(*) FROM portico_tasks WHERE state IN ('pending', 'running')",
+                )?
+                .query_row([], |row| row.get::<_, i64>(0))
+                .map(|n| n as u64)
+            }))
+        }
+
         fn purge(&self, done_before: i64, failed_before: i64) -> QueueFuture<'_, u64> {
             Box::pin(self.write(move |tx| {
                 let deleted = tx.execute(
@@ -551,14 +561,18 @@ mod postgres {
         c: &impl GenericClient,
         task: &NewTask,
     ) -> Result<TaskId, tokio_postgres::Error> {
+        // Insert and notify in one statement: one round trip, one commit.
         let inserted = c
             .query_opt(
-                "INSERT INTO portico_tasks (name, queue, payload, state, max_attempts, priority,
-                    timeout_ms, unique_key, created_at, run_at)
-                 VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'running')
-                 DO NOTHING
-                 RETURNING id",
+                "WITH inserted AS (
+                    INSERT INTO portico_tasks (name, queue, payload, state, max_attempts, priority,
+                        timeout_ms, unique_key, created_at, run_at)
+                    VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9)
+                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'running')
+                    DO NOTHING
+                    RETURNING id
+                 )
+                 SELECT id, pg_notify($10, $2) FROM inserted",
                 &[
                     &task.name,
                     &task.queue(),
@@ -569,25 +583,21 @@ mod postgres {
                     &task.unique_key(),
                     &task.created_at,
                     &task.run_at(),
+                    &CHANNEL,
                 ],
             )
             .await?;
-        let id = match inserted {
-            Some(row) => row.get(0),
-            None => {
-                return c
-                    .query_one(
-                        "SELECT id FROM portico_tasks
-                         WHERE unique_key = $1 AND state IN ('pending', 'running')",
-                        &[&task.unique_key()],
-                    )
-                    .await
-                    .map(|row| TaskId(row.get(0)));
-            }
-        };
-        c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &task.queue()])
-            .await?;
-        Ok(TaskId(id))
+        match inserted {
+            Some(row) => Ok(TaskId(row.get(0))),
+            None => c
+                .query_one(
+                    "SELECT id FROM portico_tasks
+                     WHERE unique_key = $1 AND state IN ('pending', 'running')",
+                    &[&task.unique_key()],
+                )
+                .await
+                .map(|row| TaskId(row.get(0))),
+        }
     }
 
     fn record(row: &tokio_postgres::Row) -> RecordRow {
@@ -661,31 +671,38 @@ mod postgres {
             Box::pin(async move {
                 let conn = self.client().await?;
                 let now = now_ms();
-                conn.execute(
-                    "UPDATE portico_tasks SET state = 'failed', error = $3, finished_at = $2,
-                        lease_until = NULL
-                     WHERE queue = $1 AND state = 'running' AND lease_until < $2
-                        AND attempts >= max_attempts",
-                    &[&queue, &now, &LAPSED],
-                )
-                .await
-                .map_err(db)?;
+                // One statement, one commit: a lapsed lease (its worker
+                // died) out of attempts fails the task; due tasks — pending
+                // ones in order from the index, then lapsed ones with
+                // attempts left — are claimed, skipping rows another
+                // claimer holds.
                 let rows = conn
                     .query(
-                        "UPDATE portico_tasks SET state = 'running', attempts = attempts + 1,
-                            lease_until = $3, started_at = $2
-                         WHERE id IN (SELECT id FROM portico_tasks
-                            WHERE queue = $1 AND ((state = 'pending' AND run_at <= $2)
-                                OR (state = 'running' AND lease_until < $2))
+                        "WITH lapsed AS (
+                            UPDATE portico_tasks SET state = 'failed', error = $5, finished_at = $2,
+                                lease_until = NULL
+                            WHERE queue = $1 AND state = 'running' AND lease_until < $2
+                                AND attempts >= max_attempts
+                         ),
+                         pending AS (
+                            SELECT id FROM portico_tasks
+                            WHERE queue = $1 AND state = 'pending' AND run_at <= $2
                             ORDER BY priority, run_at, id LIMIT $4
-                            FOR UPDATE SKIP LOCKED)
+                            FOR UPDATE SKIP LOCKED
+                         ),
+                         expired AS (
+                            SELECT id FROM portico_tasks
+                            WHERE queue = $1 AND state = 'running' AND lease_until < $2
+                                AND attempts < max_attempts
+                            LIMIT $4
+                            FOR UPDATE SKIP LOCKED
+                         )
+                         UPDATE portico_tasks SET state = 'running', attempts = attempts + 1,
+                            lease_until = $3, started_at = $2
+                         WHERE id IN (SELECT id FROM
+                            (SELECT id FROM pending UNION ALL SELECT id FROM expired) AS due LIMIT $4)
                          RETURNING id, name, payload, attempts, max_attempts, timeout_ms",
-                        &[
-                            &queue,
-                            &now,
-                            &now.saturating_add(millis(lease)),
-                            &(limit as i64),
-                        ],
+                        &[&queue, &now, &now.saturating_add(millis(lease)), &(limit as i64), &LAPSED],
                     )
                     .await
                     .map_err(db)?;
@@ -878,6 +895,20 @@ mod postgres {
                     tally(&mut stats, &state, row.get(1), row.get(2), row.get(3), now);
                 }
                 Ok(stats)
+            })
+        }
+
+        fn depth(&self) -> QueueFuture<'_, u64> {
+            Box::pin(async move {
+                let conn = self.client().await?;
+                let row = conn
+                    .query_one(
+                        "SELECT COUNT(*) FROM portico_tasks WHERE state IN ('pending', 'running')",
+                        &[],
+                    )
+                    .await
+                    .map_err(db)?;
+                Ok(row.get::<_, i64>(0) as u64)
             })
         }
 
