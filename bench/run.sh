@@ -133,6 +133,10 @@ PY
 done
 fi
 
+# Figures of the other benchmarks (queue, idempotency) live below a marker
+# in the same file; a load-test run keeps them.
+KEPT="$OUT/kept.md"
+sed -n '/^<!-- other benchmarks -->$/,$p' "$RESULTS" > "$KEPT" 2>/dev/null || : > "$KEPT"
 python3 - "$RAW" "$IDLE" "$ROUNDS" "$DURATION" "$CONNECTIONS" > "$RESULTS" <<'PY'
 import statistics, sys, re, subprocess, platform
 raw, idle, rounds, duration, connections = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
@@ -188,4 +192,5 @@ for line in open(idle):
     server, rss = line.split()
     print(f"| {server} | {int(rss) / 1024:.1f} |")
 PY
+if [ -s "$KEPT" ]; then printf '\n' >> "$RESULTS"; cat "$KEPT" >> "$RESULTS"; fi
 echo "== wrote bench/$RESULTS"
