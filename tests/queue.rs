@@ -597,3 +597,17 @@ async fn enqueue_in_a_postgres_transaction_commits_or_vanishes_with_it() {
     );
     stop(service).await;
 }
+
+#[tokio::test]
+async fn readiness_fails_once_the_workers_are_gone() {
+    let (queue, runs) = (TaskQueue::memory(), Runs::default());
+    assert_eq!(
+        queue.ping().await,
+        Ok(()),
+        "no workers started here: the backend alone"
+    );
+    let service = start(&queue, "ready", &runs).await;
+    assert_eq!(queue.ping().await, Ok(()));
+    stop(service).await;
+    assert_eq!(queue.ping().await, Err("no workers running".to_owned()));
+}

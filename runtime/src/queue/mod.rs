@@ -374,6 +374,27 @@ pub struct TaskQueue {
     wake: Arc<Notify>,
     /// Wakes [`wait_idle`](TaskQueue::wait_idle): runs finished.
     progress: Arc<Notify>,
+    /// Dispatchers running in this process, once workers were started.
+    workers: Arc<WorkerCount>,
+}
+
+/// How many of this process's dispatchers run, for the readiness check.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCount {
+    started: std::sync::atomic::AtomicBool,
+    alive: std::sync::atomic::AtomicUsize,
+}
+
+/// One running dispatcher; counted down when it ends, by panic too.
+#[derive(Debug)]
+pub(crate) struct Alive(Arc<WorkerCount>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0
+            .alive
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl fmt::Debug for TaskQueue {
@@ -396,6 +417,7 @@ impl TaskQueue {
             backend,
             wake,
             progress: Arc::new(Notify::new()),
+            workers: Arc::default(),
         }
     }
 
@@ -426,6 +448,14 @@ impl TaskQueue {
 
     pub(crate) fn wakeup(&self) -> &Arc<Notify> {
         &self.wake
+    }
+
+    /// Counts a dispatcher as running until the returned guard drops.
+    pub(crate) fn alive(&self) -> Alive {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.workers.started.store(true, Relaxed);
+        self.workers.alive.fetch_add(1, Relaxed);
+        Alive(Arc::clone(&self.workers))
     }
 
     /// Tells [`wait_idle`](TaskQueue::wait_idle) that runs finished.
@@ -555,13 +585,18 @@ impl TaskQueue {
             .await
     }
 
-    /// Whether the backend answers: a readiness check.
+    /// A readiness check: the backend answers, and — once workers were
+    /// started in this process — at least one of them still runs.
     pub async fn ping(&self) -> Result<(), String> {
+        use std::sync::atomic::Ordering::Relaxed;
         self.backend
-            .stats()
+            .depth()
             .await
-            .map(drop)
-            .map_err(|_| "unavailable".to_owned())
+            .map_err(|_| "unavailable".to_owned())?;
+        if self.workers.started.load(Relaxed) && self.workers.alive.load(Relaxed) == 0 {
+            return Err("no workers running".to_owned());
+        }
+        Ok(())
     }
 }
 

@@ -277,12 +277,14 @@ struct Dispatcher {
     /// The claims running, by their tokio task.
     claims: HashMap<tokio::task::Id, Claim>,
     finished: Vec<(TaskId, u32, Outcome)>,
+    _alive: super::Alive,
     _hold: Hold,
 }
 
 impl Dispatcher {
     fn new(shared: Arc<Shared>, queue: String, concurrency: usize, hold: Hold) -> Self {
         Dispatcher {
+            _alive: shared.queue.alive(),
             shared,
             queue,
             concurrency,
