@@ -317,6 +317,8 @@ async fn periodic_once_across_two_pools(backend: &Backend) {
         Workers::new(&queue)
             .queue("default", 2)
             .every("tick", every, || job("tick", 1))
+            .cron("each-second", "* * * * * *", || job("cron", 1))
+            .expect("a cron expression")
     };
     let epoch_ms = || {
         std::time::SystemTime::now()
@@ -338,6 +340,13 @@ async fn periodic_once_across_two_pools(backend: &Backend) {
     assert!(
         ticks <= spanned && ticks + 2 >= spanned,
         "{ticks} runs over {spanned} periods: each period is enqueued once by the two pools"
+    );
+    // The cron schedule fires on whole seconds after the pools start.
+    let seconds = (epoch_ms() / 1000 - begin / 1000) as usize;
+    let fired = runs.of("cron");
+    assert!(
+        fired <= seconds && fired + 2 >= seconds,
+        "{fired} cron runs over {seconds} second boundaries"
     );
 }
 
@@ -596,6 +605,19 @@ async fn enqueue_in_a_postgres_transaction_commits_or_vanishes_with_it() {
         TaskStatus::Done
     );
     stop(service).await;
+}
+
+#[test]
+fn a_bad_cron_expression_is_an_error_naming_it() {
+    let queue = TaskQueue::memory();
+    let err = Workers::new(&queue)
+        .cron("nightly", "at midnight", || job("x", 1))
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("nightly") && err.to_string().contains("at midnight"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

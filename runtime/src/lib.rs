@@ -68,7 +68,7 @@ pub use body::Body;
 pub use error::{BuildError, BuildProblem, Error};
 pub use handler::Route;
 pub use http;
-pub use shutdown::Shutdown;
+pub use shutdown::{Hold, Shutdown};
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -45,7 +45,7 @@ pub use memory::MemoryBackend;
 pub use sql::PostgresBackend;
 #[cfg(feature = "sqlite")]
 pub use sql::SqliteBackend;
-pub use worker::Workers;
+pub use worker::{CronError, Workers};
 
 use std::fmt;
 use std::future::Future;

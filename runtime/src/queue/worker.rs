@@ -52,8 +52,26 @@ fn run_task<T: Task>(payload: String, slots: Arc<[Slot]>) -> RunFuture {
 #[derive(Clone)]
 struct Schedule {
     name: String,
-    every: Duration,
+    cadence: Cadence,
     make: Arc<dyn Fn() -> Result<NewTask, QueueError> + Send + Sync>,
+}
+
+/// When a schedule fires.
+#[derive(Clone)]
+enum Cadence {
+    /// Every period of this length, aligned to the Unix epoch.
+    Every(Duration),
+    /// At the times of a cron expression (UTC).
+    Cron(Box<cron::Schedule>),
+}
+
+/// A cron expression that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("schedule `{name}`: `{expression}` is not a cron expression: {reason}")]
+pub struct CronError {
+    name: String,
+    expression: String,
+    reason: String,
 }
 
 /// The workers of a [`TaskQueue`]: which tasks they run, on which queues,
@@ -150,10 +168,37 @@ impl Workers {
     ) -> Self {
         self.schedules.push(Schedule {
             name: name.into(),
-            every: every.max(Duration::from_millis(1)),
+            cadence: Cadence::Every(every.max(Duration::from_millis(1))),
             make: Arc::new(move || NewTask::of(&make(), TaskOptions::default())),
         });
         self
+    }
+
+    /// Enqueues `make()` at the times of a cron `expression` — seconds,
+    /// minutes, hours, day of month, month, day of week and an optional
+    /// year, in UTC: `"0 30 9 * * Mon-Fri"` is 09:30 on weekdays — once
+    /// per time however many instances share the backend. A time missed
+    /// while no instance ran is not made up for.
+    pub fn cron<T: Task>(
+        mut self,
+        name: impl Into<String>,
+        expression: &str,
+        make: impl Fn() -> T + Send + Sync + 'static,
+    ) -> Result<Self, CronError> {
+        let name = name.into();
+        let schedule = expression
+            .parse::<cron::Schedule>()
+            .map_err(|e| CronError {
+                name: name.clone(),
+                expression: expression.to_owned(),
+                reason: e.to_string(),
+            })?;
+        self.schedules.push(Schedule {
+            name,
+            cadence: Cadence::Cron(Box::new(schedule)),
+            make: Arc::new(move || NewTask::of(&make(), TaskOptions::default())),
+        });
+        Ok(self)
     }
 
     /// How long a claim holds a task without a heartbeat (default 30 s;
@@ -507,9 +552,14 @@ impl Upkeep {
     async fn periodic(&self, shared: &Shared, done: &mut HashMap<String, i64>) {
         let now = now_ms();
         for schedule in &self.schedules {
-            let every = super::millis(schedule.every).max(1);
-            let period = now - now.rem_euclid(every);
-            if done.get(&schedule.name) == Some(&period) {
+            // Every: the last period enqueued here; cron: the last time
+            // looked at (fire times after it are due).
+            let seen = done.get(&schedule.name).copied();
+            let Some(period) = schedule.cadence.due(now, seen) else {
+                done.insert(schedule.name.clone(), now);
+                continue;
+            };
+            if matches!(schedule.cadence, Cadence::Every(_)) && seen == Some(period) {
                 continue;
             }
             let task = match (schedule.make)() {
@@ -526,7 +576,11 @@ impl Upkeep {
                 .await
             {
                 Ok(enqueued) => {
-                    done.insert(schedule.name.clone(), period);
+                    let seen = match schedule.cadence {
+                        Cadence::Every(_) => period,
+                        Cadence::Cron(_) => now,
+                    };
+                    done.insert(schedule.name.clone(), seen);
                     if enqueued.is_some() {
                         shared.queue.wake();
                     }
@@ -534,6 +588,28 @@ impl Upkeep {
                 Err(error) => {
                     tracing::warn!(schedule = %schedule.name, error = %error, "enqueueing a periodic task failed")
                 }
+            }
+        }
+    }
+}
+
+impl Cadence {
+    /// The period due at `now` (its start, ms since the epoch): for a
+    /// fixed period the current one; for cron the latest fire time after
+    /// `seen` (the last time looked at; the first look starts now), if any.
+    fn due(&self, now: i64, seen: Option<i64>) -> Option<i64> {
+        match self {
+            Cadence::Every(every) => {
+                let every = super::millis(*every).max(1);
+                Some(now - now.rem_euclid(every))
+            }
+            Cadence::Cron(schedule) => {
+                let from = chrono::DateTime::from_timestamp_millis(seen.unwrap_or(now))?;
+                schedule
+                    .after(&from)
+                    .map(|t| t.timestamp_millis())
+                    .take_while(|t| *t <= now)
+                    .last()
             }
         }
     }
