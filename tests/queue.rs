@@ -612,8 +612,7 @@ fn a_bad_cron_expression_is_an_error_naming_it() {
     let queue = TaskQueue::memory();
     let err = Workers::new(&queue)
         .cron("nightly", "at midnight", || job("x", 1))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         err.to_string().contains("nightly") && err.to_string().contains("at midnight"),
         "{err}"
