@@ -159,7 +159,8 @@ impl Workers {
 
     /// Enqueues `make()` once every `every` (periods aligned to the Unix
     /// epoch), on whichever instance gets there first: a period is
-    /// enqueued once however many instances share the backend.
+    /// enqueued once however many instances share the backend. Periodic
+    /// tasks go to the `default` queue.
     pub fn every<T: Task>(
         mut self,
         name: impl Into<String>,
