@@ -3,6 +3,7 @@
 //! shutdown.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -344,8 +345,8 @@ impl Dispatcher {
     async fn run(mut self, mut upkeep: Option<Upkeep>) {
         let shared = Arc::clone(&self.shared);
         let backend = Arc::clone(shared.queue.backend());
-        let mut heartbeat = tokio::time::interval(shared.lease / 3);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let beat = shared.lease / 3;
+        let mut next_beat = tokio::time::Instant::now() + beat;
         let mut upkeep_tick = tokio::time::interval(Duration::from_millis(250));
         upkeep_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next_purge = tokio::time::Instant::now();
@@ -362,7 +363,7 @@ impl Dispatcher {
                         Ok(claimed) => {
                             more = claimed.len() == want;
                             for claim in claimed {
-                                self.spawn(claim);
+                                self.start_run(claim).await;
                             }
                         }
                         Err(error) => {
@@ -373,14 +374,24 @@ impl Dispatcher {
             } else if self.running.is_empty() {
                 break;
             }
+            if tokio::time::Instant::now() >= next_beat {
+                self.heartbeat().await;
+                next_beat = tokio::time::Instant::now() + beat;
+            }
+            if more && stopping.is_none() && !shared.shutdown.has_begun() {
+                // A full batch: more work is likely waiting. Collect what
+                // finished and claim again at once, letting other tasks
+                // run first (no timer: a zero sleep still waits for the
+                // timer wheel's next turn).
+                while let Some(joined) = self.running.try_join_next_with_id() {
+                    self.joined(joined);
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
             let wake = shared.queue.wakeup().notified();
             tokio::pin!(wake);
             wake.as_mut().enable();
-            let idle = if more && stopping.is_none() {
-                Duration::ZERO
-            } else {
-                shared.poll
-            };
             tokio::select! {
                 biased;
                 () = shared.shutdown.wait(), if stopping.is_none() => {
@@ -392,7 +403,10 @@ impl Dispatcher {
                         self.joined(joined);
                     }
                 }
-                _ = heartbeat.tick() => self.heartbeat().await,
+                () = tokio::time::sleep_until(next_beat) => {
+                    self.heartbeat().await;
+                    next_beat = tokio::time::Instant::now() + beat;
+                }
                 _ = upkeep_tick.tick(), if upkeep.is_some() && stopping.is_none() => {
                     if let Some(upkeep) = &mut upkeep {
                         upkeep.periodic(&shared, &mut periods).await;
@@ -405,7 +419,7 @@ impl Dispatcher {
                     }
                 }
                 () = &mut wake, if stopping.is_none() => {}
-                () = tokio::time::sleep(idle), if stopping.is_none() => {}
+                () = tokio::time::sleep(shared.poll), if stopping.is_none() => {}
                 () = sleep_until(stopping), if stopping.is_some() => {
                     tracing::warn!(queue = %self.queue, running = self.running.len(),
                         "grace period over; stopping the tasks still running and giving them back");
@@ -427,7 +441,11 @@ impl Dispatcher {
     }
 
     /// Runs a claimed task in a task of its own: a panic ends only it.
-    fn spawn(&mut self, claim: Claimed) {
+    /// Runs a claimed task: polled once here, where a task that does not
+    /// wait (most quick ones) finishes with no task spawned and no thread
+    /// woken; one that waits moves, as it stands, into a task of its own,
+    /// so that it runs beside the others and a panic ends only it.
+    async fn start_run(&mut self, claim: Claimed) {
         let Claimed {
             id,
             name,
@@ -438,37 +456,63 @@ impl Dispatcher {
         } = claim;
         let kind = self.shared.kinds.get(name.as_str()).cloned();
         let backoff_base = self.shared.backoff;
-        let handle = self.running.spawn(async move {
-            let result = match kind {
-                Some((run, slots)) => {
-                    match tokio::time::timeout(timeout, run(payload, slots)).await {
-                        Ok(result) => result,
-                        Err(_) => Err(TaskError::new(format!(
-                            "it ran longer than its timeout of {} ms",
-                            timeout.as_millis()
-                        ))),
+        let mut run: Pin<Box<dyn Future<Output = (TaskId, u32, Outcome)> + Send>> =
+            Box::pin(async move {
+                let result = match kind {
+                    Some((run, slots)) => {
+                        match tokio::time::timeout(timeout, run(payload, slots)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(TaskError::new(format!(
+                                "it ran longer than its timeout of {} ms",
+                                timeout.as_millis()
+                            ))),
+                        }
                     }
-                }
-                None => Err(TaskError::new(format!(
-                    "no worker here runs tasks named `{}`",
-                    crate::text::untrusted(&name)
-                ))),
-            };
-            (
-                id,
-                attempt,
-                settle(id, attempt, max_attempts, backoff_base, result),
-            )
-        });
-        self.claims.insert(
-            handle.id(),
-            Claim {
-                id,
-                attempt,
-                max_attempts,
-                handle,
-            },
-        );
+                    None => Err(TaskError::new(format!(
+                        "no worker here runs tasks named `{}`",
+                        crate::text::untrusted(&name)
+                    ))),
+                };
+                (
+                    id,
+                    attempt,
+                    settle(id, attempt, max_attempts, backoff_base, result),
+                )
+            });
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || run.as_mut().poll(cx),
+            )))
+        })
+        .await;
+        match first {
+            Ok(std::task::Poll::Ready(outcome)) => self.finished.push(outcome),
+            Ok(std::task::Poll::Pending) => {
+                // Polled again by its own task, it registers that task's
+                // waker: a wake-up meanwhile reaches this loop, harmlessly.
+                let handle = self.running.spawn(run);
+                self.claims.insert(
+                    handle.id(),
+                    Claim {
+                        id,
+                        attempt,
+                        max_attempts,
+                        handle,
+                    },
+                );
+            }
+            Err(_) => {
+                tracing::error!(task = %id, attempt, "task panicked");
+                let outcome = settle(
+                    id,
+                    attempt,
+                    max_attempts,
+                    backoff_base,
+                    Err(TaskError::new("it panicked")),
+                );
+                self.finished.push((id, attempt, outcome));
+            }
+        }
     }
 
     fn joined(
