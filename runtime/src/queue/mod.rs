@@ -98,7 +98,10 @@ pub trait Task: Serialize + DeserializeOwned + Send + 'static {
     /// What a finished task keeps as its result (as JSON).
     type Output: Serialize + Send;
 
-    /// Runs the task.
+    /// Runs the task. Its first poll happens on its queue's dispatcher (a
+    /// quick task finishes there, with no task spawned); it moves to a
+    /// task of its own at its first `.await` that waits. Long computation
+    /// without an `.await` belongs in `tokio::task::spawn_blocking`.
     fn run(self, deps: Self::Deps) -> impl Future<Output = Result<Self::Output, TaskError>> + Send;
 }
 
