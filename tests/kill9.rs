@@ -84,6 +84,15 @@ fn post(token: &str, name: &str, key: Option<&str>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A connection of the test's own to the database.
+async fn client(postgres: &TestPostgres) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&postgres.url(), NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_survives_kill_9_mid_request_and_runs_once() {
     let postgres = TestPostgres::start();
@@ -91,10 +100,7 @@ async fn a_key_survives_kill_9_mid_request_and_runs_once() {
     let (mut first, addr) = flagship(&url);
     let token = token();
 
-    let (db, connection) = tokio_postgres::connect(&postgres.url(), NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = client(&postgres).await;
     // Holding this lock, the handler's INSERT waits: the request is running.
     db.batch_execute("BEGIN; LOCK TABLE users IN EXCLUSIVE MODE")
         .await
@@ -173,18 +179,12 @@ async fn queued_tasks_survive_kill_9_and_run_to_done() {
     let url = format!("postgres://portico@127.0.0.1:{}/postgres", postgres.port);
     let (mut first, addr) = flagship(&url);
     let token = token();
-    let (db, connection) = tokio_postgres::connect(&postgres.url(), NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let db = client(&postgres).await;
     // Holding this lock, the welcome tasks' INSERT waits: they stay running.
     db.batch_execute("BEGIN; LOCK TABLE outbox IN EXCLUSIVE MODE")
         .await
         .unwrap();
-    let (other, other_connection) = tokio_postgres::connect(&postgres.url(), NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(other_connection);
+    let other = client(&postgres).await;
     for name in ["ann", "bob", "cyd"] {
         let answer = common::raw(addr, &post(&token, name, None), Duration::from_secs(5)).await;
         assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
