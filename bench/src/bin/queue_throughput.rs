@@ -8,6 +8,8 @@
 //! cargo run --release -p portico-bench --bin queue_throughput -- channel 50000
 //! ```
 //!
+//! A third argument `drain` measures the drain only.
+//!
 //! Two figures per backend, as honest queue benchmarks give them:
 //! - drain: N tasks enqueued first, then the workers start; jobs/s until
 //!   the queue is empty;
@@ -185,6 +187,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_else(|| "memory".into());
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+    let only_drain = args.next().as_deref() == Some("drain");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -195,7 +198,9 @@ fn main() {
             channel(n).await;
         } else {
             drain(&kind, n).await;
-            sustained(&kind, n).await;
+            if !only_drain {
+                sustained(&kind, n).await;
+            }
         }
     });
 }

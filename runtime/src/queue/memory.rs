@@ -1,9 +1,14 @@
 //! Tasks in this process's memory: the same contract as the SQL backends,
 //! lost with the process.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+
+/// Maps keyed by ids and names the process made: no need for SipHash's
+/// defence against chosen keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 use super::backend::{Claimed, NewTask, Outcome, QueueBackend, QueueFuture};
 use super::{QueueStats, TaskId, TaskRecord, TaskStatus, millis, now_ms};
@@ -18,12 +23,69 @@ pub struct MemoryBackend {
 #[derive(Debug, Default)]
 struct State {
     next_id: i64,
-    tasks: HashMap<TaskId, Entry>,
+    tasks: Tasks,
     /// Unique keys of unfinished tasks.
     unique: HashMap<String, TaskId>,
     /// Periods already enqueued, per schedule.
     periods: HashSet<(String, i64)>,
     queues: HashMap<String, Index>,
+}
+
+/// Records by id. Ids are handed out in order, so records sit in a deque
+/// at `id - first`: a lookup is an index, not a hash probe into a table of
+/// every record kept (which was most of a claim's time); purged records
+/// leave holes, trimmed from the front.
+#[derive(Debug, Default)]
+struct Tasks {
+    first: i64,
+    slots: std::collections::VecDeque<Option<Entry>>,
+    len: usize,
+}
+
+impl Tasks {
+    fn slot(&self, id: &TaskId) -> Option<usize> {
+        usize::try_from(id.0.checked_sub(self.first)?).ok()
+    }
+
+    fn get(&self, id: &TaskId) -> Option<&Entry> {
+        self.slots.get(self.slot(id)?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: &TaskId) -> Option<&mut Entry> {
+        let slot = self.slot(id)?;
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// Stores the record of the next id.
+    fn push(&mut self, id: TaskId, entry: Entry) {
+        if self.slots.is_empty() {
+            self.first = id.0;
+        }
+        self.slots.push_back(Some(entry));
+        self.len += 1;
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.iter().flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Keeps the records `keep` says to keep.
+    fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|entry| !keep(entry)) {
+                *slot = None;
+                self.len -= 1;
+            }
+        }
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+    }
 }
 
 /// One queue's tasks by what they wait for.
@@ -102,7 +164,7 @@ impl State {
             self.unique.insert(key.clone(), id);
         }
         let queue = entry.record.queue.clone();
-        self.tasks.insert(id, entry);
+        self.tasks.push(id, entry);
         self.schedule(&queue, id, priority, run_at);
         id
     }
@@ -122,16 +184,16 @@ impl State {
         let Some(entry) = self.tasks.get(&id) else {
             return;
         };
-        let (queue, priority, run_at, lease) = (
-            entry.record.queue.clone(),
-            entry.priority,
-            entry.record.run_at,
-            entry.lease_until,
-        );
-        let index = self.index(&queue);
-        index.due.remove(&(priority, run_at, id));
-        index.later.remove(&(run_at, id));
-        index.leased.remove(&(lease, id));
+        let Some(index) = self.queues.get_mut(entry.record.queue.as_str()) else {
+            return;
+        };
+        let run_at = entry.record.run_at;
+        // Only the index of its state can hold it.
+        if entry.record.status == TaskStatus::Running {
+            index.leased.remove(&(entry.lease_until, id));
+        } else if !index.due.remove(&(entry.priority, run_at, id)) {
+            index.later.remove(&(run_at, id));
+        }
     }
 
     /// Ends a task: its unique key is free again.
@@ -158,9 +220,20 @@ impl State {
     fn claim(&mut self, queue: &str, limit: usize, lease: Duration) -> Vec<Claimed> {
         let now = now_ms();
         let index = self.index(queue);
-        // Tasks whose time came, and tasks whose worker's lease lapsed.
-        let due: Vec<(i64, TaskId)> = index.later.range(..(now + 1, TaskId(0))).copied().collect();
-        let lapsed: Vec<(i64, TaskId)> = index.leased.range(..(now, TaskId(0))).copied().collect();
+        // Tasks whose time came, and tasks whose worker's lease lapsed
+        // (each looked for only when the earliest says there are some).
+        let due: Vec<(i64, TaskId)> = match index.later.first() {
+            Some(&(run_at, _)) if run_at <= now => {
+                index.later.range(..(now + 1, TaskId(0))).copied().collect()
+            }
+            _ => Vec::new(),
+        };
+        let lapsed: Vec<(i64, TaskId)> = match index.leased.first() {
+            Some(&(until, _)) if until < now => {
+                index.leased.range(..(now, TaskId(0))).copied().collect()
+            }
+            _ => Vec::new(),
+        };
         for (run_at, id) in due {
             self.index(queue).later.remove(&(run_at, id));
             let priority = self.tasks.get(&id).map_or(0, |e| e.priority);
@@ -402,7 +475,7 @@ impl QueueBackend for MemoryBackend {
     fn purge(&self, done_before: i64, failed_before: i64) -> QueueFuture<'_, u64> {
         let mut state = self.lock();
         let before = state.tasks.len();
-        state.tasks.retain(|_, entry| {
+        state.tasks.retain(|entry| {
             let cutoff = match entry.record.status {
                 TaskStatus::Done | TaskStatus::Cancelled => done_before,
                 TaskStatus::Failed => failed_before,

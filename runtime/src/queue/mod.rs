@@ -461,15 +461,16 @@ impl TaskQueue {
         Alive(Arc::clone(&self.workers))
     }
 
-    /// Tells [`wait_idle`](TaskQueue::wait_idle) that runs finished.
+    /// Tells [`wait_idle`](TaskQueue::wait_idle) that a dispatcher ran
+    /// out of work.
     pub(crate) fn progressed(&self) {
         self.progress.notify_waiters();
     }
 
     /// Waits until no task is pending, scheduled or running — the seed's
     /// "wait for the queue to empty" before a stop. Woken by this
-    /// process's workers as runs finish; bound it with a timeout when the
-    /// work may be elsewhere.
+    /// process's workers when one runs out of work; bound it with a
+    /// timeout when the work may be elsewhere.
     pub async fn wait_idle(&self) -> Result<(), QueueError> {
         loop {
             let finished = self.progress.notified();

@@ -3,7 +3,6 @@
 //! shutdown.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,6 +17,9 @@ use crate::shutdown::{Hold, Shutdown};
 
 type RunFuture = Pin<Box<dyn std::future::Future<Output = Result<String, TaskError>> + Send>>;
 type RunFn = fn(String, Arc<[Slot]>) -> RunFuture;
+
+/// The task kinds by name, with their resolved dependencies.
+type Kinds = HashMap<&'static str, (RunFn, Arc<[Slot]>), foldhash::fast::RandomState>;
 
 /// A task kind the workers can run: its name, its dependencies, and its
 /// code with the payload decoded.
@@ -248,7 +250,7 @@ impl Workers {
 
     /// Starts the workers with each task kind's resolved dependencies.
     pub(crate) fn start(self, slots: HashMap<&'static str, Arc<[Slot]>>, shutdown: &Shutdown) {
-        let kinds: HashMap<&'static str, (RunFn, Arc<[Slot]>)> = self
+        let kinds: Kinds = self
             .tasks
             .iter()
             .map(|r| {
@@ -291,7 +293,7 @@ impl Workers {
 
 struct Shared {
     queue: TaskQueue,
-    kinds: HashMap<&'static str, (RunFn, Arc<[Slot]>)>,
+    kinds: Kinds,
     lease: Duration,
     poll: Duration,
     grace: Duration,
@@ -362,6 +364,14 @@ impl Dispatcher {
                     match backend.claim(&self.queue, want, shared.lease).await {
                         Ok(claimed) => {
                             more = claimed.len() == want;
+                            if claimed.is_empty()
+                                && self.running.is_empty()
+                                && self.finished.is_empty()
+                            {
+                                // Nothing left here: the moment `wait_idle`
+                                // waits for (it looks at every queue).
+                                shared.queue.progressed();
+                            }
                             for claim in claimed {
                                 self.start_run(claim).await;
                             }
@@ -440,11 +450,11 @@ impl Dispatcher {
         }
     }
 
-    /// Runs a claimed task in a task of its own: a panic ends only it.
     /// Runs a claimed task: polled once here, where a task that does not
-    /// wait (most quick ones) finishes with no task spawned and no thread
-    /// woken; one that waits moves, as it stands, into a task of its own,
-    /// so that it runs beside the others and a panic ends only it.
+    /// wait (most quick ones) finishes with no task spawned, no thread
+    /// woken and no timer set; one that waits moves, as it stands, into a
+    /// task of its own under its timeout, so that it runs beside the
+    /// others and a panic ends only it.
     async fn start_run(&mut self, claim: Claimed) {
         let Claimed {
             id,
@@ -454,43 +464,42 @@ impl Dispatcher {
             max_attempts,
             timeout,
         } = claim;
-        let kind = self.shared.kinds.get(name.as_str()).cloned();
-        let backoff_base = self.shared.backoff;
-        let mut run: Pin<Box<dyn Future<Output = (TaskId, u32, Outcome)> + Send>> =
-            Box::pin(async move {
-                let result = match kind {
-                    Some((run, slots)) => {
-                        match tokio::time::timeout(timeout, run(payload, slots)).await {
-                            Ok(result) => result,
-                            Err(_) => Err(TaskError::new(format!(
-                                "it ran longer than its timeout of {} ms",
-                                timeout.as_millis()
-                            ))),
-                        }
-                    }
-                    None => Err(TaskError::new(format!(
-                        "no worker here runs tasks named `{}`",
-                        crate::text::untrusted(&name)
-                    ))),
-                };
-                (
-                    id,
-                    attempt,
-                    settle(id, attempt, max_attempts, backoff_base, result),
-                )
-            });
+        let backoff = self.shared.backoff;
+        let Some((run, slots)) = self.shared.kinds.get(name.as_str()).cloned() else {
+            let unknown = TaskError::new(format!(
+                "no worker here runs tasks named `{}`",
+                crate::text::untrusted(&name)
+            ));
+            let outcome = settle(id, attempt, max_attempts, backoff, Err(unknown));
+            self.finished.push((id, attempt, outcome));
+            return;
+        };
+        let mut running = run(payload, slots);
         let first = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                || run.as_mut().poll(cx),
+                || running.as_mut().poll(cx),
             )))
         })
         .await;
-        match first {
-            Ok(std::task::Poll::Ready(outcome)) => self.finished.push(outcome),
+        let result = match first {
+            Ok(std::task::Poll::Ready(result)) => result,
             Ok(std::task::Poll::Pending) => {
                 // Polled again by its own task, it registers that task's
                 // waker: a wake-up meanwhile reaches this loop, harmlessly.
-                let handle = self.running.spawn(run);
+                let handle = self.running.spawn(async move {
+                    let result = match tokio::time::timeout(timeout, running).await {
+                        Ok(result) => result,
+                        Err(_) => Err(TaskError::new(format!(
+                            "it ran longer than its timeout of {} ms",
+                            timeout.as_millis()
+                        ))),
+                    };
+                    (
+                        id,
+                        attempt,
+                        settle(id, attempt, max_attempts, backoff, result),
+                    )
+                });
                 self.claims.insert(
                     handle.id(),
                     Claim {
@@ -500,19 +509,15 @@ impl Dispatcher {
                         handle,
                     },
                 );
+                return;
             }
             Err(_) => {
                 tracing::error!(task = %id, attempt, "task panicked");
-                let outcome = settle(
-                    id,
-                    attempt,
-                    max_attempts,
-                    backoff_base,
-                    Err(TaskError::new("it panicked")),
-                );
-                self.finished.push((id, attempt, outcome));
+                Err(TaskError::new("it panicked"))
             }
-        }
+        };
+        let outcome = settle(id, attempt, max_attempts, backoff, result);
+        self.finished.push((id, attempt, outcome));
     }
 
     fn joined(
@@ -550,10 +555,7 @@ impl Dispatcher {
             return;
         }
         match self.shared.queue.backend().complete(&self.finished).await {
-            Ok(()) => {
-                self.finished.clear();
-                self.shared.queue.progressed();
-            }
+            Ok(()) => self.finished.clear(),
             Err(error) => {
                 // Kept for the next round; the leases lapse meanwhile at
                 // worst, and then the tasks run again (at least once).
