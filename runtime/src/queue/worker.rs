@@ -355,6 +355,11 @@ impl Dispatcher {
         let mut periods: HashMap<String, i64> = HashMap::new();
         let mut stopping: Option<tokio::time::Instant> = None;
         loop {
+            // Listening before claiming: an enqueue between the claim and
+            // the wait below still wakes this loop.
+            let wake = shared.queue.wakeup().notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
             self.flush().await;
             let mut more = false;
             if stopping.is_none() {
@@ -399,9 +404,6 @@ impl Dispatcher {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let wake = shared.queue.wakeup().notified();
-            tokio::pin!(wake);
-            wake.as_mut().enable();
             tokio::select! {
                 biased;
                 () = shared.shutdown.wait(), if stopping.is_none() => {
