@@ -31,6 +31,25 @@ impl Runs {
         *n
     }
 
+    /// Counts a run of `key` as live until `leave`; keeps the peak.
+    fn enter(&self, key: &str) {
+        let mut runs = self.0.lock().unwrap();
+        let live = runs.entry(format!("{key}:live")).or_default();
+        *live += 1;
+        let live = *live;
+        let peak = runs.entry(format!("{key}:peak")).or_default();
+        *peak = (*peak).max(live);
+    }
+
+    fn leave(&self, key: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry(format!("{key}:live"))
+            .or_default() -= 1;
+    }
+
     fn of(&self, key: &str) -> usize {
         self.0.lock().unwrap().get(key).copied().unwrap_or(0)
     }
@@ -50,6 +69,9 @@ struct Job {
     panic: bool,
     #[serde(default)]
     permanent: bool,
+    /// Counted while it runs, under this name.
+    #[serde(default)]
+    gauge: Option<String>,
 }
 
 impl Task for Job {
@@ -59,7 +81,13 @@ impl Task for Job {
 
     async fn run(self, runs: Dep<Runs>) -> Result<u64, TaskError> {
         let run = runs.bump(&self.key);
+        if let Some(gauge) = &self.gauge {
+            runs.enter(gauge);
+        }
         tokio::time::sleep(Duration::from_millis(self.ms)).await;
+        if let Some(gauge) = &self.gauge {
+            runs.leave(gauge);
+        }
         if self.panic {
             panic!("job {} panics", self.key);
         }
@@ -466,8 +494,36 @@ async fn drain_and_retention(backend: &Backend) {
     assert_eq!(queue.status(cut).await.unwrap(), None);
 }
 
+async fn each_queue_keeps_its_own_concurrency(backend: &Backend) {
+    let (queue, runs) = (backend.queue(), Runs::default());
+    let workers = Workers::new(&queue).queue("narrow", 1).queue("wide", 3);
+    let service = start_with(&queue, &runs, workers).await;
+    let mut ids = Vec::new();
+    for (name, n) in [("narrow", 3), ("wide", 6)] {
+        for i in 0..n {
+            let task = Job {
+                ms: 150,
+                gauge: Some(name.to_owned()),
+                ..job(&format!("{name}-{i}"), 1)
+            };
+            ids.push(queue.enqueue_with(task, on(name)).await.unwrap());
+        }
+    }
+    for id in ids {
+        assert_eq!(finished(&queue, id).await.status, TaskStatus::Done);
+    }
+    stop(service).await;
+    assert_eq!(
+        runs.of("narrow:peak"),
+        1,
+        "one at a time on the narrow queue"
+    );
+    assert_eq!(runs.of("wide:peak"), 3, "three at a time on the wide one");
+}
+
 async fn behaves(backend: Backend) {
     results_and_retries(&backend).await;
+    each_queue_keeps_its_own_concurrency(&backend).await;
     timeouts_and_panics(&backend).await;
     cancel_unique_and_delay(&backend).await;
     fencing(&backend).await;
