@@ -648,3 +648,27 @@ async fn two_instances_on_one_postgres_run_a_key_once() {
     assert!(retried.headers.get("idempotent-replayed").is_none());
     assert_eq!(count().await, 2);
 }
+
+#[tokio::test]
+async fn anonymous_clients_are_told_apart_by_the_rate_limiters_client_key() {
+    let runs = Runs::default();
+    let app = App::new()
+        // Behind a trusted proxy, the client is the forwarded address.
+        .wrap(RateLimit::per_client(10_000, 10_000.0).trust_proxy("127.0.0.1".parse().unwrap()))
+        .wrap(Idempotency::default())
+        .provide(runs.clone())
+        .mount(routes![charge]);
+    let server = TestServer::start(app).await;
+    let body = r#"{"amount": 1}"#;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let one = post(&server, Some("k"), body, &from("203.0.113.1")).await;
+    let two = post(&server, Some("k"), body, &from("203.0.113.2")).await;
+    let again = post(&server, Some("k"), body, &from("203.0.113.1")).await;
+    assert!(
+        two.headers.get("idempotent-replayed").is_none(),
+        "another client, another key"
+    );
+    assert_eq!(again.header("idempotent-replayed"), "true");
+    assert_eq!(again.body, one.body);
+    assert_eq!(runs.0.load(Ordering::SeqCst), 2);
+}

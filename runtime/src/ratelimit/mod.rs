@@ -356,6 +356,8 @@ fn forwarded_chain(request: &Request) -> Vec<IpAddr> {
 
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// The idempotency layer's header (it sits above this module).
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 fn ceil_secs(d: std::time::Duration) -> u64 {
     let whole = d.as_secs();
@@ -373,8 +375,9 @@ impl Middleware for RateLimit {
         };
         let key = self.client_key(&mut request, next.peer_addr());
         let decision = self.store.check(&key, policy);
-        // The idempotency layer scopes keys by the same client.
-        if request.headers().contains_key("idempotency-key") {
+        // The idempotency layer scopes keys by the same client. Only
+        // unsafe methods can carry a key it honours: a GET pays nothing.
+        if !request.method().is_safe() && request.headers().contains_key(IDEMPOTENCY_KEY) {
             request.extensions_mut().insert(key);
         }
         let state = policy.state(decision.remaining, ceil_secs(decision.reset_after));
