@@ -88,6 +88,15 @@
 //! content type 415, body too large 413, malformed JSON 400, wrong JSON
 //! shape 422, a panicking handler 500) get the same envelope.
 //!
+//! # Background work and safe retries
+//!
+//! [`queue`]: a durable task queue (memory, SQLite, PostgreSQL) whose
+//! tasks take injected dependencies, with retries, schedules, unique keys
+//! and status, run by workers added with `App::workers`; delivery is at
+//! least once. [`idempotency`]: the `Idempotency-Key` layer, which answers
+//! a retried request with the first answer instead of running it again.
+//! [`cache`]: the single-flight TTL cache under it, for handlers too.
+//!
 //! # Testing
 //!
 //! [`testing::TestClient`] sends requests to an app without a socket.
