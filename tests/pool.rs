@@ -321,3 +321,59 @@ async fn postgres_pool_survives_the_database_going_away() {
         42
     );
 }
+
+#[tokio::test]
+async fn sqlite_setup_runs_on_every_new_connection() {
+    let manager = sqlite_file("setup").on_connect(|c| c.pragma_update(None, "cache_size", -1234));
+    let pool = PoolBuilder::new()
+        .min_size(2)
+        .max_size(2)
+        .build(manager)
+        .await
+        .unwrap();
+    let (mut a, mut b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    for conn in [&mut a, &mut b] {
+        let size: i64 = conn
+            .call(|c| c.pragma_query_value(None, "cache_size", |row| row.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(size, -1234, "each connection was set up");
+    }
+    // A setup that fails fails the connection, so the pool says so.
+    let broken = sqlite_file("setup-broken").on_connect(|c| c.execute_batch("THIS IS NOT SQL"));
+    assert!(PoolBuilder::new().min_size(1).build(broken).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_setup_runs_on_every_new_connection() {
+    let server = TestPostgres::start();
+    let admin = PoolBuilder::new()
+        .build(PostgresManager::new(server.url()))
+        .await
+        .unwrap();
+    admin
+        .get()
+        .await
+        .unwrap()
+        .batch_execute("CREATE SCHEMA app; CREATE TABLE app.things (id INT); INSERT INTO app.things VALUES (1), (2)")
+        .await
+        .unwrap();
+    let pool = PoolBuilder::new()
+        .min_size(2)
+        .max_size(2)
+        .build(PostgresManager::new(server.url()).on_connect("SET search_path = app"))
+        .await
+        .unwrap();
+    let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    for conn in [&a, &b] {
+        let row = conn
+            .query_one("SELECT COUNT(*) FROM things", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<_, i64>(0),
+            2,
+            "the unqualified name resolves in `app`"
+        );
+    }
+}

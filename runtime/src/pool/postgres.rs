@@ -10,6 +10,7 @@ use super::Manager;
 #[derive(Debug, Clone)]
 pub struct PostgresManager {
     config: String,
+    setup: Option<String>,
 }
 
 impl PostgresManager {
@@ -22,7 +23,16 @@ impl PostgresManager {
     pub fn new(config: impl Into<String>) -> Self {
         PostgresManager {
             config: config.into(),
+            setup: None,
         }
+    }
+
+    /// Runs `sql` (one or more statements) on every new connection:
+    /// `SET search_path = app`, `SET statement_timeout = '5s'`… A failure
+    /// fails the connection.
+    pub fn on_connect(mut self, sql: impl Into<String>) -> Self {
+        self.setup = Some(sql.into());
+        self
     }
 }
 
@@ -39,6 +49,9 @@ impl Manager for PostgresManager {
                 tracing::debug!(error = %err, "postgres connection ended");
             }
         });
+        if let Some(setup) = &self.setup {
+            client.batch_execute(setup).await?;
+        }
         Ok(client)
     }
 

@@ -2,15 +2,30 @@
 //! run on tokio's blocking threads, never on the async workers.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Manager;
 
+/// What runs on every new connection (see [`SqliteManager::on_connect`]).
+type Setup = Arc<dyn Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync>;
+
 /// Opens SQLite connections to one database file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteManager {
     target: String,
     busy_timeout: Duration,
+    setup: Option<Setup>,
+}
+
+impl std::fmt::Debug for SqliteManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteManager")
+            .field("target", &self.target)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("on_connect", &self.setup.is_some())
+            .finish()
+    }
 }
 
 impl SqliteManager {
@@ -20,6 +35,7 @@ impl SqliteManager {
         SqliteManager {
             target: path.into().to_string_lossy().into_owned(),
             busy_timeout: Duration::from_secs(5),
+            setup: None,
         }
     }
 
@@ -37,12 +53,32 @@ impl SqliteManager {
             return Some(SqliteManager {
                 target: name,
                 busy_timeout: Duration::from_secs(5),
+                setup: None,
             });
         }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))?;
         (!path.is_empty()).then(|| Self::file(path))
+    }
+
+    /// Runs `setup` on every new connection, after Portico's own settings
+    /// (busy timeout, WAL, `foreign_keys = ON`): pragmas, functions,
+    /// attached databases. A failure fails the connection.
+    ///
+    /// ```
+    /// use portico_runtime::pool::SqliteManager;
+    ///
+    /// let manager = SqliteManager::file("app.db")
+    ///     .on_connect(|conn| conn.pragma_update(None, "synchronous", "NORMAL"));
+    /// # let _ = manager;
+    /// ```
+    pub fn on_connect(
+        mut self,
+        setup: impl Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.setup = Some(Arc::new(setup));
+        self
     }
 
     /// Where it connects.
@@ -109,6 +145,7 @@ impl Manager for SqliteManager {
     async fn connect(&self) -> Result<SqliteConnection, SqliteError> {
         let target = self.target.clone();
         let busy = self.busy_timeout;
+        let setup = self.setup.clone();
         let conn = tokio::task::spawn_blocking(move || {
             let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_URI;
             let conn = rusqlite::Connection::open_with_flags(&target, flags)?;
@@ -117,6 +154,9 @@ impl Manager for SqliteManager {
                 conn.pragma_update(None, "journal_mode", "WAL")?;
             }
             conn.pragma_update(None, "foreign_keys", "ON")?;
+            if let Some(setup) = setup {
+                setup(&conn)?;
+            }
             Ok::<_, rusqlite::Error>(conn)
         })
         .await
