@@ -53,14 +53,32 @@
 //!
 //! # `#[route(METHOD, "path")]`
 //!
-//! `METHOD` is one of `GET POST PUT PATCH DELETE HEAD OPTIONS`. In the
-//! path, `<name>` is one segment and `<name..>` the rest of the path (last
-//! segment only). Every `<name>` must be an argument of the fn of that
-//! name, parsed with [`FromParam`]; every other argument is an extractor
-//! ([`FromRequest`]). The fn stays an ordinary fn you can call in a unit
-//! test. `role = "admin"` requires a valid bearer token (401 without one)
-//! that grants the role (403 otherwise): a `role` or `roles` claim that is
-//! the string or an array holding it, or an OAuth `scope` listing it. Mistakes
+//! ```text
+//! #[route(METHOD, "PATH")]                  on an async fn (or a plain fn)
+//! #[route(METHOD, "PATH", role = "ROLE")]   the same, behind a role
+//!
+//! METHOD   GET | POST | PUT | PATCH | DELETE | HEAD | OPTIONS
+//! PATH     "/" | ("/" SEGMENT)+             no empty segment, no trailing "/"
+//! SEGMENT  literal text                     matches itself exactly
+//!        | "<" NAME ">"                     one non-empty segment, percent-decoded
+//!        | "<" NAME "..>"                   the rest of the path (last segment only)
+//! NAME     an ASCII identifier, once per path, at most 16 per path
+//! ```
+//!
+//! Every `<name>` must be an argument of the fn of that name, parsed with
+//! [`FromParam`] (a value that does not parse is a 400 naming the
+//! parameter); every other argument is an extractor ([`FromRequest`]),
+//! run in argument order, at most one of them reading the body. A literal
+//! segment wins over a parameter at the same place; two routes that no
+//! request could tell apart fail `App::build`. A `GET` route also answers
+//! `HEAD`; `OPTIONS` lists the allowed methods. The fn stays an ordinary
+//! fn you can call in a unit test; a plain (non-`async`) fn is called in
+//! place on the server's async thread, so it must not block — keep it for
+//! quick work, and use `tokio::task::spawn_blocking` for anything slow.
+//!
+//! `role = "admin"` requires a valid bearer token (401 without one) that
+//! grants the role (403 otherwise): a `role` or `roles` claim that is the
+//! string or an array holding it, or an OAuth `scope` listing it. Mistakes
 //! are compile errors at the offending token.
 //!
 //! # `#[derive(Validate)]`
@@ -69,7 +87,9 @@
 //! `email`, `url`, `regex`, `must_match`, `custom`, `nested`, …). A
 //! `Json<T>` or `Query<T>` argument whose `T` derives it is validated
 //! before the handler runs; a failure is a 422 whose `error.fields` lists
-//! every failing field.
+//! every failing field. On an `Option<T>` field the rules check the value
+//! when there is one — an absent field passes — and `required` makes the
+//! field itself mandatory.
 //!
 //! # `#[inject]`
 //!

@@ -22,7 +22,8 @@ use proc_macro::TokenStream;
 /// async fn get_user(id: i64, users: Dep<Users>) -> Result<ApiResponse<User>, ApiError> { … }
 /// ```
 ///
-/// See the `portico` crate docs for the full grammar.
+/// The `portico` crate docs give the grammar: methods, `<param>` and
+/// `<rest..>` segments, `role = "…"`, and what a plain (non-`async`) fn does.
 #[proc_macro_attribute]
 pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     route::route(args.into(), item.into()).into()
