@@ -137,3 +137,46 @@ async fn readiness_turns_503_when_shutdown_begins() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+mod with_async_dependencies {
+    use portico::health::HealthChecker;
+    use portico::prelude::*;
+    use portico::testing::TestClient;
+
+    /// Made by an async factory, as a database pool is.
+    struct Db {
+        up: bool,
+    }
+
+    #[tokio::test]
+    async fn app_health_with_builds_its_checks_from_async_dependencies() {
+        for up in [true, false] {
+            let client = TestClient::new(
+                App::new()
+                    .provide_async(move || async move { Ok::<_, std::io::Error>(Db { up }) })
+                    .health_with(|db: Dep<Db>| {
+                        HealthChecker::new().register("db", true, move || {
+                            let db = Dep::clone(&db);
+                            async move {
+                                if db.up {
+                                    Ok(())
+                                } else {
+                                    Err("down".to_owned())
+                                }
+                            }
+                        })
+                    }),
+            )
+            .await;
+            let ready = client.get("/ready").send().await;
+            assert_eq!(
+                ready.status().as_u16(),
+                if up { 200 } else { 503 },
+                "{}",
+                ready.text()
+            );
+            assert!(ready.text().contains("\"db\""), "{}", ready.text());
+            assert_eq!(client.get("/healthz").send().await.status().as_u16(), 200);
+        }
+    }
+}

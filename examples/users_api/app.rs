@@ -300,7 +300,15 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
         )
         .provide(store)
         .provide(tasks)
-        .provide_with(|store: Dep<UserStore>, tasks: Dep<TaskQueue>| {
+        .provide(Paging::default())
+        .mount(routes![
+            list_users,
+            create_user,
+            get_user,
+            delete_user,
+            get_task
+        ])
+        .health_with(|store: Dep<UserStore>, tasks: Dep<TaskQueue>| {
             HealthChecker::new()
                 .register("db", true, move || {
                     let store = Dep::clone(&store);
@@ -310,14 +318,5 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
                     let tasks = Dep::clone(&tasks);
                     async move { tasks.ping().await }
                 })
-        })
-        .provide(Paging::default())
-        .mount(routes![
-            list_users,
-            create_user,
-            get_user,
-            delete_user,
-            get_task
-        ])
-        .mount(portico::health::routes()))
+        }))
 }

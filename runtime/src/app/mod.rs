@@ -149,6 +149,36 @@ impl App {
         self.provide(checker).mount(crate::health::routes())
     }
 
+    /// [`health`](App::health) with a checker made from the app's
+    /// dependencies — those of `provide_async` too — when the app is
+    /// built:
+    ///
+    /// ```
+    /// use portico_runtime::{App, health::HealthChecker, inject::Dep};
+    ///
+    /// struct Db;
+    /// impl Db {
+    ///     async fn connect() -> Result<Db, std::io::Error> { Ok(Db) }
+    ///     async fn ping(&self) -> Result<(), String> { Ok(()) }
+    /// }
+    ///
+    /// let app = App::new()
+    ///     .provide_async(Db::connect)
+    ///     .health_with(|db: Dep<Db>| {
+    ///         HealthChecker::new().register("db", true, move || {
+    ///             let db = Dep::clone(&db);
+    ///             async move { db.ping().await }
+    ///         })
+    ///     });
+    /// assert!(app.verify().is_ok());
+    /// ```
+    pub fn health_with<Args, F>(self, checker: F) -> Self
+    where
+        F: crate::inject::Factory<Args, Output = crate::health::HealthChecker>,
+    {
+        self.provide_with(checker).mount(crate::health::routes())
+    }
+
     /// Runs background tasks: `workers` start when the app is built, with
     /// their tasks' dependencies checked and resolved like the routes',
     /// and drain when it shuts down.
