@@ -377,3 +377,89 @@ async fn postgres_setup_runs_on_every_new_connection() {
         );
     }
 }
+
+mod migrations {
+    use super::*;
+    use portico::pool::{MigrationError, Migrations};
+
+    const STEPS: [&str; 2] = [
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+        "ALTER TABLE notes ADD COLUMN done INTEGER NOT NULL DEFAULT 0",
+    ];
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_steps_run_once_even_from_two_instances_at_once() {
+        let manager = sqlite_file("migrations");
+        let one = PoolBuilder::new().build(manager.clone()).await.unwrap();
+        let two = PoolBuilder::new().build(manager).await.unwrap();
+        let migrations = Migrations::new(STEPS);
+        let (a, b) = tokio::join!(migrations.run_sqlite(&one), migrations.run_sqlite(&two));
+        assert_eq!(
+            a.unwrap() + b.unwrap(),
+            2,
+            "each step applied by exactly one instance"
+        );
+        assert_eq!(
+            migrations.run_sqlite(&one).await.unwrap(),
+            0,
+            "nothing left to apply"
+        );
+        let versions: Vec<i64> = one
+            .get()
+            .await
+            .unwrap()
+            .call(|c| {
+                c.prepare("SELECT version FROM schema_version ORDER BY version")?
+                    .query_map([], |row| row.get(0))?
+                    .collect()
+            })
+            .await
+            .unwrap();
+        assert_eq!(versions, [1, 2]);
+
+        // A failing step leaves its version unrecorded and says which it was.
+        let broken = Migrations::new([STEPS[0], STEPS[1], "NOT SQL AT ALL"]);
+        match broken.run_sqlite(&one).await {
+            Err(MigrationError::Step { version: 3, .. }) => {}
+            other => panic!("expected step 3 to fail: {other:?}"),
+        }
+        // A database ahead of the app is refused, not silently used.
+        let older = Migrations::new([STEPS[0]]);
+        assert!(matches!(
+            older.run_sqlite(&one).await,
+            Err(MigrationError::Newer { found: 2, known: 1 })
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_steps_run_once_even_from_two_instances_at_once() {
+        let server = TestPostgres::start();
+        let pool = || async {
+            PoolBuilder::new()
+                .build(PostgresManager::new(server.url()))
+                .await
+                .unwrap()
+        };
+        let (one, two) = (pool().await, pool().await);
+        let migrations = Migrations::new(STEPS).table("app_versions");
+        let (a, b) = tokio::join!(migrations.run_postgres(&one), migrations.run_postgres(&two));
+        assert_eq!(
+            a.unwrap() + b.unwrap(),
+            2,
+            "each step applied by exactly one instance"
+        );
+        assert_eq!(migrations.run_postgres(&two).await.unwrap(), 0);
+        let conn = one.get().await.unwrap();
+        let versions: Vec<i32> = conn
+            .query("SELECT version FROM app_versions ORDER BY version", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        assert_eq!(versions, [1, 2]);
+        conn.execute("INSERT INTO notes (id, body, done) VALUES (1, 'x', 1)", &[])
+            .await
+            .expect("both steps applied");
+    }
+}

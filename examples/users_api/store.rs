@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use portico::Response;
 use portico::idempotency::{IdempotencyStore, Idempotent, PostgresStore, SqliteStore};
-use portico::pool::{Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres};
+use portico::pool::{
+    Migrations, Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres,
+};
 use portico::prelude::*;
 use portico::queue::{QueueError, TaskOptions, TaskQueue};
 
 use crate::app::{CreatedUser, NewUser, User, WelcomeEmail};
 
-/// Schema migrations, applied in order once each.
+/// Schema migrations, applied in order once each (`Migrations`).
 const SQLITE_MIGRATIONS: &[&str] = &[
     "CREATE TABLE users (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,11 +57,6 @@ pub(crate) enum UserStore {
     Postgres(Pool<PostgresManager>),
 }
 
-fn failed(err: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %err, "database query failed");
-    ApiError::internal("internal server error")
-}
-
 fn config_error(err: impl std::fmt::Display) -> portico::Error {
     portico::Error::Config {
         name: "PORTICO_DATABASE_URL".into(),
@@ -92,54 +89,25 @@ impl UserStore {
         store
             .migrate()
             .await
-            .map_err(|e| config_error(format!("migrating the schema: {}", e.message())))?;
+            .map_err(|e| config_error(format!("migrating the schema: {e}")))?;
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), ApiError> {
+    /// Brings the schema up to date (safe when two instances start at once).
+    async fn migrate(&self) -> Result<(), portico::pool::MigrationError> {
         match self {
             UserStore::Sqlite(pool) => {
-                let mut conn = pool.get().await?;
-                conn.call(|c| {
-                    c.execute_batch(
-                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-                    )?;
-                    let done: i64 =
-                        c.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))?;
-                    for (i, migration) in SQLITE_MIGRATIONS.iter().enumerate().skip(done as usize) {
-                        let tx = c.transaction()?;
-                        tx.execute_batch(migration)?;
-                        tx.execute("INSERT INTO schema_version VALUES (?1)", [i as i64 + 1])?;
-                        tx.commit()?;
-                    }
-                    Ok(())
-                })
-                .await
-                .map_err(failed)
+                Migrations::new(SQLITE_MIGRATIONS.iter().copied())
+                    .run_sqlite(pool)
+                    .await?
             }
             UserStore::Postgres(pool) => {
-                let mut conn = pool.get().await?;
-                conn.batch_execute(
-                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-                )
-                .await
-                .map_err(ApiError::from)?;
-                let done: i64 = conn
-                    .query_one("SELECT COUNT(*) FROM schema_version", &[])
-                    .await
-                    .map_err(ApiError::from)?
-                    .get(0);
-                for (i, migration) in POSTGRES_MIGRATIONS.iter().enumerate().skip(done as usize) {
-                    let tx = conn.transaction().await.map_err(ApiError::from)?;
-                    tx.batch_execute(migration).await.map_err(ApiError::from)?;
-                    tx.execute("INSERT INTO schema_version VALUES ($1)", &[&(i as i32 + 1)])
-                        .await
-                        .map_err(ApiError::from)?;
-                    tx.commit().await.map_err(ApiError::from)?;
-                }
-                Ok(())
+                Migrations::new(POSTGRES_MIGRATIONS.iter().copied())
+                    .run_postgres(pool)
+                    .await?
             }
-        }
+        };
+        Ok(())
     }
 
     /// A readiness check: a connection answers.

@@ -4,11 +4,13 @@
 //! that is down, and graceful close.
 
 mod breaker;
+mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use migrate::{MigrationError, Migrations};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresManager;
 /// The SQLite client crate the manager uses, for the types a query needs
