@@ -10,6 +10,7 @@ use crate::extract::Settings;
 use crate::handler::Route;
 use crate::inject::{Needs, Registry, RequestFactory};
 use crate::queue::Workers;
+use crate::router::covers;
 use crate::router::{InsertError, Router};
 use crate::server::{Server, ServerConfig};
 use crate::service::{Layer, Middleware, RouteEntry, Service};
@@ -332,15 +333,6 @@ impl App {
         tracing::info!(addr = %server.local_addr(), "portico listening");
         server.run().await
     }
-}
-
-/// Whether `prefix` covers `path` segment-wise.
-fn covers(prefix: &str, path: &str) -> bool {
-    prefix.is_empty()
-        || path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The route registry of an app, printed one route per line.

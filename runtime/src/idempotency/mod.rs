@@ -42,6 +42,7 @@ mod sql;
 mod store;
 
 use crate::pool::SqlEngine;
+use crate::router::covers;
 pub use key::{KeyError, MAX_KEY_LEN};
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
@@ -141,14 +142,6 @@ impl Default for Idempotency {
             jwt: None,
         }
     }
-}
-
-/// Whether `prefix` covers `path`, segment-wise.
-fn covers(prefix: &str, path: &str) -> bool {
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/') || prefix.ends_with('/'))
 }
 
 impl Idempotency {

@@ -19,6 +19,7 @@ use http::header::{HeaderName, RETRY_AFTER};
 
 use crate::auth::{Jwt, VerifiedClaims};
 use crate::response::{ApiError, IntoResponse, Response, refused};
+use crate::router::covers;
 use crate::service::{Middleware, Next, Request};
 
 /// A bucket's size and refill rate, with a name for the headers.
@@ -163,13 +164,6 @@ impl std::fmt::Debug for RateLimit {
             .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
-}
-
-fn covers(prefix: &str, path: &str) -> bool {
-    path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl RateLimit {

@@ -308,9 +308,36 @@ impl<T> Node<T> {
     }
 }
 
+/// Whether `prefix` covers `path` by whole segments: `/admin` (or
+/// `/admin/`) covers `/admin` and `/admin/users`, not `/administrators`;
+/// `` and `/` cover every path. The one rule for every per-prefix setting
+/// (route layers, rate-limit policies, idempotency).
+pub(crate) fn covers(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    prefix.is_empty()
+        || path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_covers_whole_segments() {
+        for prefix in ["/admin", "/admin/"] {
+            assert!(covers(prefix, "/admin"));
+            assert!(covers(prefix, "/admin/users"));
+            assert!(!covers(prefix, "/administrators"));
+            assert!(!covers(prefix, "/"));
+        }
+        for everything in ["", "/"] {
+            assert!(covers(everything, "/"));
+            assert!(covers(everything, "/users/1"));
+        }
+    }
 
     fn router(routes: &[(Method, &'static str)]) -> Router<&'static str> {
         let mut r = Router::new();
