@@ -32,11 +32,17 @@ fn bearer(role: &str) -> String {
 
 /// POST /users as an authenticated user.
 async fn post_user(server: &TestServer, body: &str) -> common::Reply {
-    let auth = bearer("user");
-    let headers = [
+    post_as(server, "42", None, body).await
+}
+
+/// POST /users as subject `sub`, with an `Idempotency-Key` if given.
+async fn post_as(server: &TestServer, sub: &str, key: Option<&str>, body: &str) -> common::Reply {
+    let auth = format!("Bearer {}", settings().token(sub, "user").unwrap());
+    let mut headers = vec![
         ("content-type", "application/json"),
         ("authorization", auth.as_str()),
     ];
+    headers.extend(key.map(|key| ("idempotency-key", key)));
     server
         .send(
             Method::POST,
@@ -524,20 +530,7 @@ async fn an_address_longer_than_smtp_allows_is_refused() {
 
 /// POST /users as subject `sub` with an `Idempotency-Key`.
 async fn post_keyed(server: &TestServer, sub: &str, key: &str, body: &str) -> common::Reply {
-    let auth = format!("Bearer {}", settings().token(sub, "user").unwrap());
-    let headers = [
-        ("content-type", "application/json"),
-        ("authorization", auth.as_str()),
-        ("idempotency-key", key),
-    ];
-    server
-        .send(
-            Method::POST,
-            "/users",
-            &headers,
-            Some(body.as_bytes().to_vec()),
-        )
-        .await
+    post_as(server, sub, Some(key), body).await
 }
 
 async fn user_count(server: &TestServer) -> u64 {
