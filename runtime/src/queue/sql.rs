@@ -233,19 +233,15 @@ mod sqlite {
             Box::pin(self.write(move |tx| {
                 let now = now_ms();
                 // Lapsed leases: their workers died. Out of attempts, the
-                // task fails; otherwise it is due again.
+                // task fails; otherwise it is due again, in this claim.
                 tx.prepare_cached(
-                    "UPDATE portico_tasks SET state = 'failed', error = ?3, finished_at = ?2,
-                        lease_until = NULL
-                     WHERE queue = ?1 AND state = 'running' AND lease_until < ?2
-                        AND attempts >= max_attempts",
-                )?
-                .execute(params![queue, now, LAPSED])?;
-                tx.prepare_cached(
-                    "UPDATE portico_tasks SET state = 'pending', lease_until = NULL
+                    "UPDATE portico_tasks SET lease_until = NULL,
+                        state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+                        error = CASE WHEN attempts >= max_attempts THEN ?3 ELSE error END,
+                        finished_at = CASE WHEN attempts >= max_attempts THEN ?2 END
                      WHERE queue = ?1 AND state = 'running' AND lease_until < ?2",
                 )?
-                .execute(params![queue, now])?;
+                .execute(params![queue, now, LAPSED])?;
                 let mut statement = tx.prepare_cached(
                     "UPDATE portico_tasks SET state = 'running', attempts = attempts + 1,
                         lease_until = ?3, started_at = ?2
