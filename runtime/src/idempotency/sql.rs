@@ -15,7 +15,9 @@
 )]
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::pool::{millis as ms, now_ms};
 
 use bytes::Bytes;
 
@@ -28,16 +30,6 @@ pub(crate) const TABLE: &str = "portico_idempotency";
 const PURGE_EVERY: u64 = 1024;
 
 pub(crate) use crate::pool::SqlEngine;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
 
 fn backend(err: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(err))

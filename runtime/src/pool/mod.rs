@@ -4,12 +4,15 @@
 //! that is down, and graceful close.
 
 mod breaker;
+mod engine;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use engine::SqlEngine;
+pub(crate) use engine::{epoch_ms, millis, now_ms};
 pub use migrate::{MigrationError, Migrations};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresManager;
@@ -23,18 +26,6 @@ pub use sqlite::{SqliteConnection, SqliteError, SqliteManager};
 /// needs (rows, parameters).
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
-
-/// A database engine a pool can reach: where a component that keeps its
-/// state in the app's database (idempotency records, tasks) says it does,
-/// so that a handler's transaction can write that state too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SqlEngine {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
 
 use std::collections::VecDeque;
 use std::fmt;

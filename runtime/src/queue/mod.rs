@@ -50,13 +50,15 @@ pub use worker::{CronError, Workers};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use tokio::sync::Notify;
 
 use crate::inject::Inject;
+use crate::pool::epoch_ms;
+pub(crate) use crate::pool::{millis, now_ms};
 
 /// A kind of background work: a serde-serialisable payload and the code
 /// that runs it.
@@ -602,20 +604,4 @@ impl TaskQueue {
         }
         Ok(())
     }
-}
-
-/// Now, in milliseconds since the Unix epoch (the queue's clock; several
-/// instances sharing a database must keep theirs in step, as leases are
-/// seconds long).
-pub(crate) fn now_ms() -> i64 {
-    epoch_ms(SystemTime::now())
-}
-
-fn epoch_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-pub(crate) fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
