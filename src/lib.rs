@@ -108,6 +108,15 @@
 //! content type 415, body too large 413, malformed JSON 400, wrong JSON
 //! shape 422, a panicking handler 500) get the same envelope.
 //!
+//! # Listing in pages
+//!
+//! [`Page`] reads `?page=&page_size=` (answer with [`Page::respond`], the
+//! seed's `{total, page, page_size, pages}` meta); [`Cursor`] reads
+//! `?limit=&after=` / `&before=` with signed, opaque cursors and answers
+//! with [`Cursor::page`]: `meta.next` / `meta.prev` and a `Link` header,
+//! at a cost that does not grow with the page's depth. Both are bounded
+//! by [`Paging`], set with `App::paging`.
+//!
 //! # Background work and safe retries
 //!
 //! [`queue`]: a durable task queue (memory, SQLite, PostgreSQL) whose
@@ -126,11 +135,11 @@ pub use portico_runtime::app::{App, RouteTable};
 pub use portico_runtime::auth::{Claims, Jwt};
 pub use portico_runtime::body::Body;
 pub use portico_runtime::extract::{
-    Extension, FromParam, FromRequest, Json, Query, RequestContext,
+    Cursor, Extension, FromParam, FromRequest, Json, Page, Paging, Position, Query, RequestContext,
 };
 pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
-    ApiError, ApiResponse, Created, IntoResponse, Meta, Rejection, Response,
+    ApiError, ApiResponse, Created, CursorMeta, IntoResponse, Meta, Rejection, Response,
 };
 pub use portico_runtime::server::{Server, ServerConfig, shutdown_signal};
 pub use portico_runtime::service::Service;
@@ -147,8 +156,9 @@ pub use portico_runtime::http;
 /// Everything a handler module usually needs: `use portico::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ApiError, ApiResponse, App, Claims, Created, Dep, Extension, FromParam, FromRequest,
-        IntoResponse, Json, Query, Validate, ValidationError, inject, route, routes,
+        ApiError, ApiResponse, App, Claims, Created, Cursor, Dep, Extension, FromParam,
+        FromRequest, IntoResponse, Json, Page, Position, Query, Validate, ValidationError, inject,
+        route, routes,
     };
     pub use portico_runtime::http::StatusCode;
     pub use serde::{Deserialize, Serialize};

@@ -144,7 +144,10 @@ async fn list_is_paginated_with_meta() {
     let reply = server.get("/users?page=2&page_size=2").await;
     assert_eq!(reply.status, 200);
     let body = reply.json();
-    assert_eq!(body["meta"], json!({"total": 5, "page": 2, "pages": 3}));
+    assert_eq!(
+        body["meta"],
+        json!({"total": 5, "page": 2, "page_size": 2, "pages": 3})
+    );
     let names: Vec<_> = body["data"]
         .as_array()
         .unwrap()
@@ -161,6 +164,174 @@ async fn list_is_paginated_with_meta() {
     assert_eq!(last["data"].as_array().unwrap().len(), 1);
     let beyond = server.get("/users?page=9&page_size=2").await.json();
     assert_eq!(beyond["data"], json!([]));
+}
+
+/// The ids of every user, following `meta.next` from `first`, checking
+/// that each page's `Link` header says what its `meta` says.
+async fn walk(server: &TestServer, first: &str) -> Vec<i64> {
+    let mut ids = Vec::new();
+    let mut path = first.to_owned();
+    for _ in 0..100 {
+        let reply = server.get(&path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.json());
+        let body = reply.json();
+        assert!(body.get("error").is_none() && body["meta"].get("total").is_none());
+        ids.extend(
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_i64().unwrap()),
+        );
+        let Some(next) = body["meta"]["next"].as_str() else {
+            return ids;
+        };
+        let link = reply.header("link");
+        let target = link
+            .split(", ")
+            .find(|l| l.ends_with("rel=\"next\""))
+            .and_then(|l| l.strip_prefix('<'))
+            .and_then(|l| l.split_once('>'))
+            .map(|(target, _)| target.to_owned())
+            .expect("a next link");
+        assert!(target.ends_with(&format!("after={next}")), "{target}");
+        path = target;
+    }
+    panic!("more than 100 pages")
+}
+
+#[tokio::test]
+async fn list_pages_by_cursor_forwards_and_back() {
+    let server = server().await;
+    for i in 0..7 {
+        create(
+            &server,
+            &format!("user{i}"),
+            &format!("u{i}@example.com"),
+            20 + i,
+        )
+        .await;
+    }
+    assert_eq!(walk(&server, "/users?limit=3").await, [1, 2, 3, 4, 5, 6, 7]);
+    // Default limit 20: one page, no next.
+    let all = server.get("/users").await.json();
+    assert_eq!(
+        all["meta"],
+        json!({"limit": 20, "next": null, "prev": null})
+    );
+
+    // Back from the last page by `meta.prev`.
+    let second = server.get("/users?limit=3").await.json();
+    let third = server
+        .get(&format!(
+            "/users?limit=3&after={}",
+            second["meta"]["next"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    let ids = |page: &serde_json::Value| -> Vec<i64> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&third), [4, 5, 6]);
+    let back = server
+        .get(&format!(
+            "/users?limit=3&before={}",
+            third["meta"]["prev"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(ids(&back), [1, 2, 3]);
+    assert_eq!(
+        back["meta"]["prev"],
+        json!(null),
+        "nothing before the first user"
+    );
+
+    // A user deleted under a cursor does not break the walk.
+    let next = third["meta"]["next"].as_str().unwrap().to_owned();
+    assert_eq!(delete_user(&server, "/users/6").await.status, 200);
+    let rest = server
+        .get(&format!("/users?limit=3&after={next}"))
+        .await
+        .json();
+    assert_eq!(ids(&rest), [7]);
+    assert_eq!(server.get("/users?page=1").await.json()["meta"]["total"], 6);
+}
+
+#[tokio::test]
+async fn a_cursor_the_api_did_not_give_is_400() {
+    let server = server().await;
+    for i in 0..3 {
+        create(
+            &server,
+            &format!("user{i}"),
+            &format!("u{i}@example.com"),
+            20 + i,
+        )
+        .await;
+    }
+    let next = server.get("/users?limit=1").await.json()["meta"]["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut forged = next.clone().into_bytes();
+    let last = forged.len() - 3;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    for (query, field) in [
+        (format!("after={forged}"), "after"),
+        (format!("before={next}"), "before"),
+        ("after=1".to_owned(), "after"),
+        ("after=%27%3B%20DROP%20TABLE%20users".to_owned(), "after"),
+        (format!("after={next}&before={next}"), "before"),
+    ] {
+        let reply = server.get(&format!("/users?{query}")).await;
+        reply.assert_failure(400);
+        assert!(
+            reply.json()["error"]["fields"][field][0]["code"].is_string(),
+            "{query}: {}",
+            reply.json()
+        );
+    }
+    // Another app (another key) does not take this one's cursors.
+    let other = TestServer::start(
+        users_api::app(&Settings {
+            jwt_secret: b"another deployment's secret, 32+ bytes".to_vec(),
+            ..settings()
+        })
+        .await
+        .unwrap(),
+    )
+    .await;
+    other
+        .get(&format!("/users?after={next}"))
+        .await
+        .assert_failure(400);
+    for query in ["limit=0", "limit=101", "limit=x"] {
+        let reply = server.get(&format!("/users?{query}")).await;
+        reply.assert_failure(422);
+        assert!(
+            reply.json()["error"]["fields"]["limit"].is_array(),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn numbered_pages_stop_at_the_configured_depth() {
+    let server = server().await;
+    assert_eq!(server.get("/users?page=501&page_size=20").await.status, 200);
+    let reply = server.get("/users?page=502&page_size=20").await;
+    reply.assert_failure(422);
+    assert_eq!(
+        reply.json()["error"]["fields"]["page"][0]["code"],
+        "too_deep"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +379,7 @@ async fn invalid_user_is_422_listing_every_field() {
         ok.status, 201,
         "100 characters (200 bytes) is within the limit"
     );
-    let list = server.get("/users").await.json();
+    let list = server.get("/users?page=1").await.json();
     assert_eq!(list["meta"]["total"], 1, "only the valid user is stored");
 }
 
@@ -403,8 +574,12 @@ async fn the_same_app_runs_on_postgres() {
         server.get("/users/1").await.json()["data"]["email"],
         "pat@example.com"
     );
-    assert_eq!(server.get("/users").await.json()["meta"]["total"], 1);
+    create(&server, "Sam", "sam@example.com", 42).await;
+    create(&server, "Kim", "kim@example.com", 43).await;
+    assert_eq!(walk(&server, "/users?limit=2").await, [1, 2, 3]);
+    assert_eq!(server.get("/users?page=1").await.json()["meta"]["total"], 3);
     assert_eq!(delete_user(&server, "/users/1").await.status, 200);
+    assert_eq!(server.get("/users?page=1").await.json()["meta"]["total"], 2);
     server.get("/users/1").await.assert_failure(404);
     assert_eq!(
         server.get("/ready").await.json()["data"]["status"],
@@ -534,7 +709,7 @@ async fn post_keyed(server: &TestServer, sub: &str, key: &str, body: &str) -> co
 }
 
 async fn user_count(server: &TestServer) -> u64 {
-    server.get("/users").await.json()["meta"]["total"]
+    server.get("/users?page=1").await.json()["meta"]["total"]
         .as_u64()
         .unwrap()
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use portico::Paging;
 use portico::Response;
 use portico::auth::Jwt;
 use portico::health::HealthChecker;
@@ -14,7 +15,6 @@ use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
 use portico::ratelimit::RateLimit;
-use portico::validate::ValidationErrors;
 
 use crate::store::UserStore;
 
@@ -85,63 +85,23 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-/// Paging limits of `GET /users`.
-#[derive(Debug, Clone)]
-pub(crate) struct Paging {
-    pub default_page_size: u64,
-    pub max_page_size: u64,
-}
-
-impl Default for Paging {
-    fn default() -> Self {
-        Paging {
-            default_page_size: 20,
-            max_page_size: 100,
-        }
-    }
-}
-
-/// What the user handlers need, wired from the app's dependencies.
-#[inject]
-pub(crate) struct Users {
-    store: Dep<UserStore>,
-    paging: Dep<Paging>,
-}
-
-/// `?page=&page_size=` of `GET /users`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct PageQuery {
-    page: Option<u64>,
-    page_size: Option<u64>,
-}
-
+/// `GET /users`, by id: a page of `?limit=` users `after=` or `before=` a
+/// cursor from `meta.next` / `meta.prev` (or the `Link` header), at the
+/// same cost however deep; or, when the query names `page` or
+/// `page_size`, a numbered page in the seed's envelope (`meta: {total,
+/// page, page_size, pages}`, numbered pages bounded in depth).
 #[route(GET, "/users")]
 pub(crate) async fn list_users(
-    Query(query): Query<PageQuery>,
-    users: Users,
+    page: Page,
+    cursor: Cursor<i64>,
+    users: Dep<UserStore>,
 ) -> Result<ApiResponse<Vec<User>>, ApiError> {
-    let paging = &users.paging;
-    let page = query.page.unwrap_or(1);
-    let page_size = query.page_size.unwrap_or(paging.default_page_size);
-    // The bound is configured, so checked here, in the shape a failed
-    // validation has: a 422 naming each parameter.
-    let mut errors = ValidationErrors::new();
-    if page < 1 {
-        errors.add(
-            "page",
-            ValidationError::new("range").with_message("must be 1 or more"),
-        );
+    if page.requested() {
+        let (items, total) = users.page(page.offset(), page.size()).await?;
+        return Ok(page.respond(items, total));
     }
-    if !(1..=paging.max_page_size).contains(&page_size) {
-        errors.add(
-            "page_size",
-            ValidationError::new("range")
-                .with_message(format!("must be between 1 and {}", paging.max_page_size)),
-        );
-    }
-    errors.into_result().map_err(ApiError::invalid)?;
-    let (items, total) = users.store.page(page, page_size).await?;
-    Ok(ApiResponse::paginated(items, total, page, page_size))
+    let rows = users.seek(cursor.position(), cursor.fetch()).await?;
+    Ok(cursor.page(rows, |user| user.id))
 }
 
 /// Needs a bearer token. Extractors run in argument order: the token is
@@ -243,6 +203,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Page sizes 20 (default) to 100; cursors signed with a key derived
+    /// from the JWT secret, so the instances that share the secret accept
+    /// each other's cursors (and a restart keeps them valid).
+    pub(crate) fn paging(&self) -> Paging {
+        let key = [b"users_api cursors\0".as_slice(), &self.jwt_secret].concat();
+        Paging::default().page_size(20, 100).cursor_key(key)
+    }
+
     pub(crate) fn jwt(&self) -> Result<Jwt, portico::Error> {
         Jwt::new(&self.jwt_secret).map_err(|err| portico::Error::Config {
             name: "PORTICO_JWT_SECRET".into(),
@@ -300,7 +268,7 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
         )
         .provide(store)
         .provide(tasks)
-        .provide(Paging::default())
+        .paging(settings.paging())
         .mount(routes![
             list_users,
             create_user,

@@ -32,6 +32,17 @@ const SQLITE_MIGRATIONS: &[&str] = &[
         sent_at INTEGER NOT NULL,
         PRIMARY KEY (user_id, kind)
     )",
+    // The count of users, kept by the writes in their own transaction, so
+    // a numbered page reads one row instead of counting the table.
+    "CREATE TABLE user_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n INTEGER NOT NULL
+    );
+    INSERT INTO user_count SELECT 1, COUNT(*) FROM users;
+    CREATE TRIGGER user_counted_in AFTER INSERT ON users
+        BEGIN UPDATE user_count SET n = n + 1 WHERE id = 1; END;
+    CREATE TRIGGER user_counted_out AFTER DELETE ON users
+        BEGIN UPDATE user_count SET n = n - 1 WHERE id = 1; END;",
 ];
 
 const POSTGRES_MIGRATIONS: &[&str] = &[
@@ -48,6 +59,19 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
         sent_at BIGINT NOT NULL,
         PRIMARY KEY (user_id, kind)
     )",
+    "CREATE TABLE user_count (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        n BIGINT NOT NULL
+    );
+    INSERT INTO user_count SELECT 1, COUNT(*) FROM users;
+    CREATE FUNCTION user_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE user_count SET n = n + (CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END)
+            WHERE id = 1;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER user_counted AFTER INSERT OR DELETE ON users
+        FOR EACH ROW EXECUTE FUNCTION user_counted();",
 ];
 
 /// The users' database.
@@ -309,26 +333,25 @@ impl UserStore {
         }
     }
 
-    /// One page (from 1) and the total count.
-    pub(crate) async fn page(
-        &self,
-        page: u64,
-        page_size: u64,
-    ) -> Result<(Vec<User>, u64), ApiError> {
-        let offset = i64::try_from((page - 1).saturating_mul(page_size)).unwrap_or(i64::MAX);
-        let limit = i64::try_from(page_size).unwrap_or(i64::MAX);
+    /// `limit` users from `offset` by id, and how many there are (kept by
+    /// the writes: no count of the table per request).
+    pub(crate) async fn page(&self, offset: u64, limit: u64) -> Result<(Vec<User>, u64), ApiError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         match self {
             UserStore::Sqlite(pool) => {
                 let mut conn = pool.get().await?;
                 conn.call(move |c| {
-                    let total: i64 = c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
-                    let mut statement = c.prepare_cached(
-                        "SELECT id, name, email, age FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
-                    )?;
-                    let users = statement
+                    let total: i64 = c
+                        .prepare_cached("SELECT n FROM user_count")?
+                        .query_row([], |r| r.get(0))?;
+                    let users = c
+                        .prepare_cached(
+                            "SELECT id, name, email, age FROM users ORDER BY id LIMIT ?1 OFFSET ?2",
+                        )?
                         .query_map([limit, offset], sqlite_user)?
                         .collect::<Result<Vec<_>, _>>()?;
-                    Ok((users, total as u64))
+                    Ok((users, total.max(0) as u64))
                 })
                 .await
                 .map_err(ApiError::from)
@@ -336,7 +359,7 @@ impl UserStore {
             UserStore::Postgres(pool) => {
                 let conn = pool.get().await?;
                 let total: i64 = conn
-                    .query_one("SELECT COUNT(*) FROM users", &[])
+                    .query_one("SELECT n FROM user_count", &[])
                     .await
                     .map_err(ApiError::from)?
                     .get(0);
@@ -347,11 +370,60 @@ impl UserStore {
                     )
                     .await
                     .map_err(ApiError::from)?;
-                Ok((rows.iter().map(postgres_user).collect(), total as u64))
+                Ok((
+                    rows.iter().map(postgres_user).collect(),
+                    total.max(0) as u64,
+                ))
+            }
+        }
+    }
+
+    /// Up to `fetch` users from a cursor's position, by id through the
+    /// primary key: ascending from the start or after an id, descending
+    /// (nearest first) before one, as `Cursor::page` takes them.
+    pub(crate) async fn seek(
+        &self,
+        position: &Position<i64>,
+        fetch: u32,
+    ) -> Result<Vec<User>, ApiError> {
+        let (id, sqlite, postgres) = match *position {
+            Position::Start => (i64::MIN, SEEK_AFTER.0, SEEK_AFTER.1),
+            Position::After(id) => (id, SEEK_AFTER.0, SEEK_AFTER.1),
+            Position::Before(id) => (id, SEEK_BEFORE.0, SEEK_BEFORE.1),
+        };
+        let fetch = i64::from(fetch);
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await?;
+                conn.call(move |c| {
+                    c.prepare_cached(sqlite)?
+                        .query_map([id, fetch], sqlite_user)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(ApiError::from)
+            }
+            UserStore::Postgres(pool) => {
+                let conn = pool.get().await?;
+                let rows = conn
+                    .query(postgres, &[&id, &fetch])
+                    .await
+                    .map_err(ApiError::from)?;
+                Ok(rows.iter().map(postgres_user).collect())
             }
         }
     }
 }
+
+/// The statements of [`UserStore::seek`], for SQLite and PostgreSQL.
+const SEEK_AFTER: (&str, &str) = (
+    "SELECT id, name, email, age FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
+    "SELECT id, name, email, age FROM users WHERE id > $1 ORDER BY id LIMIT $2",
+);
+const SEEK_BEFORE: (&str, &str) = (
+    "SELECT id, name, email, age FROM users WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    "SELECT id, name, email, age FROM users WHERE id < $1 ORDER BY id DESC LIMIT $2",
+);
 
 /// A PostgreSQL error: the connection died (the server went away) → 503,
 /// anything else → 500.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{BuildError, BuildProblem};
-use crate::extract::Settings;
+use crate::extract::{Paging, Settings};
 use crate::handler::Route;
 use crate::inject::{Needs, Registry, RequestFactory};
 use crate::queue::Workers;
@@ -50,6 +50,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 pub struct App {
     routes: Vec<Route>,
     body_limit: usize,
+    paging: Paging,
     registry: Registry,
     shutdown: Shutdown,
     server: ServerConfig,
@@ -67,6 +68,7 @@ impl Default for App {
         App {
             routes: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
+            paging: Paging::default(),
             registry,
             shutdown,
             server: ServerConfig::default(),
@@ -115,6 +117,14 @@ impl App {
     /// `String` read; a larger one is a 413. Default: 1 MiB.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// How listings page: the bounds of `Page` (`?page=&page_size=`) and
+    /// `Cursor` (`?limit=&after=`), and the key that signs cursors (give
+    /// every instance the same one). Default: [`Paging::default`].
+    pub fn paging(mut self, paging: Paging) -> Self {
+        self.paging = paging;
         self
     }
 
@@ -308,6 +318,7 @@ impl App {
                 body_limit: self.body_limit,
                 body_idle_timeout: self.server.body_idle_timeout,
                 body_timeout: self.server.body_timeout,
+                paging: self.paging,
             },
         ))
     }

@@ -3,10 +3,13 @@
 //! A handler argument named like a `<param>` of its route is parsed with
 //! [`FromParam`]; every other argument is an extractor, a type that
 //! implements [`FromRequest`]. Portico ships [`Json`], [`Query`],
-//! [`Dep`], `HeaderMap`, `Method`, `Uri`, `Bytes`, `String` and the whole
-//! `http::Request<Body>`; users add their own by implementing the trait.
+//! [`Dep`], [`Page`], [`Cursor`], `HeaderMap`, `Method`, `Uri`, `Bytes`,
+//! `String` and the whole `http::Request<Body>`; users add their own by
+//! implementing the trait.
 
 mod body;
+mod cursor;
+mod paging;
 mod param;
 mod parts;
 mod query;
@@ -14,6 +17,8 @@ mod shape;
 
 pub use crate::inject::Dep;
 pub use body::Json;
+pub use cursor::{Cursor, Position};
+pub use paging::{Page, Paging};
 pub use param::FromParam;
 pub use parts::Extension;
 pub use query::Query;
@@ -40,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) body_idle_timeout: std::time::Duration,
     /// How long a body extractor may take to read the whole body.
     pub(crate) body_timeout: std::time::Duration,
+    /// The bounds of `Page` and `Cursor`, and the key that signs cursors.
+    pub(crate) paging: Paging,
 }
 
 /// A smaller body limit for the requests under a `BodyLimit` layer, which

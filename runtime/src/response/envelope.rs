@@ -1,23 +1,55 @@
-//! The `{success, data, error, meta}` envelope, all three of its shapes:
-//! ok and paginated ([`ApiResponse`]), and fail (written for `ApiError`).
+//! The `{success, data, error, meta}` envelope, all four of its shapes:
+//! ok, a numbered page and a cursor page ([`ApiResponse`]), and fail
+//! (written for `ApiError`).
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
-/// Pagination figures carried by a paginated envelope.
+/// Pagination figures carried by a numbered page's envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Meta {
     /// Items in the whole collection.
     pub total: u64,
     /// The page this envelope carries, from 1.
     pub page: u64,
+    /// Items per page (the last page may carry fewer).
+    pub page_size: u64,
     /// `ceil(total / page_size)`.
     pub pages: u64,
 }
 
+/// Where a cursor page's envelope leads: the opaque cursors of the pages
+/// on either side (`null` at an end), and the `Link` header (RFC 8288)
+/// that says the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CursorMeta {
+    /// The most items a page carries.
+    pub limit: u32,
+    /// The cursor to send as `?after=` for the next page.
+    pub next: Option<String>,
+    /// The cursor to send as `?before=` for the previous page.
+    pub prev: Option<String>,
+    #[serde(skip)]
+    pub(crate) link: Option<HeaderValue>,
+}
+
 /// A successful envelope: what a handler returns for data. Failures are
 /// [`ApiError`](super::ApiError)s, which share the envelope.
+///
+/// Its shapes, exactly (the seed's, which clients already parse):
+///
+/// | shape | body |
+/// |---|---|
+/// | [`ok`](ApiResponse::ok) | `{"success":true,"data":…,"error":null}` (no `meta`) |
+/// | [`paginated`](ApiResponse::paginated) | `{"success":true,"data":[…],"meta":{"total":…,"page":…,"page_size":…,"pages":…}}` (no `error`) |
+/// | a cursor page (`Cursor::page`) | `{"success":true,"data":[…],"meta":{"limit":…,"next":"…"/null,"prev":"…"/null}}` (no `error`), and a `Link` header |
+/// | a failure ([`ApiError`](super::ApiError), every refusal) | `{"success":false,"data":null,"error":{"message":…,"code":…}}`, with `error.fields` when fields failed |
+///
+/// `error.fields` maps each failing field's path (`email`, `address.city`,
+/// `tags[2]`, a query parameter's name) to a list of
+/// `{"code":…,"message":…,"params":{…}}`. The readiness route uses the
+/// same shapes: its report is `data` when ready, `error.fields` when not.
 ///
 /// ```
 /// use portico_runtime::response::ApiResponse;
@@ -28,7 +60,7 @@ pub struct Meta {
 /// let paged = ApiResponse::paginated(vec![1, 2, 3], 10, 1, 3);
 /// assert_eq!(
 ///     serde_json::to_string(&paged).unwrap(),
-///     r#"{"success":true,"data":[1,2,3],"meta":{"total":10,"page":1,"pages":4}}"#
+///     r#"{"success":true,"data":[1,2,3],"meta":{"total":10,"page":1,"page_size":3,"pages":4}}"#
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +74,7 @@ pub struct ApiResponse<T> {
 enum Envelope<T> {
     Ok(T),
     Paginated(T, Meta),
+    Cursor(T, CursorMeta),
 }
 
 impl<T> ApiResponse<T> {
@@ -67,7 +100,15 @@ impl<T> ApiResponse<T> {
     /// The data the envelope carries.
     pub fn data(&self) -> &T {
         match &self.body {
-            Envelope::Ok(data) | Envelope::Paginated(data, _) => data,
+            Envelope::Ok(data) | Envelope::Paginated(data, _) | Envelope::Cursor(data, _) => data,
+        }
+    }
+
+    /// The `Link` header a cursor page is sent with.
+    pub(super) fn link(&self) -> Option<&HeaderValue> {
+        match &self.body {
+            Envelope::Cursor(_, meta) => meta.link.as_ref(),
+            _ => None,
         }
     }
 }
@@ -81,7 +122,23 @@ impl<T> ApiResponse<Vec<T>> {
         });
         ApiResponse {
             status: StatusCode::OK,
-            body: Envelope::Paginated(items, Meta { total, page, pages }),
+            body: Envelope::Paginated(
+                items,
+                Meta {
+                    total,
+                    page,
+                    page_size,
+                    pages,
+                },
+            ),
+        }
+    }
+
+    /// One page of a listing paged by cursors (made by `Cursor::page`).
+    pub(crate) fn cursor_page(items: Vec<T>, meta: CursorMeta) -> Self {
+        ApiResponse {
+            status: StatusCode::OK,
+            body: Envelope::Cursor(items, meta),
         }
     }
 }
@@ -96,15 +153,23 @@ impl<T: Serialize> Serialize for ApiResponse<T> {
                 s.serialize_field("error", &())?;
                 s.end()
             }
-            Envelope::Paginated(data, meta) => {
-                let mut s = serializer.serialize_struct("ApiResponse", 3)?;
-                s.serialize_field("success", &true)?;
-                s.serialize_field("data", data)?;
-                s.serialize_field("meta", meta)?;
-                s.end()
-            }
+            Envelope::Paginated(data, meta) => paged(serializer, data, meta),
+            Envelope::Cursor(data, meta) => paged(serializer, data, meta),
         }
     }
+}
+
+/// Writes a page's shape: `{"success":true,"data":[…],"meta":{…}}`.
+fn paged<S: Serializer, T: Serialize, M: Serialize>(
+    serializer: S,
+    data: &T,
+    meta: &M,
+) -> Result<S::Ok, S::Error> {
+    let mut s = serializer.serialize_struct("ApiResponse", 3)?;
+    s.serialize_field("success", &true)?;
+    s.serialize_field("data", data)?;
+    s.serialize_field("meta", meta)?;
+    s.end()
 }
 
 /// Writes the fail shape: `{"success":false,"data":null,"error":{…}}`.

@@ -265,6 +265,10 @@ pub enum Rejection {
     /// The query string does not fit the type asked for.
     #[error("the query string does not have the expected parameters")]
     BadQuery(ValidationErrors),
+    /// A pagination cursor this API did not give out (tampered with,
+    /// made for another listing, or not a cursor at all).
+    #[error("the pagination cursor is not one this API gave out for this listing")]
+    BadCursor(ValidationErrors),
     /// A JSON body without a JSON `Content-Type`.
     #[error("expected a request with `Content-Type: application/json`, found {}", found.as_deref().map_or("none".to_owned(), |f| format!("`{}`", untrusted(f))))]
     UnsupportedMediaType {
@@ -333,6 +337,7 @@ impl Rejection {
             | Rejection::ParamNotUtf8 { .. }
             | Rejection::MalformedJson { .. }
             | Rejection::BodyNotUtf8
+            | Rejection::BadCursor(_)
             | Rejection::BodyRead => StatusCode::BAD_REQUEST,
             Rejection::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::InvalidJson(_) | Rejection::BadQuery(_) | Rejection::Invalid(_) => {
@@ -355,8 +360,12 @@ impl From<Rejection> for ApiError {
         let message = rejection.to_string();
         match rejection {
             Rejection::Invalid(errors) => return ApiError::invalid(errors),
-            Rejection::InvalidJson(errors) | Rejection::BadQuery(errors) => {
-                return ApiError::invalid(errors).with_message(message);
+            Rejection::InvalidJson(errors)
+            | Rejection::BadQuery(errors)
+            | Rejection::BadCursor(errors) => {
+                let mut error = ApiError::invalid(errors).with_message(message);
+                error.status = status;
+                return error;
             }
             _ => {}
         }

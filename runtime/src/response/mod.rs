@@ -3,7 +3,7 @@
 mod envelope;
 mod error;
 
-pub use envelope::{ApiResponse, Meta};
+pub use envelope::{ApiResponse, CursorMeta, Meta};
 pub use error::{ApiError, Rejection};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -131,7 +131,13 @@ pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
 
 impl<T: Serialize> IntoResponse for ApiResponse<T> {
     fn into_response(self) -> Response {
-        json_response(self.status(), &self)
+        let mut response = json_response(self.status(), &self);
+        if let Some(link) = self.link() {
+            response
+                .headers_mut()
+                .insert(http::header::LINK, link.clone());
+        }
+        response
     }
 }
 
