@@ -143,7 +143,9 @@ pub use portico_runtime::response::{
 };
 pub use portico_runtime::server::{Server, ServerConfig, shutdown_signal};
 pub use portico_runtime::service::Service;
-pub use portico_runtime::validate::{Validate, Validated, ValidationError, ValidationErrors};
+pub use portico_runtime::validate::{
+    Patch, Validate, Validated, ValidationError, ValidationErrors,
+};
 pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
     Error, auth, cache, health, idempotency, inject, middleware, pool, queue, ratelimit, testing,
@@ -157,8 +159,8 @@ pub use portico_runtime::http;
 pub mod prelude {
     pub use crate::{
         ApiError, ApiResponse, App, Claims, Created, Cursor, Dep, Extension, FromParam,
-        FromRequest, IntoResponse, Json, Page, Position, Query, Validate, ValidationError, inject,
-        route, routes,
+        FromRequest, IntoResponse, Json, Page, Patch, Position, Query, Validate, ValidationError,
+        inject, route, routes,
     };
     pub use portico_runtime::http::StatusCode;
     pub use serde::{Deserialize, Serialize};

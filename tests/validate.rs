@@ -386,3 +386,109 @@ async fn invalid_bodies_and_queries_never_reach_the_handler() {
         "-4"
     );
 }
+
+/// A partial update: `nickname` may be cleared (`null`), `age` may not.
+#[derive(Debug, Deserialize, Validate)]
+struct ProfilePatch {
+    #[serde(default)]
+    #[validate(length(min = 2, max = 20))]
+    nickname: Patch<String>,
+    #[serde(default)]
+    #[validate(range(max = 150))]
+    age: Option<u8>,
+    #[serde(default, rename = "photoUrl")]
+    #[validate(url)]
+    photo_url: Patch<String>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(default)]
+struct Consent {
+    #[validate(required)]
+    accepted: Patch<bool>,
+}
+
+impl Default for Consent {
+    fn default() -> Self {
+        Consent {
+            accepted: Patch::Absent,
+        }
+    }
+}
+
+#[test]
+fn patch_fields_tell_absent_from_null_and_rules_apply_to_a_sent_value() {
+    let patch = |body: serde_json::Value| serde_json::from_value::<ProfilePatch>(body).unwrap();
+    let none = patch(json!({}));
+    assert_eq!(none.nickname, Patch::Absent);
+    assert_eq!(none.photo_url, Patch::Absent);
+    assert!(failing(&none).is_empty());
+
+    let cleared = patch(json!({"nickname": null, "photoUrl": null}));
+    assert_eq!(cleared.nickname, Patch::Null);
+    assert_eq!(cleared.photo_url, Patch::Null);
+    assert!(
+        failing(&cleared).is_empty(),
+        "null passes the value's rules"
+    );
+    let mut stored = Some("zed".to_owned());
+    cleared.nickname.apply_to(&mut stored);
+    assert_eq!(stored, None);
+
+    let bad = patch(json!({"nickname": "z", "photoUrl": "not a url", "age": 200}));
+    assert_eq!(
+        failing(&bad).keys().collect::<Vec<_>>(),
+        ["age", "nickname", "photoUrl"]
+    );
+    let good = patch(json!({"nickname": "zed"}));
+    assert_eq!(good.nickname.value().map(String::as_str), Some("zed"));
+    assert_eq!(
+        good.nickname.applied(Some("old".into())),
+        Some("zed".into())
+    );
+    assert_eq!(
+        Patch::<String>::Absent.applied(Some("old".into())),
+        Some("old".into())
+    );
+
+    // `required` on a Patch: a value, neither absent nor null.
+    for (body, ok) in [
+        (json!({}), false),
+        (json!({"accepted": null}), false),
+        (json!({"accepted": false}), true),
+    ] {
+        let consent: Consent = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(failing(&consent).is_empty(), ok, "{body}");
+    }
+}
+
+#[route(PATCH, "/profile")]
+async fn patch_profile(body: Json<ProfilePatch>) -> ApiResponse<serde_json::Value> {
+    let state = |p: &Patch<String>| match p {
+        Patch::Absent => "absent",
+        Patch::Null => "null",
+        Patch::Value(_) => "value",
+    };
+    ApiResponse::ok(json!({"nickname": state(&body.nickname), "photoUrl": state(&body.photo_url)}))
+}
+
+#[tokio::test]
+async fn a_patch_body_reaches_the_handler_with_three_states() {
+    let client = TestClient::new(App::new().mount(routes![patch_profile])).await;
+    let send = |body: serde_json::Value| {
+        let client = &client;
+        async move { client.patch("/profile").json(&body).send().await }
+    };
+    let response = send(json!({"nickname": null})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json()["data"],
+        json!({"nickname": "null", "photoUrl": "absent"})
+    );
+    let refused = send(json!({"nickname": "x"})).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        refused.json()["error"]["fields"]["nickname"][0]["code"],
+        "length"
+    );
+}

@@ -64,14 +64,22 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
         n BIGINT NOT NULL
     );
     INSERT INTO user_count SELECT 1, COUNT(*) FROM users;
-    CREATE FUNCTION user_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+    -- Once per statement, from its transition table: a bulk insert
+    -- updates the count once, not once per row.
+    CREATE FUNCTION users_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE user_count SET n = n + (CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END)
-            WHERE id = 1;
+        UPDATE user_count SET n = n + (SELECT COUNT(*) FROM inserted) WHERE id = 1;
         RETURN NULL;
     END $$;
-    CREATE TRIGGER user_counted AFTER INSERT OR DELETE ON users
-        FOR EACH ROW EXECUTE FUNCTION user_counted();",
+    CREATE FUNCTION users_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE user_count SET n = n - (SELECT COUNT(*) FROM deleted) WHERE id = 1;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER user_counted_in AFTER INSERT ON users
+        REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION users_inserted();
+    CREATE TRIGGER user_counted_out AFTER DELETE ON users
+        REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION users_deleted();",
 ];
 
 /// The users' database.
@@ -358,18 +366,17 @@ impl UserStore {
             }
             UserStore::Postgres(pool) => {
                 let conn = pool.get().await?;
-                let total: i64 = conn
-                    .query_one("SELECT n FROM user_count", &[])
-                    .await
-                    .map_err(ApiError::from)?
-                    .get(0);
-                let rows = conn
-                    .query(
+                // Both queries in flight at once: one round trip, not two.
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&limit, &offset];
+                let (total, rows) = tokio::try_join!(
+                    conn.query_one("SELECT n FROM user_count", &[]),
+                    conn.query(
                         "SELECT id, name, email, age FROM users ORDER BY id LIMIT $1 OFFSET $2",
-                        &[&limit, &offset],
-                    )
-                    .await
-                    .map_err(ApiError::from)?;
+                        &params,
+                    ),
+                )
+                .map_err(ApiError::from)?;
+                let total: i64 = total.get(0);
                 Ok((
                     rows.iter().map(postgres_user).collect(),
                     total.max(0) as u64,

@@ -31,16 +31,29 @@ impl Class {
     }
 }
 
-/// `Option<T>` → `Some(T)`.
-pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+/// A field that may hold no value: its rules apply to the value it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Optional {
+    /// `Option<T>`.
+    Option,
+    /// `Patch<T>`: absent, `null`, or a value.
+    Patch,
+}
+
+/// `Option<T>` or `Patch<T>` → `T` and which of the two.
+pub(crate) fn optional_inner(ty: &Type) -> Option<(&Type, Optional)> {
     let Type::Path(path) = ty else { return None };
     let last = path.path.segments.last()?;
-    if last.ident != "Option" {
+    let optional = if last.ident == "Option" {
+        Optional::Option
+    } else if last.ident == "Patch" {
+        Optional::Patch
+    } else {
         return None;
-    }
+    };
     match &last.arguments {
         PathArguments::AngleBracketed(args) if args.args.len() == 1 => match &args.args[0] {
-            GenericArgument::Type(inner) => Some(inner),
+            GenericArgument::Type(inner) => Some((inner, optional)),
             _ => None,
         },
         _ => None,
@@ -112,8 +125,19 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Checked> {
 
 fn check_fields(input: &Input, errors: &mut Errors) {
     for field in &input.fields {
-        let optional = option_inner(&field.ty);
-        let class = classify(optional.unwrap_or(&field.ty));
+        let optional = optional_inner(&field.ty);
+        if optional.is_some_and(|(_, kind)| kind == Optional::Patch)
+            && !(field.serde_default || input.serde_default)
+        {
+            errors.spanned(
+                &field.ty,
+                format!(
+                    "`{}` is a `Patch` field without `#[serde(default)]`: serde would read it absent as `null`; add `#[serde(default)]` to the field or the struct",
+                    field.ident
+                ),
+            );
+        }
+        let class = classify(optional.map_or(&field.ty, |(inner, _)| inner));
         let mut seen: Vec<String> = Vec::new();
         for rule in &field.rules {
             let name = rule.name.to_string();
@@ -251,7 +275,7 @@ fn check_rule(
                 errors.spanned(
                     name,
                     format!(
-                        "`required` applies to `Option` fields; `{field_name}` is always present"
+                        "`required` applies to `Option` and `Patch` fields; `{field_name}` is always present"
                     ),
                 );
             }

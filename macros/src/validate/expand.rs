@@ -6,7 +6,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::{Expr, Type};
 
 use super::check::Checked;
-use super::check::{Class, classify, option_inner};
+use super::check::{Class, Optional, classify, optional_inner};
 use super::parse::{Field, Kind, Rule};
 use crate::exports::{option, private, result};
 
@@ -113,9 +113,10 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
     let option = option();
     let ident = &field.ident;
     let key = &field.key;
-    let inner_ty = option_inner(&field.ty);
-    let value_ty = inner_ty.unwrap_or(&field.ty);
-    // Rules on the value itself run only when an `Option` is `Some`;
+    let optional = optional_inner(&field.ty);
+    let value_ty = optional.map_or(&field.ty, |(inner, _)| inner);
+    // Rules on the value itself run only when an `Option` is `Some` (a
+    // `Patch` holds a value);
     // `required`, `must_match` and `nested` look at the whole field.
     let mut on_value = Vec::new();
     let mut on_field = Vec::new();
@@ -186,8 +187,12 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
     }
     let on_value = if on_value.is_empty() {
         TokenStream::new()
-    } else if inner_ty.is_some() {
-        quote!(if let #option::Some(__value) = &self.#ident { #(#on_value)* })
+    } else if let Some((_, kind)) = optional {
+        let held = match kind {
+            Optional::Option => quote!(&self.#ident),
+            Optional::Patch => quote!(self.#ident.value()),
+        };
+        quote!(if let #option::Some(__value) = #held { #(#on_value)* })
     } else {
         quote!({ let __value = &self.#ident; #(#on_value)* })
     };

@@ -46,6 +46,8 @@ pub(crate) struct Field {
     pub(crate) ty: syn::Type,
     /// The name clients see: `#[serde(rename = "…")]` or the field's name.
     pub(crate) key: String,
+    /// `#[serde(default)]` (or `default = "…"`) on the field.
+    pub(crate) serde_default: bool,
     pub(crate) rules: Vec<Rule>,
 }
 
@@ -54,6 +56,8 @@ pub(crate) struct Input {
     pub(crate) generics: syn::Generics,
     pub(crate) fields: Vec<Field>,
     pub(crate) schema: Vec<Rule>,
+    /// `#[serde(default)]` on the struct.
+    pub(crate) serde_default: bool,
 }
 
 const FIELD_RULES: &str = "length, range, email, url, contains, does_not_contain, regex, must_match, required, custom, nested";
@@ -104,17 +108,21 @@ pub(crate) fn parse(input: DeriveInput, errors: &mut Errors) -> Option<Input> {
             for attr in field.attrs.iter().filter(|a| a.path().is_ident("validate")) {
                 parse_rules(attr, false, &mut rules, errors);
             }
-            let key = serde_rename(&field.attrs)
+            let serde = serde_attrs(&field.attrs);
+            let key = serde
+                .rename
                 .unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
             Field {
                 ident,
                 ty: field.ty,
                 key,
+                serde_default: serde.default,
                 rules,
             }
         })
         .collect();
     Some(Input {
+        serde_default: serde_attrs(&input.attrs).default,
         ident: input.ident,
         generics: input.generics,
         fields,
@@ -122,20 +130,29 @@ pub(crate) fn parse(input: DeriveInput, errors: &mut Errors) -> Option<Input> {
     })
 }
 
-/// `#[serde(rename = "…")]`, so that error paths use the names clients send.
-fn serde_rename(attrs: &[Attribute]) -> Option<String> {
-    let mut rename = None;
+/// What Validate reads of `#[serde(...)]`.
+#[derive(Default)]
+struct SerdeAttrs {
+    /// `rename = "…"`, so that error paths use the names clients send.
+    rename: Option<String>,
+    /// `default` or `default = "…"`.
+    default: bool,
+}
+
+fn serde_attrs(attrs: &[Attribute]) -> SerdeAttrs {
+    let mut found = SerdeAttrs::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let _ = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("rename") && meta.input.peek(Token![=]) {
-                rename = Some(meta.value()?.parse::<LitStr>()?.value());
+                found.rename = Some(meta.value()?.parse::<LitStr>()?.value());
             } else {
+                found.default |= meta.path.is_ident("default");
                 skip(&meta)?;
             }
             Ok(())
         });
     }
-    rename
+    found
 }
 
 /// Consumes whatever follows a meta item we are not going to use.

@@ -57,6 +57,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use bytes::Bytes;
 use http::header::{HeaderName, RETRY_AFTER};
 use http::{HeaderValue, Method, StatusCode};
@@ -427,10 +429,14 @@ impl Attempt {
     /// settles the record.
     async fn run(self: Arc<Self>, request: Request, next: Next) -> Response {
         let attempt = Arc::clone(&self);
-        let task = tokio::spawn(async move {
-            let response = attempt.renewing(next.run(request)).await;
-            attempt.settle(response).await
-        });
+        // In the request's span, so the handler's logs carry its request id.
+        let task = tokio::spawn(
+            async move {
+                let response = attempt.renewing(next.run(request)).await;
+                attempt.settle(response).await
+            }
+            .in_current_span(),
+        );
         match task.await {
             Ok(response) => response,
             Err(_) => {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use http::header::{CONTENT_LENGTH, HeaderName};
+use tracing::Instrument;
 
 use super::{Middleware, Next, Request};
 use crate::handler::CatchUnwind;
@@ -20,6 +21,12 @@ pub struct XRequestId(pub HeaderValue);
 /// Gives every request an id: keeps a well-formed incoming `X-Request-Id`
 /// (1 to 128 of `A-Z a-z 0-9 - _ . :`), else makes one; puts it in the
 /// request's extensions ([`XRequestId`]) and echoes it on the response.
+///
+/// The rest of the request runs in a `tracing` span named `request` with
+/// fields `request_id`, `method` and `route` (the matched route's
+/// template, recorded once routed): every event inside — a handler's
+/// `tracing::error!`, Portico's own warnings, the access log — carries
+/// them, so a 500 in the logs leads to its request.
 #[derive(Debug, Clone)]
 pub struct RequestId {
     header: HeaderName,
@@ -92,7 +99,15 @@ impl Middleware for RequestId {
             .headers_mut()
             .insert(self.header.clone(), id.clone());
         request.extensions_mut().insert(XRequestId(id.clone()));
-        let mut response = next.run(request).await;
+        // The id is well-formed or made here: nothing from the network
+        // reaches the log unchecked.
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or("-"),
+            method = %request.method(),
+            route = tracing::field::Empty,
+        );
+        let mut response = next.run(request).instrument(span).await;
         response.headers_mut().insert(self.header.clone(), id);
         response
     }

@@ -306,6 +306,11 @@ fn route_step<H: Holder, const ENTRY: bool>(
             Routed::Answered(response) => return leaving(response),
         };
         let entry = &pipeline.routes[index];
+        if !ENTRY {
+            // Behind global layers, one of which may have opened the
+            // request's span (`RequestId`): it learns the route here.
+            tracing::Span::current().record("route", entry.route.path());
+        }
         let mut response = if entry.stack.is_empty() {
             // The handler step, inline (see the module docs).
             let mut ctx =

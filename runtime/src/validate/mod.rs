@@ -8,9 +8,11 @@
 
 mod email;
 mod errors;
+mod patch;
 pub mod rules;
 
 pub use errors::{ValidationError, ValidationErrors};
+pub use patch::Patch;
 
 /// A value that can check its own constraints.
 ///

@@ -12,6 +12,7 @@ use std::fmt::Display;
 use serde::Serialize;
 
 use super::ValidationError;
+pub use super::patch::Presence;
 
 /// Something with a length: strings count characters (not bytes),
 /// collections count items.
@@ -264,9 +265,9 @@ pub fn must_match<T: PartialEq + ?Sized>(
     })
 }
 
-/// `required`: an `Option` field is `Some`.
-pub fn required<T>(value: &Option<T>) -> Result<(), ValidationError> {
-    check(value.is_some(), || {
+/// `required`: an `Option` field is `Some`, a `Patch` field holds a value.
+pub fn required(value: &impl Presence) -> Result<(), ValidationError> {
+    check(value.is_present(), || {
         ValidationError::new("required").with_message("is required")
     })
 }
@@ -347,6 +348,6 @@ mod tests {
             message(must_match("x", "y", "password")),
             "must match `password`"
         );
-        assert!(required(&Some(1)).is_ok() && required::<u8>(&None).is_err());
+        assert!(required(&Some(1)).is_ok() && required(&None::<u8>).is_err());
     }
 }
