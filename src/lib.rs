@@ -148,8 +148,8 @@ pub use portico_runtime::validate::{
 };
 pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
-    Error, auth, cache, health, idempotency, inject, middleware, pool, queue, ratelimit, testing,
-    validate,
+    Error, auth, cache, caching, health, idempotency, inject, middleware, pool, queue, ratelimit,
+    testing, validate,
 };
 
 /// Re-exports of the crates Portico's API is made of.

@@ -24,6 +24,12 @@ async fn pay() -> String {
     "paid".to_owned()
 }
 
+#[route(GET, "/admin/stats")]
+async fn stats() -> &'static str {
+    tracing::info!("stats read");
+    "{}"
+}
+
 #[tokio::test]
 async fn a_handlers_log_lines_carry_the_request_id_and_route() {
     let captured = Captured::default();
@@ -58,6 +64,20 @@ async fn a_handlers_log_lines_carry_the_request_id_and_route() {
         .expect("an id was made")
         .to_owned();
 
+    // As a route layer, after routing.
+    let scoped = TestClient::new(
+        App::new()
+            .wrap_prefix("/admin", RequestId::default())
+            .mount(routes![stats]),
+    )
+    .await;
+    let read = scoped
+        .get("/admin/stats")
+        .header("x-request-id", "req-adm")
+        .send()
+        .await;
+    assert_eq!(read.status(), 200);
+
     let log = captured.text();
     let line = |needle: &str| {
         log.lines()
@@ -78,6 +98,11 @@ async fn a_handlers_log_lines_carry_the_request_id_and_route() {
     assert!(
         other.contains(&made_id) && !other.contains("req-7f3a"),
         "{other}"
+    );
+    let scoped = line("stats read");
+    assert!(
+        scoped.contains("req-adm") && scoped.contains("/admin/stats"),
+        "{scoped}"
     );
     let access = line("status=500");
     assert!(access.contains("req-7f3a"), "{access}");

@@ -21,6 +21,11 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// How many mistakes were reported so far.
+    pub(crate) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |all| all.into_iter().count())
+    }
+
     /// Whether nothing was reported so far.
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_none()

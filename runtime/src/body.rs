@@ -47,7 +47,6 @@ impl Body {
     }
 
     /// The whole body, when it is already in memory (empty or one buffer).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn in_memory(&self) -> Option<Bytes> {
         match &self.0 {
             Inner::Empty | Inner::Full(None) => Some(Bytes::new()),

@@ -19,6 +19,7 @@
 //! response
 //! extract
 //! handler
+//! caching
 //! service
 //! middleware, auth, health
 //! ratelimit
@@ -42,6 +43,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod caching;
 mod error;
 pub mod extract;
 mod handler;

@@ -3,8 +3,9 @@
 //! `::portico::__private_0_1_0`). Not public API: it changes
 //! without notice.
 
+pub use crate::caching::tagged;
 pub use crate::extract::{FromParam, FromRequest, RequestContext};
-pub use crate::handler::{HandlerFn, HandlerFuture, Route, RouteDef};
+pub use crate::handler::{CachePolicy, HandlerFn, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
 pub use crate::response::{IntoResponse, Response};
 pub use ::http::Method;

@@ -11,6 +11,10 @@
 //! key: `POST` through a layer that only passes the request on, and
 //! through the idempotency layer; their difference is what the layer's
 //! common path adds.
+//!
+//! With `PIPELINE_LOG=1` a `tracing` subscriber at INFO formats every
+//! event (into a sink), as a server that logs does: (e) then pays for its
+//! access-log line and its request span.
 
 use std::sync::Arc;
 
@@ -89,6 +93,12 @@ fn main() {
         }
     };
     let n: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    if std::env::var_os("PIPELINE_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .init();
+    }
     let jwt = Jwt::new(SECRET).expect("secret");
     let token = format!(
         "Bearer {}",

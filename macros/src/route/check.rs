@@ -7,7 +7,7 @@ use syn::{FnArg, Ident, ItemFn, LitStr, Pat, ReturnType, Type};
 
 use portico_path::{MAX_PARAMS, PathError, Segment};
 
-use super::parse::RouteArgs;
+use super::parse::{CacheArgs, RouteArgs};
 use crate::errors::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -20,6 +20,28 @@ pub(crate) struct Checked<'a> {
     pub(crate) func: &'a ItemFn,
     pub(crate) args: Vec<Arg<'a>>,
     pub(crate) output_span: Span,
+    pub(crate) cache: Option<CachePolicy>,
+}
+
+/// A checked `cache(...)`, with the header values it sends worked out.
+pub(crate) struct CachePolicy {
+    pub(crate) cache_control: String,
+    /// The `Vary` header value (empty when the answer varies by nothing
+    /// but the URL).
+    pub(crate) vary: String,
+    /// The same names in lower case, which key the server-side cache.
+    pub(crate) vary_headers: Vec<String>,
+    /// Seconds a response is kept server-side (0: not kept).
+    pub(crate) server_ttl: u32,
+    /// The tag template, as text and path-parameter indices.
+    pub(crate) tag: Vec<TagPart>,
+    /// Where the tag was written.
+    pub(crate) tag_span: Span,
+}
+
+pub(crate) enum TagPart {
+    Text(String),
+    Param(usize),
 }
 
 /// One argument of the handler fn.
@@ -47,6 +69,10 @@ pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked
     let params = check_path(&args.path, &mut errors);
     check_signature(func, &mut errors);
     let handler_args = check_args(&args.path, func, &params, &mut errors);
+    let cache = args
+        .cache
+        .as_ref()
+        .and_then(|cache| check_cache(args, cache, func, &params, &mut errors));
     if let Some(role) = &args.role
         && role.value().trim().is_empty()
     {
@@ -59,6 +85,7 @@ pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked
         path: &args.path,
         func,
         args: handler_args,
+        cache,
         output_span: match &func.sig.output {
             ReturnType::Default => func.sig.ident.span(),
             ReturnType::Type(_, ty) => ty.span(),
@@ -244,4 +271,208 @@ fn check_args<'a>(
             }
         })
         .collect()
+}
+
+/// Whether an argument reads the caller's token: `Claims<T>`, also inside
+/// `Option`. (An extractor of the user's own that reads `Authorization`
+/// is declared with `vary = "Authorization"`.)
+fn reads_claims(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else {
+        return false;
+    };
+    if last.ident == "Claims" {
+        return true;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(args) if last.ident == "Option" => args
+            .args
+            .iter()
+            .any(|arg| matches!(arg, syn::GenericArgument::Type(inner) if reads_claims(inner))),
+        _ => false,
+    }
+}
+
+fn seconds(lit: &syn::LitInt, errors: &mut Errors) -> Option<u32> {
+    match lit.base10_parse::<u32>() {
+        Ok(value) => Some(value),
+        Err(_) => {
+            errors.spanned(
+                lit,
+                "expected a whole number of seconds, at most 4294967295",
+            );
+            None
+        }
+    }
+}
+
+/// RFC 9110 `tchar`: what a header name is made of.
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn check_cache(
+    args: &RouteArgs,
+    cache: &CacheArgs,
+    func: &ItemFn,
+    params: &[PathParam],
+    errors: &mut Errors,
+) -> Option<CachePolicy> {
+    let before = errors.len();
+    if args.method != "GET" {
+        errors.spanned(
+            &cache.name,
+            format!(
+                "`cache` applies to GET routes: a response to {} is not reused by caches (RFC 9111 §2), and the write it makes must reach the handler",
+                args.method
+            ),
+        );
+    }
+    let claims = func.sig.inputs.iter().any(|input| match input {
+        FnArg::Typed(typed) => reads_claims(&typed.ty),
+        FnArg::Receiver(_) => false,
+    });
+    let personal = claims || args.role.is_some();
+    if let Some(public) = &cache.public {
+        if personal {
+            errors.spanned(
+                public,
+                "a route that reads the caller's token (`Claims`, `role =`) cannot be cached `public`: a shared cache would hand one caller's answer to another; use `private`",
+            );
+        }
+        if cache.private.is_some() {
+            errors.spanned(
+                public,
+                "`public` and `private` contradict each other; keep one",
+            );
+        }
+    }
+    let max_age = cache.max_age.as_ref().and_then(|lit| seconds(lit, errors));
+    let swr = cache
+        .stale_while_revalidate
+        .as_ref()
+        .and_then(|lit| seconds(lit, errors));
+    match (&cache.max_age, &cache.no_cache) {
+        (Some(lit), Some(_)) => errors.spanned(
+            lit,
+            "`max_age` and `no_cache` contradict each other: `no_cache` makes every use revalidate",
+        ),
+        (None, None) => errors.spanned(
+            &cache.name,
+            "`cache(...)` needs `max_age = N` (seconds a response stays fresh) or `no_cache` (stored, revalidated with its ETag on every use)",
+        ),
+        _ => {}
+    }
+    if let (Some(lit), None) = (&cache.stale_while_revalidate, &cache.max_age) {
+        errors.spanned(
+            lit,
+            "`stale_while_revalidate` extends `max_age`: give `max_age = N` too",
+        );
+    }
+    let server_ttl = match (&cache.server, &cache.server_ttl) {
+        (_, Some(lit)) => seconds(lit, errors),
+        (Some(server), None) => {
+            if max_age.is_none() {
+                errors.spanned(
+                    server,
+                    "`server` keeps a response for `max_age` unless told how long: write `server = N` (seconds)",
+                );
+            }
+            max_age
+        }
+        (None, None) => None,
+    };
+    if let Some(server) = &cache.server
+        && personal
+    {
+        errors.spanned(
+            server,
+            "a route that reads the caller's token (`Claims`, `role =`) cannot keep answers server-side: a kept answer would be served without checking the token again; leave `server` out",
+        );
+    }
+    if let (Some(lit), Some(0)) = (&cache.server_ttl, server_ttl) {
+        errors.spanned(lit, "`server = 0` keeps nothing; leave `server` out");
+    }
+    if let (Some(lit), None) = (&cache.tag, &cache.server) {
+        errors.spanned(
+            lit,
+            "a `tag` invalidates responses kept server-side: add `server`",
+        );
+    }
+    let mut vary = Vec::new();
+    if personal {
+        vary.push("Authorization".to_owned());
+    }
+    if let Some(lit) = &cache.vary {
+        for name in lit.value().split(',').map(str::trim) {
+            if !is_token(name) {
+                errors.spanned(
+                    lit,
+                    format!("`{name}` is not a header name; `vary` lists header names separated by commas"),
+                );
+            } else if !vary.iter().any(|v| v.eq_ignore_ascii_case(name)) {
+                vary.push(name.to_owned());
+            }
+        }
+    }
+    let mut tag = Vec::new();
+    if let Some(lit) = &cache.tag {
+        let text = lit.value();
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('<') {
+            let Some(close) = rest[open..].find('>') else {
+                errors.spanned(lit, "a `<` in the tag is not closed: write `<param>`");
+                break;
+            };
+            let name = &rest[open + 1..open + close];
+            match params.iter().position(|p| p.name == name) {
+                Some(index) => {
+                    if open > 0 {
+                        tag.push(TagPart::Text(rest[..open].to_owned()));
+                    }
+                    tag.push(TagPart::Param(index));
+                }
+                None => errors.spanned(
+                    lit,
+                    format!(
+                        "the tag names `<{name}>`, which is not a parameter of the path \"{}\"",
+                        args.path.value()
+                    ),
+                ),
+            }
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            tag.push(TagPart::Text(rest.to_owned()));
+        }
+        if text.is_empty() {
+            errors.spanned(lit, "a tag cannot be empty");
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    let visibility = if cache.public.is_some() {
+        "public"
+    } else {
+        "private"
+    };
+    let cache_control = match (max_age, swr) {
+        (Some(age), Some(swr)) => {
+            format!("{visibility}, max-age={age}, stale-while-revalidate={swr}")
+        }
+        (Some(age), None) => format!("{visibility}, max-age={age}"),
+        _ => format!("{visibility}, no-cache"),
+    };
+    Some(CachePolicy {
+        cache_control,
+        vary_headers: vary.iter().map(|v| v.to_ascii_lowercase()).collect(),
+        vary: vary.join(", "),
+        server_ttl: server_ttl.unwrap_or(0),
+        tag,
+        tag_span: cache.tag.as_ref().map_or(cache.name.span(), LitStr::span),
+    })
 }

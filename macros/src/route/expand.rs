@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
-use super::check::{Checked, Source};
+use super::check::{CachePolicy, Checked, Source, TagPart};
 use crate::exports::{phantom_data, private, private_at, result};
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
@@ -72,6 +72,33 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     };
     let p_at = private_at(span);
     let respond = quote_spanned! {span=> #p_at::respond(#call) };
+    // A cache tag is made from the typed parameters, before they move
+    // into the call, and marks the response.
+    let (make_tag, respond) = match route.cache.as_ref().filter(|c| !c.tag.is_empty()) {
+        Some(policy) => {
+            let pieces = policy.tag.iter().map(|part| match part {
+                TagPart::Text(text) => quote!(__portico_tag.push_str(#text);),
+                TagPart::Param(index) => {
+                    let at = route
+                        .args
+                        .iter()
+                        .position(|arg| matches!(&arg.source, Source::Param { index: i, .. } if i == index))
+                        .expect("checked: every tag parameter is an argument");
+                    let binding = &bindings[at];
+                    let span = policy.tag_span;
+                    quote_spanned!(span=> __portico_tag.push_str(&::std::string::ToString::to_string(&#binding));)
+                }
+            });
+            (
+                quote! {
+                    let mut __portico_tag = ::std::string::String::new();
+                    #(#pieces)*
+                },
+                quote!(#p::tagged(#respond, __portico_tag)),
+            )
+        }
+        None => (TokenStream::new(), respond),
+    };
 
     // The dependencies of the extractor arguments, in the order the
     // handler takes them; the app resolves them when it is built.
@@ -121,6 +148,12 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         }
     });
 
+    let cache = route
+        .cache
+        .as_ref()
+        .map(|policy| cache_policy(policy, &p))
+        .unwrap_or_default();
+
     quote! {
         #func
 
@@ -138,6 +171,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                     #p::Box::pin(async move {
                         #guard
                         #(#extractions)*
+                        #make_tag
                         #respond
                     })
                 }
@@ -152,7 +186,28 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                     __portico_handler,
                     __portico_declare,
                 )
+                #cache
             }
         }
+    }
+}
+
+/// `.with_cache(CachePolicy { … })`: the policy's header values, worked
+/// out at compile time.
+fn cache_policy(policy: &CachePolicy, p: &TokenStream) -> TokenStream {
+    let CachePolicy {
+        cache_control,
+        vary,
+        vary_headers,
+        server_ttl,
+        ..
+    } = policy;
+    quote! {
+        .with_cache(#p::CachePolicy {
+            cache_control: #cache_control,
+            vary: #vary,
+            vary_headers: &[#(#vary_headers),*],
+            server_ttl: #server_ttl,
+        })
     }
 }

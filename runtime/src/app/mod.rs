@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::caching::ResponseCache;
 use crate::error::{BuildError, BuildProblem};
 use crate::extract::{Paging, Settings};
 use crate::handler::Route;
@@ -53,6 +54,7 @@ pub struct App {
     paging: Paging,
     registry: Registry,
     shutdown: Shutdown,
+    responses: ResponseCache,
     server: ServerConfig,
     global: Vec<Arc<dyn Layer>>,
     scoped: Vec<(String, Arc<dyn Layer>)>,
@@ -63,14 +65,18 @@ impl Default for App {
     fn default() -> Self {
         let shutdown = Shutdown::new();
         let mut registry = Registry::default();
-        // Every app provides its shutdown signal to whoever must react.
+        // Every app provides its shutdown signal to whoever must react,
+        // and its response cache to the handlers that invalidate it.
         registry.provide(shutdown.clone());
+        let responses = ResponseCache::default();
+        registry.provide(responses.clone());
         App {
             routes: Vec::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             paging: Paging::default(),
             registry,
             shutdown,
+            responses,
             server: ServerConfig::default(),
             global: Vec::new(),
             scoped: Vec::new(),
@@ -117,6 +123,16 @@ impl App {
     /// `String` read; a larger one is a 413. Default: 1 MiB.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Replaces the server-side response cache (the routes that declare
+    /// `cache(server …)` keep their answers in it), to bound it
+    /// differently: `App::response_cache(ResponseCache::new(50_000))`.
+    pub fn response_cache(mut self, responses: ResponseCache) -> Self {
+        self.registry.forget::<ResponseCache>();
+        self.registry.provide(responses.clone());
+        self.responses = responses;
         self
     }
 
@@ -320,6 +336,7 @@ impl App {
                 body_timeout: self.server.body_timeout,
                 paging: self.paging,
             },
+            self.responses,
         ))
     }
 

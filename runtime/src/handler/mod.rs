@@ -33,6 +33,22 @@ pub struct Route {
     name: &'static str,
     handler: HandlerFn,
     declare: fn(&mut Needs),
+    cache: Option<CachePolicy>,
+}
+
+/// A route's declared caching policy (`#[route(GET, …, cache(…))]`), its
+/// header values worked out when the route was compiled.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// The `Cache-Control` value: `private, max-age=60`, …
+    pub cache_control: &'static str,
+    /// The `Vary` value, empty when the answer depends on the URL alone.
+    pub vary: &'static str,
+    /// The `Vary` names in lower case: they key the server-side cache.
+    pub vary_headers: &'static [&'static str],
+    /// Seconds a response is kept server-side; 0 when it is not.
+    pub server_ttl: u32,
 }
 
 impl Route {
@@ -52,7 +68,20 @@ impl Route {
             name,
             handler,
             declare,
+            cache: None,
         }
+    }
+
+    /// Declares the route's caching policy.
+    #[doc(hidden)]
+    pub fn with_cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = Some(policy);
+        self
+    }
+
+    /// The route's declared caching policy, if it has one.
+    pub(crate) fn cache_policy(&self) -> Option<&CachePolicy> {
+        self.cache.as_ref()
     }
 
     /// The dependencies of the handler's arguments, in order.

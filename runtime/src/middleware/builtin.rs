@@ -23,7 +23,7 @@ pub struct XRequestId(pub HeaderValue);
 /// request's extensions ([`XRequestId`]) and echoes it on the response.
 ///
 /// The rest of the request runs in a `tracing` span named `request` with
-/// fields `request_id`, `method` and `route` (the matched route's
+/// fields `request_id` and `route` (the matched route's
 /// template, recorded once routed): every event inside — a handler's
 /// `tracing::error!`, Portico's own warnings, the access log — carries
 /// them, so a 500 in the logs leads to its request.
@@ -101,11 +101,12 @@ impl Middleware for RequestId {
         request.extensions_mut().insert(XRequestId(id.clone()));
         // The id is well-formed or made here: nothing from the network
         // reaches the log unchecked.
+        // Behind routing (a route layer) the route is known now; before
+        // it, the route step records it once routed.
         let span = tracing::info_span!(
             "request",
             request_id = id.to_str().unwrap_or("-"),
-            method = %request.method(),
-            route = tracing::field::Empty,
+            route = next.route_template(),
         );
         let mut response = next.run(request).instrument(span).await;
         response.headers_mut().insert(self.header.clone(), id);

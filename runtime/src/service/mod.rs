@@ -37,6 +37,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body::Body as _;
 
 use crate::body::Body;
+use crate::caching::{self, ResponseCache, ResponseKey};
 use crate::extract::{RequestContext, Settings};
 use crate::handler::{CatchUnwind, Route};
 use crate::inject::{Container, RouteDeps};
@@ -60,6 +61,7 @@ pub(crate) struct Pipeline {
     container: Container,
     shutdown: Shutdown,
     settings: Settings,
+    responses: ResponseCache,
 }
 
 /// A route with what was resolved for it when the app was built.
@@ -74,6 +76,10 @@ pub(crate) struct RouteEntry {
 impl RouteEntry {
     pub(crate) fn new(route: Route, deps: RouteDeps, stack: Stack) -> Self {
         RouteEntry { route, deps, stack }
+    }
+
+    pub(crate) fn route(&self) -> &Route {
+        &self.route
     }
 
     /// The handler step on `ctx`: request-scoped values, extractors and
@@ -149,6 +155,7 @@ impl Service {
         container: Container,
         shutdown: Shutdown,
         settings: Settings,
+        responses: ResponseCache,
     ) -> Self {
         Service {
             pipeline: Arc::new(Pipeline {
@@ -158,6 +165,7 @@ impl Service {
                 container,
                 shutdown,
                 settings,
+                responses,
             }),
         }
     }
@@ -257,13 +265,23 @@ impl<F: Future<Output = Response>> Future for Answer<F> {
 }
 
 /// What every response carries: browsers must not guess a content type
-/// other than the one sent (an error body echoing input is not HTML).
+/// other than the one sent (an error body echoing input is not HTML); and
+/// unless the route declared a caching policy (or a layer or handler set
+/// one), `Cache-Control: no-store`. Without it, RFC 9111 §4.2.2 lets any
+/// cache on the way store a 200 or 404 and serve it to anyone for a
+/// lifetime of its choosing; an API answer usually belongs to one caller.
+/// `no-store` rather than `private, no-cache`: a browser on a shared
+/// machine keeps nothing either, and a route that wants revalidation
+/// declares `cache(no_cache)` and gets an ETag with it.
 #[inline]
 fn secured(mut response: Response) -> Response {
     const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
-    response
-        .headers_mut()
-        .insert(http::header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+    let headers = response.headers_mut();
+    headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    if let http::header::Entry::Vacant(entry) = headers.entry(http::header::CACHE_CONTROL) {
+        entry.insert(NO_STORE);
+    }
     response
 }
 
@@ -311,7 +329,9 @@ fn route_step<H: Holder, const ENTRY: bool>(
             // request's span (`RequestId`): it learns the route here.
             tracing::Span::current().record("route", entry.route.path());
         }
-        let mut response = if entry.stack.is_empty() {
+        let mut response = if let Some(policy) = entry.route.cache_policy() {
+            cached_step(pipeline, index, *policy, request, params, peer).await
+        } else if entry.stack.is_empty() {
             // The handler step, inline (see the module docs).
             let mut ctx =
                 RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
@@ -326,6 +346,51 @@ fn route_step<H: Holder, const ENTRY: bool>(
         }
         leaving(response)
     }
+}
+
+/// The rest of a route that declared a caching policy: its layers and
+/// handler (or the answer kept server-side), the policy's headers and
+/// `ETag`, and a 304 for a client that holds the representation already.
+/// Boxed, so that the common path's future does not grow by it.
+fn cached_step<'p>(
+    pipeline: &'p Arc<Pipeline>,
+    index: usize,
+    policy: crate::handler::CachePolicy,
+    mut request: http::Request<Body>,
+    params: Params,
+    peer: Option<SocketAddr>,
+) -> BoxFuture<'p> {
+    Box::pin(async move {
+        let if_none_match = caching::if_none_match(request.headers());
+        let key =
+            (policy.server_ttl > 0).then(|| ResponseKey::new(index, &request, policy.vary_headers));
+        let run = async {
+            let entry = &pipeline.routes[index];
+            let response = if entry.stack.is_empty() {
+                let mut ctx = RequestContext::new(
+                    &mut request,
+                    params,
+                    peer,
+                    &pipeline.settings,
+                    &entry.deps,
+                );
+                entry.handle(&mut ctx).await
+            } else {
+                Next::route(Arc::clone(pipeline), peer, index, params)
+                    .run(std::mem::take(&mut request))
+                    .await
+            };
+            caching::describe(&policy, response)
+        };
+        let response = match key {
+            Some(key) => {
+                let ttl = std::time::Duration::from_secs(policy.server_ttl.into());
+                pipeline.responses.serve(key, ttl, run).await
+            }
+            None => run.await,
+        };
+        caching::conditional(if_none_match.as_ref(), response)
+    })
 }
 
 /// The handler step after a route's middleware.

@@ -124,6 +124,16 @@ impl Next {
         self.peer
     }
 
+    /// The template of the route the request matched (`/users/<id>`),
+    /// for a layer that runs after routing (added with `wrap_prefix`);
+    /// `None` before routing (a global layer).
+    pub fn route_template(&self) -> Option<&'static str> {
+        match self.then {
+            Then::Route => None,
+            Then::Handler { index, .. } => Some(self.pipeline.routes[index].route().path()),
+        }
+    }
+
     /// The limits and waits the app's body extractors apply.
     pub(crate) fn settings(&self) -> &crate::extract::Settings {
         &self.pipeline.settings
