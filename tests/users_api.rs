@@ -815,3 +815,47 @@ async fn a_created_user_gets_a_welcome_task_that_runs() {
     let ready = server.get("/ready").await.json();
     assert!(ready.to_string().contains("queue"), "{ready}");
 }
+
+#[tokio::test]
+async fn a_user_revalidates_by_etag_and_a_delete_needs_the_current_one() {
+    let server = server().await;
+    create(&server, "Ann", "ann@example.com", 33).await;
+    let first = server.get("/users/1").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("cache-control"), "private, no-cache");
+    let etag = first.header("etag").to_owned();
+    let held = server
+        .send(Method::GET, "/users/1", &[("if-none-match", &etag)], None)
+        .await;
+    assert_eq!(held.status, 304);
+    assert!(held.body.is_empty());
+    for path in ["/users", "/users?page=1", "/users/99", "/healthz"] {
+        assert_eq!(
+            server.get(path).await.header("cache-control"),
+            "no-store",
+            "{path}"
+        );
+    }
+
+    let admin = bearer("admin");
+    let delete = |if_match: &str| {
+        let headers = [
+            ("authorization", admin.clone()),
+            ("if-match", if_match.to_owned()),
+        ];
+        let server = &server;
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            server
+                .send(Method::DELETE, "/users/1", &headers, None)
+                .await
+        }
+    };
+    delete("\"an-older-one\"").await.assert_failure(412);
+    assert_eq!(server.get("/users/1").await.status, 200, "still there");
+    assert_eq!(delete(&etag).await.status, 200);
+    // The kept answer went with it: no stale 200 for a minute.
+    server.get("/users/1").await.assert_failure(404);
+    delete(&etag).await.assert_failure(412);
+}

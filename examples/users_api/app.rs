@@ -9,6 +9,7 @@ use std::time::Duration;
 use portico::Paging;
 use portico::Response;
 use portico::auth::Jwt;
+use portico::caching::{ETag, IfMatch, ResponseCache};
 use portico::health::HealthChecker;
 use portico::idempotency::{Idempotency, Idempotent};
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
@@ -16,7 +17,7 @@ use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
 use portico::ratelimit::RateLimit;
 
-use crate::store::UserStore;
+use crate::store::{Removal, UserStore};
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +145,11 @@ pub(crate) async fn get_task(
     Ok(ApiResponse::ok(record))
 }
 
-#[route(GET, "/users/<id>")]
+/// Revalidated on every use (`no-cache`, with a strong `ETag`: a client
+/// holding the current one gets a 304), and kept server-side for ten
+/// seconds under the tag `user:<id>`, which a delete invalidates (on its
+/// own instance: the ten seconds bound what another instance may serve).
+#[route(GET, "/users/<id>", cache(no_cache, server = 10, tag = "user:<id>"))]
 pub(crate) async fn get_user(
     id: i64,
     users: Dep<UserStore>,
@@ -156,17 +161,32 @@ pub(crate) async fn get_user(
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
-/// Needs a bearer token with the `admin` role.
+/// Needs a bearer token with the `admin` role. With `If-Match`, deletes
+/// only the representation the client saw (`GET /users/<id>`'s `ETag`),
+/// checked in the delete's transaction: else 412.
 #[route(DELETE, "/users/<id>", role = "admin")]
 pub(crate) async fn delete_user(
     id: i64,
+    precondition: IfMatch,
     users: Dep<UserStore>,
+    responses: Dep<ResponseCache>,
 ) -> Result<ApiResponse<User>, ApiError> {
-    users
-        .remove(id)
-        .await?
-        .map(ApiResponse::ok)
-        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+    let unchanged = {
+        let precondition = precondition.clone();
+        move |user: &User| precondition.check(Some(&ETag::of_json(&ApiResponse::ok(user))))
+    };
+    match users.remove_if(id, unchanged).await? {
+        Removal::Removed(user) => {
+            responses.invalidate(&format!("user:{id}"));
+            Ok(ApiResponse::ok(user))
+        }
+        Removal::Refused(error) => Err(error),
+        Removal::Missing => {
+            // `If-Match` names a representation; there is none.
+            precondition.check(None)?;
+            Err(ApiError::not_found(format!("no user with id {id}")))
+        }
+    }
 }
 
 /// What the app is configured with (from the environment in `main`).

@@ -82,6 +82,16 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
         REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION users_deleted();",
 ];
 
+/// What [`UserStore::remove_if`] did.
+pub(crate) enum Removal {
+    /// Deleted; the user as it was.
+    Removed(User),
+    /// The check refused the user as it is now.
+    Refused(ApiError),
+    /// No such user.
+    Missing,
+}
+
 /// The users' database.
 #[derive(Debug, Clone)]
 pub(crate) enum UserStore {
@@ -301,13 +311,68 @@ impl UserStore {
         .await
     }
 
-    pub(crate) async fn remove(&self, id: i64) -> Result<Option<User>, ApiError> {
-        self.user_by_id(
-            id,
-            "DELETE FROM users WHERE id = ?1 RETURNING id, name, email, age",
-            "DELETE FROM users WHERE id = $1 RETURNING id, name, email, age",
-        )
-        .await
+    /// Deletes user `id` if `allowed` accepts it as it is now, in one
+    /// transaction (the row locked meanwhile on PostgreSQL; SQLite's
+    /// `BEGIN IMMEDIATE` holds the writer's lock).
+    pub(crate) async fn remove_if(
+        &self,
+        id: i64,
+        allowed: impl FnOnce(&User) -> Result<(), ApiError> + Send + 'static,
+    ) -> Result<Removal, ApiError> {
+        const SELECT: (&str, &str) = (
+            "SELECT id, name, email, age FROM users WHERE id = ?1",
+            "SELECT id, name, email, age FROM users WHERE id = $1 FOR UPDATE",
+        );
+        match self {
+            UserStore::Sqlite(pool) => {
+                let mut conn = pool.get().await?;
+                conn.call(move |c| {
+                    let tx =
+                        c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    let user = tx
+                        .prepare_cached(SELECT.0)?
+                        .query_map([id], sqlite_user)?
+                        .next()
+                        .transpose()?;
+                    let removal = match user {
+                        None => Removal::Missing,
+                        Some(user) => match allowed(&user) {
+                            Err(error) => Removal::Refused(error),
+                            Ok(()) => {
+                                tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
+                                Removal::Removed(user)
+                            }
+                        },
+                    };
+                    tx.commit()?;
+                    Ok(removal)
+                })
+                .await
+                .map_err(ApiError::from)
+            }
+            UserStore::Postgres(pool) => {
+                let mut conn = pool.get().await?;
+                let tx = conn.transaction().await.map_err(ApiError::from)?;
+                let row = tx
+                    .query_opt(SELECT.1, &[&id])
+                    .await
+                    .map_err(ApiError::from)?;
+                let removal = match row.map(|row| postgres_user(&row)) {
+                    None => Removal::Missing,
+                    Some(user) => match allowed(&user) {
+                        Err(error) => Removal::Refused(error),
+                        Ok(()) => {
+                            tx.execute("DELETE FROM users WHERE id = $1", &[&id])
+                                .await
+                                .map_err(ApiError::from)?;
+                            Removal::Removed(user)
+                        }
+                    },
+                };
+                tx.commit().await.map_err(ApiError::from)?;
+                Ok(removal)
+            }
+        }
     }
 
     /// Runs a statement that takes an id and yields at most one user row,

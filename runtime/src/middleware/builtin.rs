@@ -22,8 +22,8 @@ pub struct XRequestId(pub HeaderValue);
 /// (1 to 128 of `A-Z a-z 0-9 - _ . :`), else makes one; puts it in the
 /// request's extensions ([`XRequestId`]) and echoes it on the response.
 ///
-/// The rest of the request runs in a `tracing` span named `request` with
-/// fields `request_id` and `route` (the matched route's
+/// The rest of the request runs in a `tracing` span named `request`
+/// (target `portico::request`) with fields `request_id` and `route` (the matched route's
 /// template, recorded once routed): every event inside — a handler's
 /// `tracing::error!`, Portico's own warnings, the access log — carries
 /// them, so a 500 in the logs leads to its request.
@@ -104,6 +104,7 @@ impl Middleware for RequestId {
         // Behind routing (a route layer) the route is known now; before
         // it, the route step records it once routed.
         let span = tracing::info_span!(
+            target: "portico::request",
             "request",
             request_id = id.to_str().unwrap_or("-"),
             route = next.route_template(),
