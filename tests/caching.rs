@@ -93,6 +93,16 @@ async fn me(claims: Claims<serde_json::Value>, runs: Dep<Runs>) -> ApiResponse<S
     ApiResponse::ok(claims.0["sub"].as_str().unwrap_or("").to_owned())
 }
 
+/// A handler that knows its data's version gives the tag itself.
+#[route(GET, "/versioned", cache(no_cache))]
+async fn versioned() -> portico::Response {
+    let mut response = ApiResponse::ok("v7 data").into_response();
+    response
+        .headers_mut()
+        .insert("etag", ETag::version(7).as_header().clone());
+    response
+}
+
 async fn server() -> (TestServer, Runs) {
     let runs = Runs::default();
     let app = App::new()
@@ -102,7 +112,7 @@ async fn server() -> (TestServer, Runs) {
             "Zero".to_owned(),
             "One".to_owned(),
         ])))
-        .mount(routes![plain, catalog, article, rename, me])
+        .mount(routes![plain, catalog, article, rename, me, versioned])
         .health(HealthChecker::new());
     (TestServer::start(app).await, runs)
 }
@@ -166,6 +176,15 @@ async fn a_declared_policy_sends_its_headers_and_an_etag_that_revalidates() {
     let stale = get(&server, "/catalog", &[("if-none-match", "\"stale\"")]).await;
     assert_eq!(stale.status, 200);
     assert_eq!(stale.body, first.body);
+
+    let versioned = get(&server, "/versioned", &[]).await;
+    assert_eq!(
+        versioned.header("etag"),
+        "\"v7\"",
+        "the handler's own tag is kept"
+    );
+    let held = get(&server, "/versioned", &[("if-none-match", "\"v7\"")]).await;
+    assert_eq!(held.status, 304);
 
     let article = get(&server, "/articles/1", &[]).await;
     assert_eq!(article.header("cache-control"), "private, no-cache");

@@ -55,7 +55,9 @@ pub struct ResponseCache {
 
 #[derive(Debug)]
 struct Inner {
-    entries: Cache<ResponseKey, Arc<Stored>>,
+    /// Keyed by a fingerprint of the [`ResponseKey`]: a lookup copies no key.
+    entries: Cache<u64, Arc<Stored>>,
+    fingerprints: foldhash::quality::RandomState,
     /// Stamps order stores and invalidations.
     clock: AtomicU64,
     tags: Mutex<Tags>,
@@ -69,13 +71,12 @@ struct Tags {
     floor: u64,
 }
 
-/// What identifies one kept response.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What identifies one kept response: the route, the path and query as
+/// sent, and the values of the route's `Vary` headers.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ResponseKey {
     route: usize,
-    /// Path and query, as sent.
     target: Box<str>,
-    /// The values of the route's `Vary` headers, in order.
     vary: Box<[Box<[HeaderValue]>]>,
 }
 
@@ -101,6 +102,9 @@ impl ResponseKey {
 /// A kept response.
 #[derive(Debug)]
 pub(crate) struct Stored {
+    /// Whose answer it is: the cache is keyed by a fingerprint of it, and
+    /// a fingerprint shared by two keys is a miss, never a wrong answer.
+    key: ResponseKey,
     headers: HeaderMap,
     body: Bytes,
     tag: Option<Box<str>>,
@@ -136,6 +140,7 @@ impl ResponseCache {
                 // Each response carries its route's own expiry; the
                 // cache's is only a backstop.
                 entries: Cache::new(Duration::from_secs(24 * 3600)).max_entries(responses),
+                fingerprints: foldhash::quality::RandomState::default(),
                 clock: AtomicU64::new(1),
                 tags: Mutex::new(Tags::default()),
             }),
@@ -198,49 +203,155 @@ impl ResponseCache {
         ttl: Duration,
         run: impl Future<Output = Response>,
     ) -> Response {
+        use std::hash::BuildHasher;
         let entries = &self.inner.entries;
-        if let Some(stored) = entries.get(&key) {
-            if self.valid(&stored) {
+        let fingerprint = self
+            .inner
+            .fingerprints
+            .hash_one((key.route, &key.target, &key.vary));
+        if let Some(stored) = entries.get(&fingerprint) {
+            if stored.key == key && self.valid(&stored) {
                 return stored.response();
             }
-            entries.invalidate(&key);
+            entries.invalidate(&fingerprint);
         }
+        // The leader answers with its own response; the copy kept is for
+        // the others.
+        let mut own = None;
         let outcome = entries
-            .try_execute(key, || async {
+            .try_execute(fingerprint, || async {
                 let stamp = self.stamp();
                 let response = run.await;
-                self.keep(response, stamp, ttl)
+                let kept = self.keep(key, &response, stamp, ttl);
+                own = Some(response);
+                kept.ok_or(())
             })
             .await;
-        match outcome {
-            Ok((stored, _)) => stored.response(),
-            Err(response) => *response,
+        match (own, outcome) {
+            (Some(response), _) => response,
+            (None, Ok((stored, _))) => stored.response(),
+            // A leader that failed hands the key to a waiter, which then
+            // leads; this arm is not reached.
+            (None, Err(())) => {
+                crate::response::IntoResponse::into_response(crate::response::Rejection::Panic)
+            }
         }
     }
 
-    /// The response to keep, or (boxed: the rarer way) the one to pass on.
+    /// The copy of `response` to keep, if it may be kept.
     fn keep(
         &self,
-        response: Response,
+        key: ResponseKey,
+        response: &Response,
         stamp: u64,
         ttl: Duration,
-    ) -> Result<Arc<Stored>, Box<Response>> {
+    ) -> Option<Arc<Stored>> {
         if response.status() != StatusCode::OK || response.headers().contains_key(SET_COOKIE) {
-            return Err(Box::new(response));
+            return None;
         }
-        let Some(body) = response.body().in_memory().filter(|b| b.len() <= MAX_BODY) else {
-            return Err(Box::new(response));
-        };
-        let tag = response.extensions().get::<CacheTag>().map(|t| t.0.clone());
+        let body = response
+            .body()
+            .in_memory()
+            .filter(|b| b.len() <= MAX_BODY)?;
         let made = Instant::now();
-        let (parts, _) = response.into_parts();
-        Ok(Arc::new(Stored {
-            headers: parts.headers,
+        Some(Arc::new(Stored {
+            key,
+            headers: response.headers().clone(),
             body,
-            tag,
+            tag: response.extensions().get::<CacheTag>().map(|t| t.0.clone()),
             stamp,
             made,
             expires: made + ttl,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(target: &str) -> ResponseKey {
+        let request = http::Request::get(target).body(Body::empty()).unwrap();
+        ResponseKey::new(0, &request, &[])
+    }
+
+    fn tagged_ok(body: &'static str) -> Response {
+        super::super::tagged(Response::new(Body::full(body)), "user:1".to_owned())
+    }
+
+    async fn body(response: Response) -> Bytes {
+        response.into_body().in_memory().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_while_the_handler_runs_is_not_lost() {
+        let cache = ResponseCache::new(100);
+        let ttl = Duration::from_secs(60);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let slow = cache.serve(key("/users/1"), ttl, async {
+            released.await.unwrap();
+            tagged_ok("before")
+        });
+        let write = async {
+            tokio::task::yield_now().await;
+            // The write commits and invalidates while the read still runs.
+            cache.invalidate("user:1");
+            release.send(()).unwrap();
+        };
+        let (answer, ()) = tokio::join!(slow, write);
+        assert_eq!(body(answer).await, "before");
+        // What the slow read kept predates the write: not served.
+        let again = cache
+            .serve(key("/users/1"), ttl, async { tagged_ok("after") })
+            .await;
+        assert_eq!(body(again).await, "after");
+        let kept = cache
+            .serve(key("/users/1"), ttl, async { tagged_ok("unreached") })
+            .await;
+        assert_eq!(body(kept).await, "after");
+        assert!(kept_has_age(&cache).await);
+    }
+
+    async fn kept_has_age(cache: &ResponseCache) -> bool {
+        let response = cache
+            .serve(key("/users/1"), Duration::from_secs(60), async {
+                tagged_ok("x")
+            })
+            .await;
+        response.headers().contains_key(AGE)
+    }
+
+    #[tokio::test]
+    async fn only_plain_200s_are_kept_and_expiry_is_per_route() {
+        let cache = ResponseCache::new(100);
+        let ttl = Duration::from_secs(60);
+        let mut not_found = Response::new(Body::full("no"));
+        *not_found.status_mut() = StatusCode::NOT_FOUND;
+        cache.serve(key("/a"), ttl, async { not_found }).await;
+        let mut cookie = Response::new(Body::full("c"));
+        cookie
+            .headers_mut()
+            .insert(SET_COOKIE, HeaderValue::from_static("s=1"));
+        cache.serve(key("/b"), ttl, async { cookie }).await;
+        assert!(
+            cache.is_empty(),
+            "a 404 and a response setting a cookie are not kept"
+        );
+
+        cache
+            .serve(key("/c"), Duration::ZERO, async { tagged_ok("old") })
+            .await;
+        let fresh = cache
+            .serve(key("/c"), ttl, async { tagged_ok("new") })
+            .await;
+        assert_eq!(body(fresh).await, "new", "an expired answer is not served");
+        // Invalidating every tag past the remembered bound drops all.
+        for i in 0..MAX_TAGS + 1 {
+            cache.invalidate(&format!("t{i}"));
+        }
+        let after = cache
+            .serve(key("/c"), ttl, async { tagged_ok("newest") })
+            .await;
+        assert_eq!(body(after).await, "newest");
     }
 }
