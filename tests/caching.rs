@@ -103,6 +103,29 @@ async fn versioned() -> portico::Response {
     response
 }
 
+#[route(GET, "/vault/report", cache(max_age = 60, server))]
+async fn report(runs: Dep<Runs>) -> ApiResponse<&'static str> {
+    runs.0.fetch_add(1, Ordering::SeqCst);
+    ApiResponse::ok("the report")
+}
+
+/// A route layer that lets through only requests carrying `x-key: open`.
+struct Guard;
+
+impl portico::middleware::Middleware for Guard {
+    async fn call(
+        &self,
+        request: portico::middleware::Request,
+        next: portico::middleware::Next,
+    ) -> portico::Response {
+        if request.headers().get("x-key").is_some_and(|k| k == "open") {
+            next.run(request).await
+        } else {
+            ApiError::unauthorized("no key").into_response()
+        }
+    }
+}
+
 async fn server() -> (TestServer, Runs) {
     let runs = Runs::default();
     let app = App::new()
@@ -112,7 +135,10 @@ async fn server() -> (TestServer, Runs) {
             "Zero".to_owned(),
             "One".to_owned(),
         ])))
-        .mount(routes![plain, catalog, article, rename, me, versioned])
+        .wrap_prefix("/vault", Guard)
+        .mount(routes![
+            plain, catalog, article, rename, me, versioned, report
+        ])
         .health(HealthChecker::new());
     (TestServer::start(app).await, runs)
 }
@@ -285,4 +311,20 @@ async fn kept_answers_never_cross_a_vary_or_a_token() {
     let anonymous = get(&server, "/me", &[]).await;
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.header("cache-control"), "no-store");
+}
+
+#[tokio::test]
+async fn a_route_layer_runs_before_every_kept_answer() {
+    let (server, counter) = server().await;
+    let open = get(&server, "/vault/report", &[("x-key", "open")]).await;
+    assert_eq!(open.status, 200);
+    let again = get(&server, "/vault/report", &[("x-key", "open")]).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(runs(&counter), 1, "the second was a kept answer");
+    let shut = get(&server, "/vault/report", &[]).await;
+    shut.assert_failure(401);
+    assert_eq!(shut.header("cache-control"), "no-store");
+    let etag = open.header("etag").to_owned();
+    let held = get(&server, "/vault/report", &[("if-none-match", &etag)]).await;
+    assert_eq!(held.status, 401, "no 304 around the layer either");
 }

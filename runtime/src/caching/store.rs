@@ -32,8 +32,9 @@ const MAX_TAGS: usize = 100_000;
 /// route, path, query and declared `Vary` header values, the last 200
 /// answer, until its route's time runs out or its tag is invalidated. A
 /// burst of identical requests on a miss runs the handler once (the
-/// others wait for its answer). Every app has one; a write handler takes
-/// it as `Dep<ResponseCache>`:
+/// others wait for its answer). A kept answer stands in for the handler
+/// step only: the app's and the route's layers run for every request.
+/// Every app has one; a write handler takes it as `Dep<ResponseCache>`:
 ///
 /// ```
 /// use portico_runtime::caching::ResponseCache;

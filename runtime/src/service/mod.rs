@@ -330,7 +330,18 @@ fn route_step<H: Holder, const ENTRY: bool>(
             tracing::Span::current().record("route", entry.route.path());
         }
         let mut response = if let Some(policy) = entry.route.cache_policy() {
-            cached_step(pipeline, index, *policy, request, params, peer).await
+            // The route's layers run for every request (a layer that
+            // authenticates is never skipped); the answer kept server-side
+            // stands in for the handler step alone.
+            let if_none_match = caching::if_none_match(request.headers());
+            let response = if entry.stack.is_empty() {
+                cached_handler_step(pipeline, index, *policy, request, params, peer).await
+            } else {
+                Next::route(Arc::clone(pipeline), peer, index, params)
+                    .run(request)
+                    .await
+            };
+            caching::conditional(if_none_match.as_ref(), response)
         } else if entry.stack.is_empty() {
             // The handler step, inline (see the module docs).
             let mut ctx =
@@ -348,48 +359,34 @@ fn route_step<H: Holder, const ENTRY: bool>(
     }
 }
 
-/// The rest of a route that declared a caching policy: its layers and
-/// handler (or the answer kept server-side), the policy's headers and
-/// `ETag`, and a 304 for a client that holds the representation already.
-/// Boxed, so that the common path's future does not grow by it.
-fn cached_step<'p>(
-    pipeline: &'p Arc<Pipeline>,
+/// The handler step of a route that declared a caching policy: the
+/// answer kept server-side when there is one, else the handler's, with the
+/// policy's headers and `ETag` (kept with it). Boxed, so that the common
+/// path's future does not grow by it.
+fn cached_handler_step(
+    pipeline: &Arc<Pipeline>,
     index: usize,
     policy: crate::handler::CachePolicy,
     mut request: http::Request<Body>,
     params: Params,
     peer: Option<SocketAddr>,
-) -> BoxFuture<'p> {
+) -> BoxFuture<'_> {
     Box::pin(async move {
-        let if_none_match = caching::if_none_match(request.headers());
         let key =
             (policy.server_ttl > 0).then(|| ResponseKey::new(index, &request, policy.vary_headers));
         let run = async {
             let entry = &pipeline.routes[index];
-            let response = if entry.stack.is_empty() {
-                let mut ctx = RequestContext::new(
-                    &mut request,
-                    params,
-                    peer,
-                    &pipeline.settings,
-                    &entry.deps,
-                );
-                entry.handle(&mut ctx).await
-            } else {
-                Next::route(Arc::clone(pipeline), peer, index, params)
-                    .run(std::mem::take(&mut request))
-                    .await
-            };
-            caching::describe(&policy, response)
+            let mut ctx =
+                RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
+            caching::describe(&policy, entry.handle(&mut ctx).await)
         };
-        let response = match key {
+        match key {
             Some(key) => {
                 let ttl = std::time::Duration::from_secs(policy.server_ttl.into());
                 pipeline.responses.serve(key, ttl, run).await
             }
             None => run.await,
-        };
-        caching::conditional(if_none_match.as_ref(), response)
+        }
     })
 }
 
@@ -404,6 +401,9 @@ fn handler_step(
 ) -> impl Future<Output = Response> + Send + 'static {
     async move {
         let entry = &pipeline.routes[index];
+        if let Some(policy) = entry.route.cache_policy() {
+            return cached_handler_step(&pipeline, index, *policy, request, params, peer).await;
+        }
         let mut ctx =
             RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
         entry.handle(&mut ctx).await
