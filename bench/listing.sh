@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Listing at depth: the flagship (examples/users_api) with 1 000 000 users
-# in SQLite and in PostgreSQL, measured with wrk on loopback: GET /users/<id>,
+# in SQLite and in PostgreSQL, measured with wrk on loopback: GET /users/<id>
+# (one id, kept server-side, and a random id each request, mostly missing),
 # cursor pages (first, middle, last) and numbered pages (first, deepest
 # served, middle, last), requests/s and p99.
 #
@@ -110,10 +111,19 @@ print(cursor)
 PY
 }
 
-measure() { # engine build label path
-  local out status
+# A different user each request: GET /users/<id> with the server-side
+# cache missing (it keeps 10 000 answers of 1 000 000).
+cat > "$WORK/random-id.lua" <<LUA
+request = function()
+  return wrk.format(nil, "/users/" .. math.random(1, $USERS))
+end
+LUA
+
+measure() { # engine build label path [wrk script]
+  local out status script=()
+  [ -n "${5:-}" ] && script=(-s "$5")
   status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT$4")
-  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$4")
+  out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${script[@]}" "http://127.0.0.1:$PORT$4")
   local rps p99
   rps=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
   p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -141,6 +151,7 @@ for engine in $ENGINES; do
     start "$build" "$url"
     taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d1s "http://127.0.0.1:$PORT/users/77" >/dev/null  # warm-up
     measure "$engine" "$build" "GET /users/77" "/users/77"
+    measure "$engine" "$build" "GET /users/<random id>" "/users/1" "$WORK/random-id.lua"
     measure "$engine" "$build" "page 1 of 20" "/users?page=1&page_size=20"
     measure "$engine" "$build" "page 500 of 20 (deepest served now)" "/users?page=500&page_size=20"
     measure "$engine" "$build" "page $((USERS / 40)) of 20 (middle)" "/users?page=$((USERS / 40))&page_size=20"

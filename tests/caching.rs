@@ -83,7 +83,10 @@ async fn rename(
         precondition.check(Some(&ETag::of_json(&seen)))?;
         *current = title.clone();
     }
-    responses.invalidate(&format!("article:{id}"));
+    responses
+        .invalidate(&format!("article:{id}"))
+        .await
+        .map_err(|_| ApiError::unavailable("try again"))?;
     Ok(ApiResponse::ok(title))
 }
 

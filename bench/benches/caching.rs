@@ -118,7 +118,9 @@ fn caching(c: &mut Criterion) {
             .expect("schema");
         let bound: usize = std::env::var("CACHE_BOUND").ok().and_then(|b| b.parse().ok()).unwrap_or(10_000);
         App::new()
-            .response_cache(portico::caching::ResponseCache::new(bound))
+            .response_cache(portico::caching::ResponseCache::new(
+                portico::caching::MemoryResponses::new(bound),
+            ))
             .provide(pool)
             .mount(routes![plain, policy, kept, made_policy, made_kept])
             .build()

@@ -177,7 +177,9 @@ pub(crate) async fn delete_user(
     };
     match users.remove_if(id, unchanged).await? {
         Removal::Removed(user) => {
-            responses.invalidate(&format!("user:{id}"));
+            if let Err(err) = responses.invalidate(&format!("user:{id}")).await {
+                tracing::warn!(%err, id, "a kept answer for this user may be served until it expires");
+            }
             Ok(ApiResponse::ok(user))
         }
         Removal::Refused(error) => Err(error),

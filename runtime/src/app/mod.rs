@@ -127,8 +127,9 @@ impl App {
     }
 
     /// Replaces the server-side response cache (the routes that declare
-    /// `cache(server …)` keep their answers in it), to bound it
-    /// differently: `App::response_cache(ResponseCache::new(50_000))`.
+    /// `cache(server …)` keep their answers in it): another bound,
+    /// `ResponseCache::new(MemoryResponses::new(50_000))`, or a store that
+    /// several instances share.
     pub fn response_cache(mut self, responses: ResponseCache) -> Self {
         self.registry.forget::<ResponseCache>();
         self.registry.provide(responses.clone());

@@ -1,7 +1,7 @@
 //! HTTP caching: a route's declared policy put on its responses
 //! (`Cache-Control`, `Vary`, a strong `ETag`), conditional requests
 //! (`If-None-Match` → 304, [`IfMatch`] → 412), and the server-side
-//! [`ResponseCache`].
+//! [`ResponseCache`] over a [`ResponseStore`].
 //!
 //! A route declares its policy in `#[route]`:
 //!
@@ -20,11 +20,15 @@
 //! policy is sent `Cache-Control: no-store`.
 
 mod etag;
+mod response_cache;
 mod store;
 
 pub use etag::{ETag, IfMatch};
-pub(crate) use store::ResponseKey;
-pub use store::{DEFAULT_MAX_RESPONSES, ResponseCache};
+pub use response_cache::ResponseCache;
+pub use store::{
+    DEFAULT_MAX_RESPONSES, KeptResponse, MemoryResponses, ResponseFuture, ResponseKey,
+    ResponseStore, ResponseStoreError,
+};
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
 use http::{HeaderMap, HeaderValue, StatusCode};

@@ -372,10 +372,10 @@ fn cached_handler_step(
     peer: Option<SocketAddr>,
 ) -> BoxFuture<'_> {
     Box::pin(async move {
-        let key =
-            (policy.server_ttl > 0).then(|| ResponseKey::new(index, &request, policy.vary_headers));
+        let entry = &pipeline.routes[index];
+        let key = (policy.server_ttl > 0)
+            .then(|| ResponseKey::new(entry.route.path(), &request, policy.vary_headers));
         let run = async {
-            let entry = &pipeline.routes[index];
             let mut ctx =
                 RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
             caching::describe(&policy, entry.handle(&mut ctx).await)
