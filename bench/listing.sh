@@ -157,9 +157,16 @@ for engine in $ENGINES; do
     measure "$engine" "$build" "page $((USERS / 40)) of 20 (middle)" "/users?page=$((USERS / 40))&page_size=20"
     measure "$engine" "$build" "page $((USERS / 20)) of 20 (last)" "/users?page=$((USERS / 20))&page_size=20"
     if [ "$build" = now ]; then
+      mid=$(cursor_after "$middle")
+      end=$(cursor_after $((last - 1)))
+      # Twice, in opposite orders, so drift over the run is not read as
+      # the cost of depth.
       measure "$engine" "$build" "cursor, first 20" "/users?limit=20"
-      measure "$engine" "$build" "cursor, 20 from the middle" "/users?limit=20&after=$(cursor_after "$middle")"
-      measure "$engine" "$build" "cursor, 20 near the end" "/users?limit=20&after=$(cursor_after $((last - 1)))"
+      measure "$engine" "$build" "cursor, 20 from the middle" "/users?limit=20&after=$mid"
+      measure "$engine" "$build" "cursor, 20 near the end" "/users?limit=20&after=$end"
+      measure "$engine" "$build" "cursor, 20 near the end (again)" "/users?limit=20&after=$end"
+      measure "$engine" "$build" "cursor, 20 from the middle (again)" "/users?limit=20&after=$mid"
+      measure "$engine" "$build" "cursor, first 20 (again)" "/users?limit=20"
     fi
     stop
   done
