@@ -129,18 +129,23 @@ async fn client_cannot_choose_the_id_or_extra_fields() {
     assert!(user.get("role").is_none(), "{user}");
 }
 
-#[tokio::test]
-async fn list_is_paginated_with_meta() {
-    let server = server().await;
-    for i in 0..5 {
+/// Users `user0` … `user{n-1}`, ids 1 to n.
+async fn create_users(server: &TestServer, n: i32) {
+    for i in 0..n {
         create(
-            &server,
+            server,
             &format!("user{i}"),
             &format!("u{i}@example.com"),
             20 + i,
         )
         .await;
     }
+}
+
+#[tokio::test]
+async fn list_is_paginated_with_meta() {
+    let server = server().await;
+    create_users(&server, 5).await;
     let reply = server.get("/users?page=2&page_size=2").await;
     assert_eq!(reply.status, 200);
     let body = reply.json();
@@ -203,15 +208,7 @@ async fn walk(server: &TestServer, first: &str) -> Vec<i64> {
 #[tokio::test]
 async fn list_pages_by_cursor_forwards_and_back() {
     let server = server().await;
-    for i in 0..7 {
-        create(
-            &server,
-            &format!("user{i}"),
-            &format!("u{i}@example.com"),
-            20 + i,
-        )
-        .await;
-    }
+    create_users(&server, 7).await;
     assert_eq!(walk(&server, "/users?limit=3").await, [1, 2, 3, 4, 5, 6, 7]);
     // Default limit 20: one page, no next.
     let all = server.get("/users").await.json();
@@ -266,15 +263,7 @@ async fn list_pages_by_cursor_forwards_and_back() {
 #[tokio::test]
 async fn a_cursor_the_api_did_not_give_is_400() {
     let server = server().await;
-    for i in 0..3 {
-        create(
-            &server,
-            &format!("user{i}"),
-            &format!("u{i}@example.com"),
-            20 + i,
-        )
-        .await;
-    }
+    create_users(&server, 3).await;
     let next = server.get("/users?limit=1").await.json()["meta"]["next"]
         .as_str()
         .unwrap()

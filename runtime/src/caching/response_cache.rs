@@ -132,21 +132,20 @@ impl ResponseCache {
         ttl: Duration,
         run: impl Future<Output = Response>,
     ) -> Response {
-        let mut run = Some(run);
-        loop {
+        let leading = loop {
             match self.store.get(&key).await {
                 Ok(Some(kept)) => return answer(&kept),
                 Ok(None) => {}
                 Err(err) => tracing::warn!(%err, "the response store failed; the handler answers"),
             }
-            let leading = match self.join(&key) {
-                Flight::Lead(leading) => leading,
+            match self.join(&key) {
+                Flight::Lead(leading) => break leading,
                 Flight::Wait(notify) => {
                     let notified = notify.notified();
-                    // The leader may have landed between the lookup and
-                    // here: look once more before waiting.
                     tokio::pin!(notified);
                     notified.as_mut().enable();
+                    // The leader may have ended between the lookup and the
+                    // registration: wait only if its flight is still on.
                     if self
                         .flights()
                         .get(&key)
@@ -154,25 +153,18 @@ impl ResponseCache {
                     {
                         notified.await;
                     }
-                    continue;
                 }
-            };
-            let Some(run) = run.take() else {
-                // Only the first lead runs the handler; a request leads once.
-                return crate::response::IntoResponse::into_response(
-                    crate::response::Rejection::Panic,
-                );
-            };
-            let stamp = self.store.stamp().await.ok();
-            let response = run.await;
-            if let Some(kept) = stamp.and_then(|stamp| keep(&response, stamp, ttl))
-                && let Err(err) = self.store.put(&leading.key, kept).await
-            {
-                tracing::warn!(%err, "the response store failed; the answer is not kept");
             }
-            drop(leading);
-            return response;
+        };
+        let stamp = self.store.stamp().await.ok();
+        let response = run.await;
+        if let Some(kept) = stamp.and_then(|stamp| keep(&response, stamp, ttl))
+            && let Err(err) = self.store.put(&leading.key, kept).await
+        {
+            tracing::warn!(%err, "the response store failed; the answer is not kept");
         }
+        drop(leading);
+        response
     }
 }
 
