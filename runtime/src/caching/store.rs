@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +18,10 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 /// Default bound on the responses [`MemoryResponses`] keeps.
 pub const DEFAULT_MAX_RESPONSES: usize = 10_000;
+
+/// Default bound on the bytes [`MemoryResponses`] keeps (bodies, headers
+/// and keys): 64 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// Tags whose invalidation is remembered one by one; beyond, everything
 /// kept before is dropped at once (safe: a miss, never a stale hit).
@@ -126,17 +130,48 @@ pub trait ResponseStore: Send + Sync + 'static {
     fn invalidate<'a>(&'a self, tag: &'a str) -> ResponseFuture<'a, ()>;
 }
 
-/// The in-process store: bounded (the oldest go first), keyed by a
-/// fingerprint of the [`ResponseKey`] (a lookup copies no key; two keys
-/// sharing one is a miss, never a wrong answer, since the kept key is
-/// compared), tags remembered with the stamp of their last invalidation.
+/// The in-process store: bounded in responses (the oldest go first) and in
+/// bytes (beyond, a new response is answered but not kept until room is
+/// made), keyed by a fingerprint of the [`ResponseKey`] (a lookup copies
+/// no key; two keys sharing one is a miss, never a wrong answer, since the
+/// kept key is compared), tags remembered with the stamp of their last
+/// invalidation.
 #[derive(Debug)]
 pub struct MemoryResponses {
-    /// The key is kept beside its response, to tell fingerprints apart.
-    entries: Cache<u64, Arc<(ResponseKey, Arc<KeptResponse>)>>,
+    entries: Cache<u64, Arc<Entry>>,
     fingerprints: foldhash::quality::RandomState,
+    /// Bytes held by the entries alive now, and the bound.
+    bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
     clock: AtomicU64,
     tags: Mutex<Tags>,
+}
+
+/// A kept response with its key (to tell fingerprints apart); it gives
+/// its bytes back to the store's count when the last copy goes.
+#[derive(Debug)]
+struct Entry {
+    key: ResponseKey,
+    kept: Arc<KeptResponse>,
+    size: usize,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.bytes.fetch_sub(self.size, Ordering::Relaxed);
+    }
+}
+
+/// What a kept response weighs: body, headers, key.
+fn weight(key: &ResponseKey, kept: &KeptResponse) -> usize {
+    let headers: usize = kept
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    let vary: usize = key.vary.iter().flatten().map(|v| v.len() + 16).sum();
+    kept.body.len() + headers + key.target.len() + vary + 256
 }
 
 #[derive(Debug, Default)]
@@ -154,16 +189,30 @@ impl Default for MemoryResponses {
 }
 
 impl MemoryResponses {
-    /// A store keeping at most `responses` responses.
+    /// A store keeping at most `responses` responses, and at most
+    /// [`DEFAULT_MAX_BYTES`] in all.
     pub fn new(responses: usize) -> Self {
         MemoryResponses {
             // Each response carries its own expiry; the cache's is only a
             // backstop.
             entries: Cache::new(Duration::from_secs(24 * 3600)).max_entries(responses),
             fingerprints: foldhash::quality::RandomState::default(),
+            bytes: Arc::default(),
+            max_bytes: DEFAULT_MAX_BYTES,
             clock: AtomicU64::new(1),
             tags: Mutex::new(Tags::default()),
         }
+    }
+
+    /// Keeps at most `bytes` in all (bodies, headers and keys).
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// The bytes kept now.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// How many responses are kept (expired or invalidated ones not yet
@@ -215,7 +264,9 @@ impl ResponseStore for MemoryResponses {
     fn get<'a>(&'a self, key: &'a ResponseKey) -> ResponseFuture<'a, Option<Arc<KeptResponse>>> {
         let fingerprint = self.fingerprint(key);
         let found = match self.entries.get(&fingerprint) {
-            Some(entry) if entry.0 == *key && self.valid(&entry.1) => Some(Arc::clone(&entry.1)),
+            Some(entry) if entry.key == *key && self.valid(&entry.kept) => {
+                Some(Arc::clone(&entry.kept))
+            }
             Some(_) => {
                 self.entries.invalidate(&fingerprint);
                 None
@@ -232,12 +283,23 @@ impl ResponseStore for MemoryResponses {
     ) -> ResponseFuture<'a, ()> {
         let fingerprint = self.fingerprint(key);
         Box::pin(async move {
-            // The cache stores what a computation yields; this one yields
-            // at once, replacing whatever was there.
+            // Whatever was kept under the key goes (and gives its bytes
+            // back) before the new one is weighed.
             self.entries.invalidate(&fingerprint);
-            self.entries
-                .execute(fingerprint, || async { Arc::new((key.clone(), response)) })
-                .await;
+            let size = weight(key, &response);
+            if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+                self.bytes.fetch_sub(size, Ordering::Relaxed);
+                return Ok(());
+            }
+            let entry = Arc::new(Entry {
+                key: key.clone(),
+                kept: response,
+                size,
+                bytes: Arc::clone(&self.bytes),
+            });
+            // The cache stores what a computation yields; this one yields
+            // at once.
+            self.entries.execute(fingerprint, || async { entry }).await;
             Ok(())
         })
     }
@@ -313,6 +375,45 @@ mod tests {
         assert!(
             store.get(&key("/r")).await.unwrap().is_none(),
             "past the remembered tags, everything kept before is invalid"
+        );
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_and_given_back() {
+        let store = MemoryResponses::new(1_000).max_bytes(10_000);
+        let big = |stamp| {
+            let made = SystemTime::now();
+            Arc::new(KeptResponse {
+                headers: HeaderMap::new(),
+                body: Bytes::from(vec![b'x'; 4_000]),
+                tag: None,
+                stamp,
+                made,
+                expires: made + Duration::from_secs(60),
+            })
+        };
+        for i in 0..5 {
+            let stamp = store.stamp().await.unwrap();
+            store
+                .put(&key(&format!("/r{i}")), big(stamp))
+                .await
+                .unwrap();
+        }
+        assert!(store.bytes() <= 10_000, "{}", store.bytes());
+        assert_eq!(
+            store.len(),
+            2,
+            "two fit, the others were answered, not kept"
+        );
+        // Replacing one gives its bytes back first.
+        let stamp = store.stamp().await.unwrap();
+        store.put(&key("/r0"), big(stamp)).await.unwrap();
+        assert_eq!(store.len(), 2);
+        let before = store.bytes();
+        store.entries.invalidate(&store.fingerprint(&key("/r0")));
+        assert!(
+            store.bytes() < before,
+            "a dropped response gives its bytes back"
         );
     }
 }
