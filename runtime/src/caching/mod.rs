@@ -26,8 +26,8 @@ mod store;
 pub use etag::{ETag, IfMatch};
 pub use response_cache::ResponseCache;
 pub use store::{
-    DEFAULT_MAX_RESPONSES, KeptResponse, MemoryResponses, ResponseFuture, ResponseKey,
-    ResponseStore, ResponseStoreError,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_RESPONSES, KeptResponse, MemoryResponses, ResponseFuture,
+    ResponseKey, ResponseStore, ResponseStoreError,
 };
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH, VARY};
