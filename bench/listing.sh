@@ -40,24 +40,7 @@ for tool in wrk sqlite3 python3; do
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1 || true)
 
-echo "== building the flagship (release)"
-cargo build --release --quiet --example users_api
-cp target/release/examples/users_api "$WORK/users_api-now"
-BUILDS="now"
-if [ -n "${BEFORE:-}" ]; then
-  git worktree add -q --detach "$WORK/before-src" "$BEFORE"
-  # The same target directory: the dependencies are built once.
-  (cd "$WORK/before-src" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release --quiet --example users_api)
-  cp target/release/examples/users_api "$WORK/users_api-before"
-  git worktree remove --force "$WORK/before-src"
-  # The shared target now holds the other build's artifacts.
-  touch macros/src/lib.rs runtime/src/lib.rs src/lib.rs
-  BUILDS="before now"
-fi
-
-export PORTICO_JWT_SECRET="the listing benchmark's secret, 32 bytes or more"
-export PORTICO_RATE_CAPACITY=1000000000 PORTICO_RATE_REFILL_PER_SEC=1000000000
-export RUST_LOG=warn
+. bench/flagship.sh
 
 wait_for_port() {
   for _ in $(seq 1 400); do

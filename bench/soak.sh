@@ -22,23 +22,7 @@ cleanup() {
 trap cleanup EXIT
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
 
-echo "== building the flagship (release)"
-cargo build --release --quiet --example users_api
-cp target/release/examples/users_api "$WORK/users_api-now"
-BUILDS="now"
-if [ -n "${BEFORE:-}" ]; then
-  git worktree add -q --detach "$WORK/before-src" "$BEFORE"
-  (cd "$WORK/before-src" && CARGO_TARGET_DIR="$OLDPWD/target" cargo build --release --quiet --example users_api)
-  cp target/release/examples/users_api "$WORK/users_api-before"
-  git worktree remove --force "$WORK/before-src"
-  # The shared target now holds the other build's artifacts.
-  touch macros/src/lib.rs runtime/src/lib.rs src/lib.rs
-  BUILDS="before now"
-fi
-
-export PORTICO_JWT_SECRET="the soak benchmark's secret, 32 bytes or more"
-export PORTICO_RATE_CAPACITY=1000000000 PORTICO_RATE_REFILL_PER_SEC=1000000000
-export RUST_LOG=warn
+. bench/flagship.sh
 
 for build in $BUILDS; do
   db="$WORK/$build.db"
