@@ -57,14 +57,17 @@ wait_for_port() {
 
 utime() { awk '{print $14}' "/proc/$1/stat"; }
 
-# The servers must answer alike, or the comparison means nothing: status
-# and body of the measured request, and for (e) a 401 without the token
-# (so the JWT is really checked). Stops the run on any difference.
+# The servers must answer alike, or the comparison means nothing: status,
+# body and content type of the measured request, and for (e) a 401 without
+# the token (so the JWT is really checked), a request id and rate-limit
+# headers on the answer. Stops the run on any difference.
 declare -A want_status=([a]=200 [b]=200 [c]=200 [d]=201 [e]=200)
 declare -A want_body=([a]='Hello, World!' [b]='{"message":"Hello, World!"}' [c]='{"id":42}'
   [d]='{"name":"Alice Liddell","email":"alice@example.com","age":30}' [e]='{"id":42}')
+declare -A want_type=([a]='text/plain' [b]='application/json' [c]='application/json'
+  [d]='application/json' [e]='application/json')
 check_answers() { # server scenario port
-  local url="http://127.0.0.1:$3${path[$2]}" args=(-s -o "$OUT/body" -w '%{http_code}')
+  local url="http://127.0.0.1:$3${path[$2]}" args=(-s -o "$OUT/body" -D "$OUT/head" -w '%{http_code}')
   case $2 in
     d) args+=(-X POST -H 'Content-Type: application/json'
          --data '{"name":"Alice Liddell","email":"alice@example.com","age":30}') ;;
@@ -76,6 +79,12 @@ check_answers() { # server scenario port
   if [ "$status" != "${want_status[$2]}" ] || [ "$(cat "$OUT/body")" != "${want_body[$2]}" ]; then
     echo "$1 ($2) answered $status $(cat "$OUT/body"); expected ${want_status[$2]} ${want_body[$2]}" >&2
     exit 1
+  fi
+  grep -qi "^content-type: ${want_type[$2]}" "$OUT/head" ||
+    { echo "$1 ($2): no content-type ${want_type[$2]}" >&2; cat "$OUT/head" >&2; exit 1; }
+  if [ "$2" = e ]; then
+    grep -qi '^x-request-id: ' "$OUT/head" && grep -qiE '^(x-)?ratelimit' "$OUT/head" ||
+      { echo "$1 (e): no request id or rate-limit headers" >&2; cat "$OUT/head" >&2; exit 1; }
   fi
 }
 

@@ -1,5 +1,7 @@
 //! actix-web with its usual crates: actix middleware (logger-style
-//! tracing, request id), jsonwebtoken, actix-governor.
+//! tracing, request id), jsonwebtoken, actix-governor. Per request in (e):
+//! a counter id, a span at INFO carrying it, one INFO line, rate-limit
+//! headers.
 
 use actix_web::dev::Service;
 use actix_web::http::StatusCode;
@@ -44,6 +46,7 @@ fn main() -> std::io::Result<()> {
         let governor = actix_governor::GovernorConfigBuilder::default()
             .seconds_per_request(1)
             .burst_size(u32::MAX)
+            .use_headers()
             .finish()
             .expect("governor config");
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -89,7 +92,13 @@ fn main() -> std::io::Result<()> {
                                         .to_string()
                                 });
                             let path = request.path().to_owned();
-                            let future = service.call(request);
+                            // The request's span, as Portico's `RequestId` opens.
+                            let span = tracing::info_span!(
+                                "request",
+                                request_id = id.as_str(),
+                                route = "/secure/users/{id}"
+                            );
+                            let future = tracing::Instrument::instrument(service.call(request), span);
                             async move {
                                 let mut response = future.await?;
                                 response.headers_mut().insert(

@@ -1,5 +1,8 @@
 //! axum with its usual crates: tower-http request id + trace, jsonwebtoken,
-//! tower_governor.
+//! tower_governor. Set up to do what the others do per request: TCP_NODELAY
+//! on every connection, a request id from a counter, a span at INFO
+//! carrying it and one INFO line per response (what Portico's `RequestId`
+//! and `AccessLog` do under the same INFO subscriber), rate-limit headers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,8 +13,12 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use axum::serve::ListenerExt;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use validator::Validate;
 
 async fn create(Json(user): Json<NewUser>) -> Result<(StatusCode, Json<NewUser>), StatusCode> {
@@ -43,6 +50,17 @@ impl FromRequestParts<Arc<Keys>> for Auth {
     }
 }
 
+/// Request ids from a counter, as hyper, actix-web and Portico make them.
+#[derive(Clone, Default)]
+struct Counter(Arc<std::sync::atomic::AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(RequestId::new(axum::http::HeaderValue::from(n)))
+    }
+}
+
 async fn secure_user(_: Auth, Path(id): Path<u64>) -> Json<UserId> {
     Json(UserId { id })
 }
@@ -62,15 +80,28 @@ fn main() {
             tower_governor::governor::GovernorConfigBuilder::default()
                 .per_nanosecond(1)
                 .burst_size(u32::MAX)
+                .use_headers()
                 .finish()
                 .expect("governor config"),
         );
         let secure = Router::new()
             .route("/secure/users/{id}", get(secure_user))
             .layer(tower_governor::GovernorLayer { config: governor })
-            .layer(TraceLayer::new_for_http())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &axum::http::Request<_>| {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!("request", request_id = id, route = "/secure/users/{id}")
+                    })
+                    .on_request(())
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
             .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(SetRequestIdLayer::x_request_id(Counter::default()))
             .with_state(keys);
         let app = Router::new()
             .route("/plaintext", get(|| async { "Hello, World!" }))
@@ -90,7 +121,10 @@ fn main() {
             .merge(secure);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
             .await
-            .expect("bind");
+            .expect("bind")
+            .tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

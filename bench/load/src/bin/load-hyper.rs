@@ -84,6 +84,13 @@ async fn handle(
                 .unwrap_or_else(|| {
                     HeaderValue::from(state.next_id.fetch_add(1, Ordering::Relaxed))
                 });
+            // The request's span, as Portico's `RequestId` opens.
+            let span = tracing::info_span!(
+                "request",
+                request_id = ?request_id,
+                route = "/secure/users/<id>"
+            );
+            let _entered = span.enter();
             if state.limiter.check_key(&peer).is_err() {
                 return status(StatusCode::TOO_MANY_REQUESTS);
             }
@@ -101,9 +108,17 @@ async fn handle(
                 },
                 _ => status(StatusCode::UNAUTHORIZED),
             };
-            response
-                .headers_mut()
-                .insert("x-request-id", request_id.clone());
+            let headers = response.headers_mut();
+            headers.insert("x-request-id", request_id.clone());
+            // What a limiter tells the client, as the others send it.
+            headers.insert(
+                "ratelimit-policy",
+                HeaderValue::from_static("\"default\";q=1000000000;w=1"),
+            );
+            headers.insert(
+                "ratelimit",
+                HeaderValue::from_static("\"default\";r=999999999;t=0"),
+            );
             tracing::info!(method = "GET", path, status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, request_id = ?request_id, "request");
             response
         }
