@@ -2,8 +2,10 @@
 # (release) into $WORK/users_api-now and, with BEFORE=<commit>, the
 # flagship at that commit into $WORK/users_api-before; sets BUILDS to the
 # builds made, and the environment both benchmarks run the flagship with
-# (no rate limit in the way, warnings only). Expects $WORK and the
-# repository root as the working directory.
+# (no rate limit in the way, warnings only), and `wait_for_port`.
+# Expects $WORK and the repository root as the working directory.
+
+. bench/lib.sh
 
 echo "== building the flagship (release)"
 cargo build --release --quiet --example users_api

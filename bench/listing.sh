@@ -42,14 +42,6 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1 || true)
 
 . bench/flagship.sh
 
-wait_for_port() {
-  for _ in $(seq 1 400); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
 
 start() { # build url
   PORTICO_ADDR="127.0.0.1:$PORT" PORTICO_DATABASE_URL="$2" \

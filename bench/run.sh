@@ -46,14 +46,7 @@ read -r -a servers <<< "${SERVERS:-hyper axum actix portico}"
 read -r -a scenarios <<< "${SCENARIOS:-a b c d e}"
 declare -A path=([a]=/plaintext [b]=/json [c]=/users/42 [d]=/users [e]=/secure/users/42)
 
-wait_for_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  return 1
-}
+. ./lib.sh
 
 utime() { awk '{print $14}' "/proc/$1/stat"; }
 

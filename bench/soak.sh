@@ -42,7 +42,7 @@ LUA
   PORTICO_ADDR="127.0.0.1:$PORT" PORTICO_DATABASE_URL="sqlite://$db" \
     taskset -c 0 "$WORK/users_api-$build" >"$WORK/server.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+  wait_for_port "$PORT"
   rates=()
   for _ in $(seq 1 "$SLICES"); do
     rate=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d10s -s "$WORK/mix.lua" "http://127.0.0.1:$PORT" |
