@@ -171,6 +171,16 @@ async fn list_is_paginated_with_meta() {
     assert_eq!(beyond["data"], json!([]));
 }
 
+/// The ids of the users on one page.
+fn page_ids(page: &serde_json::Value) -> Vec<i64> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// The ids of every user, following `meta.next` from `first`, checking
 /// that each page's `Link` header says what its `meta` says.
 async fn walk(server: &TestServer, first: &str) -> Vec<i64> {
@@ -181,13 +191,7 @@ async fn walk(server: &TestServer, first: &str) -> Vec<i64> {
         assert_eq!(reply.status, 200, "{path}: {}", reply.json());
         let body = reply.json();
         assert!(body.get("error").is_none() && body["meta"].get("total").is_none());
-        ids.extend(
-            body["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["id"].as_i64().unwrap()),
-        );
+        ids.extend(page_ids(&body));
         let Some(next) = body["meta"]["next"].as_str() else {
             return ids;
         };
@@ -218,31 +222,23 @@ async fn list_pages_by_cursor_forwards_and_back() {
     );
 
     // Back from the last page by `meta.prev`.
-    let second = server.get("/users?limit=3").await.json();
-    let third = server
+    let first = server.get("/users?limit=3").await.json();
+    let second = server
         .get(&format!(
             "/users?limit=3&after={}",
-            second["meta"]["next"].as_str().unwrap()
+            first["meta"]["next"].as_str().unwrap()
         ))
         .await
         .json();
-    let ids = |page: &serde_json::Value| -> Vec<i64> {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].as_i64().unwrap())
-            .collect()
-    };
-    assert_eq!(ids(&third), [4, 5, 6]);
+    assert_eq!(page_ids(&second), [4, 5, 6]);
     let back = server
         .get(&format!(
             "/users?limit=3&before={}",
-            third["meta"]["prev"].as_str().unwrap()
+            second["meta"]["prev"].as_str().unwrap()
         ))
         .await
         .json();
-    assert_eq!(ids(&back), [1, 2, 3]);
+    assert_eq!(page_ids(&back), [1, 2, 3]);
     assert_eq!(
         back["meta"]["prev"],
         json!(null),
@@ -250,13 +246,13 @@ async fn list_pages_by_cursor_forwards_and_back() {
     );
 
     // A user deleted under a cursor does not break the walk.
-    let next = third["meta"]["next"].as_str().unwrap().to_owned();
+    let next = second["meta"]["next"].as_str().unwrap().to_owned();
     assert_eq!(delete_user(&server, "/users/6").await.status, 200);
     let rest = server
         .get(&format!("/users?limit=3&after={next}"))
         .await
         .json();
-    assert_eq!(ids(&rest), [7]);
+    assert_eq!(page_ids(&rest), [7]);
     assert_eq!(server.get("/users?page=1").await.json()["meta"]["total"], 6);
 }
 
