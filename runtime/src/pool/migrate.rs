@@ -150,14 +150,21 @@ impl Migrations {
             .get()
             .await
             .map_err(|e| MigrationError::Connection(Box::new(e)))?;
-        conn.batch_execute(&format!(
-            "SELECT pg_advisory_lock({LOCK});
-             CREATE TABLE IF NOT EXISTS {} (version INTEGER NOT NULL);
-             SELECT pg_advisory_unlock({LOCK});",
+        // A transaction's lock, released only once the table is committed:
+        // a session lock released inside the statement's own transaction
+        // let a second instance in before the table was visible, fail on
+        // the catalog, and keep the lock (session locks outlive a rollback).
+        let tx = conn.transaction().await.map_err(connection)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK])
+            .await
+            .map_err(connection)?;
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (version INTEGER NOT NULL)",
             self.table
         ))
         .await
         .map_err(connection)?;
+        tx.commit().await.map_err(connection)?;
         let mut applied = 0;
         for (i, step) in self.steps.iter().enumerate() {
             let version = i + 1;
