@@ -190,6 +190,7 @@ async fn too_many_headers_is_431() {
     request.push_str("\r\n");
     let response = common::raw(server.addr, request.as_bytes(), Duration::from_secs(2)).await;
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert_enveloped(&response, 431);
     assert_eq!(server.get("/ping").await.body, "pong");
 }
 
@@ -202,6 +203,42 @@ async fn a_head_over_the_byte_limit_is_431() {
     );
     let response = common::raw(server.addr, request.as_bytes(), Duration::from_secs(2)).await;
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert_enveloped(&response, 431);
+}
+
+/// hyper answers a head it cannot parse itself; the answer still wears
+/// the envelope, with its content type.
+fn assert_enveloped(response: &str, code: u16) {
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_head_or_a_long_target_gets_the_envelope() {
+    let server = start(ServerConfig::default()).await;
+    let response = common::raw(
+        server.addr,
+        b"GET /p ing HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert_enveloped(&response, 400);
+    let long = format!(
+        "GET /ping?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let response = common::raw(server.addr, long.as_bytes(), Duration::from_secs(2)).await;
+    assert!(
+        response.starts_with("HTTP/1.1 431") || response.starts_with("HTTP/1.1 414"),
+        "{response}"
+    );
+    assert_enveloped(&response, response[9..12].parse().unwrap());
+    assert_eq!(server.get("/ping").await.body, "pong");
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::ServerConfig;
+use super::canned::Enveloped;
 use crate::body::Body;
 use crate::response::Rejection;
 use crate::service::{Holder, Pipeline, Service, answer};
@@ -181,10 +182,19 @@ pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: Tc
     };
     // The common openings leave the socket as it is; only one that began
     // like the preface and had to be read on pays for the replay.
+    // HTTP/1.1's parse errors, which hyper answers itself, get the
+    // envelope on their way out (HTTP/2 reports them as stream errors).
     match opening {
-        Opening::Http1(stream) => serve_io(&protocols, &conn, stream, false).await,
+        Opening::Http1(stream) => serve_io(&protocols, &conn, Enveloped::new(stream), false).await,
         Opening::Http2(stream) => serve_io(&protocols, &conn, stream, true).await,
-        Opening::Read { stream, is_h2 } => serve_io(&protocols, &conn, stream, is_h2).await,
+        Opening::Read {
+            stream,
+            is_h2: true,
+        } => serve_io(&protocols, &conn, stream, true).await,
+        Opening::Read {
+            stream,
+            is_h2: false,
+        } => serve_io(&protocols, &conn, Enveloped::new(stream), false).await,
     }
 }
 

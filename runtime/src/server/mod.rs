@@ -2,6 +2,7 @@
 //! with limits and timeouts that hold against slow and hostile clients,
 //! and graceful shutdown on SIGINT/SIGTERM.
 
+mod canned;
 mod config;
 mod connection;
 
