@@ -139,7 +139,7 @@ pub use portico_runtime::extract::{
 };
 pub use portico_runtime::inject::{Container, Dep, Inject};
 pub use portico_runtime::response::{
-    ApiError, ApiResponse, Created, CursorMeta, IntoResponse, Meta, Rejection, Response,
+    ApiError, ApiResponse, Created, CursorMeta, IntoResponse, Meta, Rejection, Rendered, Response,
 };
 pub use portico_runtime::server::{Server, ServerConfig, shutdown_signal};
 pub use portico_runtime::service::Service;
@@ -148,8 +148,8 @@ pub use portico_runtime::validate::{
 };
 pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
-    Error, auth, cache, caching, health, idempotency, inject, middleware, pool, queue, ratelimit,
-    testing, validate,
+    Error, auth, cache, caching, docs, health, idempotency, inject, middleware, openapi, pool,
+    queue, ratelimit, testing, validate,
 };
 
 /// Re-exports of the crates Portico's API is made of.
@@ -163,6 +163,7 @@ pub mod prelude {
         inject, route, routes,
     };
     pub use portico_runtime::http::StatusCode;
+    pub use portico_runtime::openapi::JsonSchema;
     pub use serde::{Deserialize, Serialize};
 }
 

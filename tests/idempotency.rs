@@ -462,7 +462,7 @@ async fn pay(
                 ApiResponse::ok(serde_json::json!({"id": id, "amount": p.amount})),
             );
             let response = match &key {
-                Some(key) => key.record_sqlite(&tx, answer)?,
+                Some(key) => key.record_sqlite(&tx, answer)?.into_response(),
                 None => answer.into_response(),
             };
             if p.fail_before_commit {
@@ -549,7 +549,7 @@ async fn transfer(
         ApiResponse::ok(serde_json::json!({"id": id, "amount": p.amount})),
     );
     let response = match &key {
-        Some(key) => key.record_postgres(&tx, answer).await?,
+        Some(key) => key.record_postgres(&tx, answer).await?.into_response(),
         None => answer.into_response(),
     };
     if p.fail_before_commit {

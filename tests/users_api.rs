@@ -83,7 +83,9 @@ async fn route_table_lists_the_seed_routes_in_registration_order() {
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
          DELETE /users/<id> -> delete_user\nGET /tasks/<id> -> get_task\nGET /healthz -> healthz\n\
-         GET /ready -> ready\n"
+         GET /ready -> ready\nGET /openapi.json -> openapi_json\nGET /docs -> docs_page\n\
+         GET /docs/init.js -> docs_init\nGET /docs/swagger-ui-bundle.js -> docs_bundle\n\
+         GET /docs/swagger-ui.css -> docs_style\n"
     );
 }
 

@@ -3,24 +3,26 @@
 //! Kept apart from `main.rs` so that the integration tests serve exactly
 //! this app (`#[path = "../examples/users_api/app.rs"] mod users_api;`).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use portico::Paging;
-use portico::Response;
+use portico::Rendered;
 use portico::auth::Jwt;
 use portico::caching::{ETag, IfMatch, ResponseCache};
+use portico::docs::Info;
 use portico::health::HealthChecker;
 use portico::idempotency::{Idempotency, Idempotent};
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
 use portico::ratelimit::RateLimit;
+use regex::Regex;
 
 use crate::store::{Removal, UserStore};
 
 /// A stored user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct User {
     pub id: i64,
     pub name: String,
@@ -29,7 +31,7 @@ pub(crate) struct User {
 }
 
 /// A created user, with the id of its welcome email task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct CreatedUser {
     #[serde(flatten)]
     pub user: User,
@@ -61,9 +63,12 @@ impl Task for WelcomeEmail {
 /// The body of `POST /users`, validated before the handler runs. Only
 /// these fields are bound: a client that sends `id` (or anything else)
 /// cannot choose it.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, JsonSchema)]
 pub(crate) struct NewUser {
-    #[validate(custom(function = not_blank), length(max = 100))]
+    #[validate(
+        regex(path = NOT_BLANK, code = "blank", message = "must not be empty or only spaces"),
+        length(max = 100)
+    )]
     pub name: String,
     #[validate(email)]
     pub email: String,
@@ -71,20 +76,15 @@ pub(crate) struct NewUser {
     pub age: i32,
 }
 
-/// Blank: nothing but spaces, control characters (NUL) and the marks that
-/// take no room (zero-width space and joiners, byte-order mark).
-fn not_blank(value: &str) -> Result<(), ValidationError> {
-    let invisible = |c: char| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
-    };
-    if value.chars().all(invisible) {
-        Err(ValidationError::new("blank").with_message("must not be empty or only spaces"))
-    } else {
-        Ok(())
-    }
-}
+/// Not blank: at least one character other than spaces, control
+/// characters (NUL) and the marks that take no room (zero-width space and
+/// joiners, byte-order mark). A pattern rather than a custom function, so
+/// that the published schema says it too: the syntax is one the Rust
+/// `regex` crate and JSON Schema's ECMA-262 patterns read alike.
+static NOT_BLANK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+        .unwrap_or_else(|err| unreachable!("a fixed pattern: {err}"))
+});
 
 /// `GET /users`, by id: a page of `?limit=` users `after=` or `before=` a
 /// cursor from `meta.next` / `meta.prev` (or the `Link` header), at the
@@ -115,7 +115,7 @@ pub(crate) async fn create_user(
     key: Option<Idempotent>,
     users: Dep<UserStore>,
     tasks: Dep<TaskQueue>,
-) -> Result<Response, ApiError> {
+) -> Result<Rendered<Created<ApiResponse<CreatedUser>>>, ApiError> {
     users.insert(new, &tasks, key, created).await
 }
 
@@ -308,5 +308,11 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
                     let tasks = Dep::clone(&tasks);
                     async move { tasks.ping().await }
                 })
-        }))
+        })
+        // `GET /openapi.json` and `GET /docs`, from the declarations above.
+        .openapi(
+            Info::new("Users API", env!("CARGO_PKG_VERSION")).description(
+                "Portico's flagship: users, their welcome emails, and the tasks that send them.",
+            ),
+        ))
 }

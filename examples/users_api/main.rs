@@ -94,6 +94,23 @@ async fn routes() -> Result<(), portico::Error> {
     Ok(())
 }
 
+/// Prints the OpenAPI document (what `GET /openapi.json` serves), on a
+/// throwaway in-memory database.
+async fn openapi() -> Result<(), portico::Error> {
+    let settings = Settings {
+        database_url: "sqlite::memory:".into(),
+        jwt_secret: secret::load_or_create(None)?,
+        ..Settings::default()
+    };
+    let document = app::app(&settings).await?.openapi_document();
+    let text = serde_json::to_string_pretty(&document).map_err(|err| portico::Error::Config {
+        name: "--openapi".into(),
+        message: err.to_string(),
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
 async fn serve() -> Result<(), portico::Error> {
     let addr = setting("PORTICO_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
     let settings = settings()?;
@@ -110,10 +127,13 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("--routes") => routes().await,
+        Some("--openapi") => openapi().await,
         Some("token") => token(&args).map(|token| println!("{token}")),
         Some(other) => Err(portico::Error::Config {
             name: other.to_owned(),
-            message: "unknown argument; use --routes or token --sub <subject> --role <role>".into(),
+            message:
+                "unknown argument; use --routes, --openapi or token --sub <subject> --role <role>"
+                    .into(),
         }),
         None => serve().await.map(|()| eprintln!("users_api stopped")),
     };

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portico::Response;
+use portico::Rendered;
 use portico::idempotency::{IdempotencyStore, Idempotent, PostgresStore, SqliteStore};
 use portico::pool::{
     Migrations, Pool, PoolBuilder, PostgresManager, SqliteManager, rusqlite, tokio_postgres,
@@ -196,7 +196,7 @@ impl UserStore {
         tasks: &TaskQueue,
         key: Option<Idempotent>,
         answer: fn(CreatedUser) -> Created<ApiResponse<CreatedUser>>,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<Rendered<Created<ApiResponse<CreatedUser>>>, ApiError> {
         let name = new.name.trim().to_owned();
         let welcome = |user: &User| WelcomeEmail {
             user_id: user.id,
@@ -226,7 +226,7 @@ impl UserStore {
                         let created = answer(CreatedUser { user, welcome_task });
                         let response = match key {
                             Some(key) => key.record_sqlite(&tx, created)?,
-                            None => created.into_response(),
+                            None => Rendered::new(created),
                         };
                         tx.commit()?;
                         Ok(response)
@@ -259,7 +259,7 @@ impl UserStore {
                 let created = answer(CreatedUser { user, welcome_task });
                 let response = match key {
                     Some(key) => key.record_postgres(&tx, created).await?,
-                    None => created.into_response(),
+                    None => Rendered::new(created),
                 };
                 tx.commit().await.map_err(ApiError::from)?;
                 Ok(response)

@@ -16,12 +16,13 @@
 //! body, cache, shutdown, pool, text
 //! router, validate, inject
 //! error
+//! openapi
 //! response
 //! extract
 //! handler
 //! caching
 //! service
-//! middleware, auth, health
+//! middleware, auth, health, docs
 //! ratelimit
 //! idempotency, queue
 //! server
@@ -44,6 +45,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod caching;
+pub mod docs;
 mod error;
 pub mod extract;
 mod handler;
@@ -51,6 +53,7 @@ pub mod health;
 pub mod idempotency;
 pub mod inject;
 pub mod middleware;
+pub mod openapi;
 pub mod pool;
 pub mod queue;
 pub mod ratelimit;

@@ -153,6 +153,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .as_ref()
         .map(|policy| cache_policy(policy, &p))
         .unwrap_or_default();
+    let describe = describe(route, &p, &phantom_data);
 
     quote! {
         #func
@@ -179,6 +180,9 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                     #guard_need
                     #(#declares)*
                 }
+                fn __portico_describe(#[allow(unused_variables)] op: &mut #p::Operation<'_>) {
+                    #describe
+                }
                 #p::Route::new(
                     #p::Method::#method,
                     #path,
@@ -186,6 +190,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                     __portico_handler,
                     __portico_declare,
                 )
+                .with_describe(__portico_describe)
                 #cache
             }
         }
@@ -210,4 +215,86 @@ fn cache_policy(policy: &CachePolicy, p: &TokenStream) -> TokenStream {
             server_ttl: #server_ttl,
         })
     }
+}
+
+/// The body of the route's `describe` fn: its doc comment, path
+/// parameters, role, extractors, caching and return type, each described
+/// by its own type (see the probes in the runtime's `__private`).
+fn describe(route: &Checked<'_>, p: &TokenStream, phantom_data: &TokenStream) -> TokenStream {
+    let (summary, description) = doc_comment(&route.func.attrs);
+    let args = route.args.iter().map(|arg| {
+        let ty = arg.ty;
+        match &arg.source {
+            Source::Param { name, .. } => quote! {
+                let schema = {
+                    use #p::{ViaNoSchema as _, ViaSchema as _};
+                    (&#p::SchemaProbe::<#ty>(#phantom_data)).schema(op)
+                };
+                op.path_param(#name, schema);
+            },
+            Source::Extractor => quote! {{
+                use #p::{ViaDescribe as _, ViaDescribeValidated as _, ViaNoDescribe as _};
+                (&&#p::DescribeProbe::<#ty>(#phantom_data)).describe(op);
+            }},
+        }
+    });
+    let role = route.role.map(|role| quote!(#p::describe_role(op, #role);));
+    let cached = route
+        .cache
+        .as_ref()
+        .map(|_| quote!(#p::describe_cached(op);));
+    let output = match &route.func.sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    // `-> impl IntoResponse` names no type to describe.
+    let response = if output.to_string().contains("impl ") {
+        quote!(op.undocumented("impl IntoResponse");)
+    } else {
+        quote! {{
+            use #p::{ViaDescribeResponse as _, ViaNoDescribeResponse as _};
+            (&#p::ResponseProbe::<#output>(#phantom_data)).describe(op);
+        }}
+    };
+    quote! {
+        op.doc(#summary, #description);
+        #role
+        #(#args)*
+        #cached
+        #response
+    }
+}
+
+/// The fn's doc comment: its first paragraph (one line) and all of it.
+fn doc_comment(attrs: &[syn::Attribute]) -> (String, String) {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    let description = lines.join("\n").trim().to_owned();
+    let summary = description
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (summary, description)
 }

@@ -17,6 +17,14 @@ pub(crate) fn expand(input: &Checked) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let fields = input.fields.iter().map(|field| expand_field(field, &v));
+    let described = input.fields.iter().map(|field| describe_field(field, &v));
+    let whole = input.schema.iter().filter_map(|rule| match &rule.kind {
+        Kind::Schema(function) => {
+            let name = format!("schema: {}", path_text(function));
+            Some(quote!(__rules.whole(#name);))
+        }
+        _ => None,
+    });
     let schema = input.schema.iter().map(|rule| {
         let Kind::Schema(function) = &rule.kind else {
             return TokenStream::new();
@@ -36,6 +44,11 @@ pub(crate) fn expand(input: &Checked) -> TokenStream {
                 #(#fields)*
                 #(#schema)*
                 __errors.into_result()
+            }
+
+            fn describe(__rules: &mut #v::SchemaRules) {
+                #(#described)*
+                #(#whole)*
             }
         }
     }
@@ -197,4 +210,81 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
         quote!({ let __value = &self.#ident; #(#on_value)* })
     };
     quote!(#on_value #(#on_field)*)
+}
+
+/// A path as the schema names it: `not_blank`, `rules::slug`.
+fn path_text(path: &syn::Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+/// The field's rules as `SchemaRules` entries, for the published schema.
+fn describe_field(field: &Field, v: &TokenStream) -> TokenStream {
+    let option = option();
+    let key = &field.key;
+    let ty = &field.ty;
+    let value_ty = optional_inner(ty).map_or(ty, |(inner, _)| inner);
+    let as_u64 = |bound: &Option<Expr>| match bound {
+        Some(expr) => quote!(#option::Some((#expr) as u64)),
+        None => quote!(#option::None),
+    };
+    let as_json = |bound: &Option<Expr>| match bound {
+        Some(expr) => {
+            let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
+            if is_literal && matches!(classify(value_ty), Class::Integer | Class::Float) {
+                quote!(#v::schema_bound(&((#expr) as #value_ty)))
+            } else {
+                quote!(#v::schema_bound(&(#expr)))
+            }
+        }
+        None => quote!(#option::None),
+    };
+    let rules = field.rules.iter().map(|rule| {
+        let span = rule.name.span();
+        let described = match &rule.kind {
+            Kind::Length { min, max, equal } => {
+                let (min, max, equal) = (as_u64(min), as_u64(max), as_u64(equal));
+                quote!(#v::SchemaRule::Length { min: #min, max: #max, equal: #equal })
+            }
+            Kind::Range {
+                min,
+                max,
+                exclusive_min,
+                exclusive_max,
+            } => {
+                let [min, max, emin, emax] =
+                    [min, max, exclusive_min, exclusive_max].map(as_json);
+                quote!(#v::SchemaRule::Range {
+                    min: #min,
+                    max: #max,
+                    exclusive_min: #emin,
+                    exclusive_max: #emax,
+                })
+            }
+            Kind::Email => quote!(#v::SchemaRule::Format("email")),
+            Kind::Url => quote!(#v::SchemaRule::Format("uri")),
+            Kind::Contains(text) => quote!(#v::SchemaRule::Contains(#text)),
+            Kind::DoesNotContain(text) => quote!(#v::SchemaRule::DoesNotContain(#text)),
+            Kind::RegexPattern(pattern) => {
+                quote!(#v::SchemaRule::Pattern(::std::string::ToString::to_string(#pattern)))
+            }
+            Kind::RegexPath(path) => quote_spanned! {path.span_of()=>
+                #v::SchemaRule::Pattern(::std::string::ToString::to_string(#v::Regex::as_str(&#path)))
+            },
+            Kind::MustMatch(other) => {
+                let name = format!("must_match: {}", other.value());
+                quote!(#v::SchemaRule::Unexpressed(::std::string::ToString::to_string(#name)))
+            }
+            Kind::Custom(function) => {
+                let name = format!("custom: {}", path_text(function));
+                quote!(#v::SchemaRule::Unexpressed(::std::string::ToString::to_string(#name)))
+            }
+            Kind::Required => quote!(#v::SchemaRule::Required),
+            Kind::Nested => quote_spanned! {span=>
+                #v::SchemaRule::Nested(<#ty as #v::Nested>::describe)
+            },
+            Kind::Schema(_) => return TokenStream::new(),
+        };
+        quote!(__rules.field(#key, #described);)
+    });
+    quote!(#(#rules)*)
 }

@@ -6,10 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::caching::ResponseCache;
+use crate::docs::{Info, Layers, Published};
 use crate::error::{BuildError, BuildProblem};
 use crate::extract::{Paging, Settings};
 use crate::handler::Route;
 use crate::inject::{Needs, Registry, RequestFactory};
+use crate::openapi::Limits;
 use crate::queue::Workers;
 use crate::router::covers;
 use crate::router::{InsertError, Router};
@@ -59,6 +61,7 @@ pub struct App {
     global: Vec<Arc<dyn Layer>>,
     scoped: Vec<(String, Arc<dyn Layer>)>,
     workers: Vec<Workers>,
+    openapi: Option<(Info, Published)>,
 }
 
 impl Default for App {
@@ -81,6 +84,7 @@ impl Default for App {
             global: Vec::new(),
             scoped: Vec::new(),
             workers: Vec::new(),
+            openapi: None,
         }
     }
 }
@@ -215,6 +219,43 @@ impl App {
         self
     }
 
+    /// Serves the API's OpenAPI 3.1 document at `GET /openapi.json`, made
+    /// from the routes' declarations and the layers that cover them when
+    /// the app is built (see [`openapi_document`](App::openapi_document)),
+    /// and with the `docs` feature an interactive page at `GET /docs`.
+    pub fn openapi(mut self, info: Info) -> Self {
+        let published = Published::default();
+        self.registry.provide(published.clone());
+        self.openapi = Some((info, published));
+        self.mount(crate::docs::routes())
+    }
+
+    /// The OpenAPI 3.1 document of the app as it stands (`None` without
+    /// [`openapi`](App::openapi)): every route with its parameters, body,
+    /// success response and every error the framework can answer it with.
+    pub fn openapi_document(&self) -> Option<serde_json::Value> {
+        let (info, _) = self.openapi.as_ref()?;
+        let layers = Layers {
+            global: &self.global,
+            scoped: &self.scoped,
+        };
+        Some(crate::docs::document(
+            info,
+            &self.routes,
+            layers,
+            self.limits(),
+        ))
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            page_size_default: self.paging.default_size(),
+            page_size_max: self.paging.max_size(),
+            max_offset: self.paging.max_offset_items(),
+            body_limit: self.body_limit,
+        }
+    }
+
     /// The server's limits and timeouts (see [`ServerConfig`]).
     pub fn server_config(mut self, config: ServerConfig) -> Self {
         self.server = config;
@@ -285,6 +326,9 @@ impl App {
     /// route's dependencies and compiles the router.
     pub async fn build(self) -> Result<Service, BuildError> {
         let router = self.check()?;
+        if let (Some(document), Some((_, published))) = (self.openapi_document(), &self.openapi) {
+            published.set(&document);
+        }
         let container = self.registry.build().await.map_err(|problems| BuildError {
             problems: problems.into_iter().map(BuildProblem::Inject).collect(),
         })?;

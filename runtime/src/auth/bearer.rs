@@ -13,6 +13,7 @@ use super::jwt::Rules;
 use super::{Jwt, JwtError};
 use crate::extract::{FromRequest, RequestContext};
 use crate::inject::{Dep, Inject, Needs};
+use crate::openapi::{Describe, Operation};
 use crate::response::{ApiError, IntoResponse, Response};
 use crate::service::{Middleware, Next, Request};
 
@@ -179,6 +180,10 @@ impl Middleware for BearerAuth {
             Err(error) => error.into_response(),
         }
     }
+
+    fn describe(&self, op: &mut Operation<'_>) {
+        op.bearer();
+    }
 }
 
 /// The verified claims of the request's bearer token, as `T` (by default
@@ -211,6 +216,13 @@ fn verified(ctx: &mut RequestContext<'_>) -> Result<VerifiedClaims, AuthError> {
     let claims = verify(&jwt, ctx.headers())?;
     ctx.extensions_mut().insert(claims.clone());
     Ok(claims)
+}
+
+/// A bearer token: `bearerAuth`, and a 401 without a valid one.
+impl<T: DeserializeOwned + Send> Describe for Claims<T> {
+    fn describe(op: &mut Operation<'_>) {
+        op.bearer();
+    }
 }
 
 impl<T: DeserializeOwned + Send> FromRequest for Claims<T> {

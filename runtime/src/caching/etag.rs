@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::extract::{FromRequest, RequestContext};
+use crate::openapi::{Describe, Operation};
 use crate::response::ApiError;
 
 /// A strong entity tag: `"…"`, the same for the same representation on
@@ -135,6 +136,18 @@ impl FromRequest for IfMatch {
 
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         Ok(IfMatch(ctx.headers().get(IF_MATCH).cloned()))
+    }
+}
+
+impl Describe for IfMatch {
+    fn describe(op: &mut Operation<'_>) {
+        op.header(
+            "If-Match",
+            false,
+            serde_json::json!({"type": "string"}),
+            "act only on the representation with this `ETag`",
+        );
+        op.error(412, "`If-Match` does not name the current representation");
     }
 }
 

@@ -10,8 +10,9 @@ use serde_json::error::Category;
 
 use super::{FromRequest, RequestContext};
 use crate::body::Body;
+use crate::openapi::{Describe, DescribeResponse, JsonSchema, Operation};
 use crate::response::{IntoResponse, Rejection, Response, json_response};
-use crate::validate::{Validate, Validated, ValidationErrors};
+use crate::validate::{SchemaRules, Validate, Validated, ValidationErrors};
 
 /// A JSON body in, a JSON response out.
 ///
@@ -41,9 +42,52 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// 200 with `T` itself, outside the envelope.
+impl<T: JsonSchema> DescribeResponse for Json<T> {
+    fn describe_response(op: &mut Operation<'_>) {
+        let schema = op.response_schema::<T>();
+        op.respond(Some("application/json"), schema);
+    }
+}
+
 impl<T: Validate> Validated for Json<T> {
     fn validate_extracted(&self) -> Result<(), ValidationErrors> {
         self.0.validate()
+    }
+
+    fn rules() -> fn(&mut SchemaRules) {
+        T::describe
+    }
+}
+
+/// A body: 400 when it is cut short, 408 when it comes too slowly, 413
+/// when it is larger than the app's limit.
+fn describe_body(op: &mut Operation<'_>, content_type: &str, schema: serde_json::Value) {
+    op.body(content_type, schema);
+    op.error(400, "the body is malformed, or could not be read");
+    op.error(408, "the body did not arrive in time");
+    let limit = op.limits().body_limit;
+    op.error(413, &format!("the body is larger than {limit} bytes"));
+}
+
+impl<T: JsonSchema> Describe for Json<T> {
+    fn describe(op: &mut Operation<'_>) {
+        let schema = op.request_schema::<T>();
+        describe_body(op, "application/json", schema);
+        op.error(415, "the body is not sent as `application/json`");
+        op.error(422, "the body does not fit the schema");
+    }
+}
+
+impl Describe for Bytes {
+    fn describe(op: &mut Operation<'_>) {
+        describe_body(op, "application/octet-stream", serde_json::json!({}));
+    }
+}
+
+impl Describe for String {
+    fn describe(op: &mut Operation<'_>) {
+        describe_body(op, "text/plain", serde_json::json!({"type": "string"}));
     }
 }
 

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
 use super::{FromRequest, RequestContext};
+use crate::openapi::{Describe, Listing, Operation};
 use crate::response::{ApiResponse, CursorMeta, Rejection};
 use crate::validate::{ValidationError, ValidationErrors};
 
@@ -287,6 +288,42 @@ impl<K: Serialize + DeserializeOwned + Send> FromRequest for Cursor<K> {
             }
         }
         Ok(cursor)
+    }
+}
+
+/// `limit`, `after` and `before`; the page's `meta` and `Link`.
+impl<K: Serialize + DeserializeOwned + Send> Describe for Cursor<K> {
+    fn describe(op: &mut Operation<'_>) {
+        let limits = op.limits();
+        op.query(
+            "limit",
+            serde_json::json!({
+                "type": "integer", "minimum": 1, "maximum": limits.page_size_max,
+                "default": limits.page_size_default,
+            }),
+            "items per page",
+        );
+        // What `page` gives out: base64url, unpadded.
+        let cursor = serde_json::json!({
+            "type": "string", "maxLength": MAX_CURSOR, "pattern": "^[A-Za-z0-9_-]*$",
+        });
+        op.query(
+            "after",
+            cursor.clone(),
+            "the page after this cursor (`meta.next`)",
+        );
+        op.query(
+            "before",
+            cursor,
+            "the page before this cursor (`meta.prev`)",
+        );
+        op.listing(Listing::Cursor);
+        op.success_header("Link", "the next and previous pages (RFC 8288)");
+        op.error(
+            400,
+            "`after` or `before` is not a cursor this API gave out for this listing",
+        );
+        op.error(422, "`limit` is not a whole number in range");
     }
 }
 

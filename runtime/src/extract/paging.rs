@@ -7,6 +7,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::{FromRequest, RequestContext};
+use crate::openapi::{Describe, Listing, Operation};
 use crate::response::{ApiResponse, Rejection};
 use crate::validate::{ValidationError, ValidationErrors};
 
@@ -97,6 +98,11 @@ impl Paging {
     /// The largest page size a client may ask for.
     pub fn max_size(&self) -> u32 {
         self.max_size
+    }
+
+    /// How deep numbered pages go, in items.
+    pub fn max_offset_items(&self) -> u64 {
+        self.max_offset
     }
 
     pub(super) fn signer(&self) -> &Hmac<Sha256> {
@@ -247,6 +253,35 @@ impl FromRequest for Page {
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Rejection> {
         let query = ctx.uri().query().unwrap_or("");
         Page::read(query, &ctx.settings.paging).map_err(Rejection::BadQuery)
+    }
+}
+
+/// `page` and `page_size`, bounded as the app's [`Paging`] says. How deep
+/// `page` goes depends on `page_size`, which a schema cannot say: the
+/// published `maximum` is the deepest page of one item, the description
+/// says the rest.
+impl Describe for Page {
+    fn describe(op: &mut Operation<'_>) {
+        let limits = op.limits();
+        let deepest = limits.max_offset.saturating_add(1);
+        op.query(
+            "page",
+            serde_json::json!({"type": "integer", "minimum": 1, "maximum": deepest, "default": 1}),
+            &format!(
+                "the page, from 1, while (page - 1) × page_size ≤ {} (else 422 `too_deep`: list further with cursors)",
+                limits.max_offset
+            ),
+        );
+        op.query(
+            "page_size",
+            serde_json::json!({
+                "type": "integer", "minimum": 1, "maximum": limits.page_size_max,
+                "default": limits.page_size_default,
+            }),
+            "items per page",
+        );
+        op.listing(Listing::Numbered);
+        op.error(422, "`page` or `page_size` is not a whole number in range");
     }
 }
 

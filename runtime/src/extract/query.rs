@@ -3,8 +3,9 @@
 use serde::de::DeserializeOwned;
 
 use super::{FromRequest, RequestContext};
+use crate::openapi::{Describe, JsonSchema, Operation};
 use crate::response::Rejection;
-use crate::validate::{Validate, Validated, ValidationErrors};
+use crate::validate::{SchemaRules, Validate, Validated, ValidationErrors};
 
 /// The query string deserialized into `T`; a string that does not fit `T`
 /// is a 422 envelope whose `error.fields` names the parameter, as a
@@ -46,5 +47,17 @@ impl<T> std::ops::Deref for Query<T> {
 impl<T: Validate> Validated for Query<T> {
     fn validate_extracted(&self) -> Result<(), ValidationErrors> {
         self.0.validate()
+    }
+
+    fn rules() -> fn(&mut SchemaRules) {
+        T::describe
+    }
+}
+
+impl<T: JsonSchema> Describe for Query<T> {
+    fn describe(op: &mut Operation<'_>) {
+        let schema = op.request_schema::<T>();
+        op.query_object(schema);
+        op.error(422, "the query string does not fit the parameters");
     }
 }

@@ -10,6 +10,7 @@ use http::Method;
 
 use crate::extract::RequestContext;
 use crate::inject::{Need, Needs};
+use crate::openapi::Operation;
 use crate::response::Response;
 
 /// The future of a type-erased handler, borrowing the request for `'r`.
@@ -34,6 +35,8 @@ pub struct Route {
     handler: HandlerFn,
     declare: fn(&mut Needs),
     cache: Option<CachePolicy>,
+    describe: fn(&mut Operation<'_>),
+    documented: bool,
 }
 
 /// A route's declared caching policy (`#[route(GET, …, cache(…))]`), its
@@ -69,7 +72,34 @@ impl Route {
             handler,
             declare,
             cache: None,
+            describe: |_| {},
+            documented: true,
         }
+    }
+
+    /// Sets how the route describes itself in the OpenAPI document (its
+    /// doc comment, parameters, body, responses).
+    #[doc(hidden)]
+    pub fn with_describe(mut self, describe: fn(&mut Operation<'_>)) -> Self {
+        self.describe = describe;
+        self
+    }
+
+    /// Leaves the route out of the OpenAPI document (the document's own
+    /// routes are).
+    pub fn undocumented(mut self) -> Self {
+        self.documented = false;
+        self
+    }
+
+    /// Whether the route is in the OpenAPI document.
+    pub(crate) fn is_documented(&self) -> bool {
+        self.documented
+    }
+
+    /// Describes the route into `op`.
+    pub(crate) fn describe(&self, op: &mut Operation<'_>) {
+        (self.describe)(op);
     }
 
     /// Declares the route's caching policy.

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::extract::RequestContext;
 use crate::handler::{HandlerFuture, Route};
 use crate::inject::{Dep, Inject, Needs};
+use crate::openapi::Operation;
 use crate::pool::{Manager, Pool};
 use crate::response::{ApiError, ApiResponse, IntoResponse, Response};
 use crate::shutdown::Shutdown;
@@ -282,6 +283,26 @@ fn liveness<'r>(_: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
     })
 }
 
+fn describe_liveness(op: &mut Operation<'_>) {
+    op.doc("Liveness: the process answers", "");
+    op.respond_envelope(serde_json::json!({
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "alive"}},
+    }));
+}
+
+fn describe_readiness(op: &mut Operation<'_>) {
+    op.doc(
+        "Readiness: every critical check passes",
+        "Readiness: every critical check passes. A 503 lists the checks in `error.fields`, and answers at once while the server shuts down.",
+    );
+    op.respond_envelope(serde_json::json!({
+        "type": "object",
+        "description": "the status and every check's result",
+    }));
+}
+
 fn declare_readiness(needs: &mut Needs) {
     <Dep<HealthChecker> as Inject>::declare(needs);
     <Dep<Shutdown> as Inject>::declare(needs);
@@ -320,13 +341,15 @@ fn readiness<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
 /// `App::health`.
 pub fn routes() -> Vec<Route> {
     vec![
-        Route::new(http::Method::GET, "/healthz", "healthz", liveness, |_| {}),
+        Route::new(http::Method::GET, "/healthz", "healthz", liveness, |_| {})
+            .with_describe(describe_liveness),
         Route::new(
             http::Method::GET,
             "/ready",
             "ready",
             readiness,
             declare_readiness,
-        ),
+        )
+        .with_describe(describe_readiness),
     ]
 }

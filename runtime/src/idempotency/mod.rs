@@ -41,6 +41,7 @@ mod key;
 mod sql;
 mod store;
 
+use crate::openapi::Operation;
 use crate::pool::SqlEngine;
 use crate::router::covers;
 pub use key::{KeyError, MAX_KEY_LEN};
@@ -69,7 +70,7 @@ use crate::auth::{Jwt, VerifiedClaims};
 use crate::body::Body;
 use crate::extract::{FromRequest, RequestContext};
 use crate::ratelimit::ClientKey;
-use crate::response::{ApiError, IntoResponse, Refused, Rejection, Response, refused};
+use crate::response::{ApiError, IntoResponse, Refused, Rejection, Rendered, Response, refused};
 use crate::service::{Middleware, Next, Request};
 
 /// Set on a replayed answer.
@@ -325,9 +326,12 @@ impl Middleware for Idempotency {
     /// a plain fn rather than an `async fn`, whose state would keep the
     /// request and `next` too.
     fn call(&self, request: Request, next: Next) -> impl Future<Output = Response> + Send {
+        // A request no route takes (404, 405) is answered as such, its key
+        // unread: it could change nothing.
         if self.honours(request.method(), request.uri().path())
             && (request.headers().contains_key(key::IDEMPOTENCY_KEY)
                 || self.requires(request.uri().path()))
+            && next.route_for(&request).is_some()
         {
             Either::Checked {
                 future: self.checked(request, next),
@@ -337,6 +341,43 @@ impl Middleware for Idempotency {
                 future: next.run(request),
             }
         }
+    }
+
+    /// `Idempotency-Key` on the methods and paths it honours: 400 for a
+    /// malformed key, 409 while the first attempt runs, 422 for a key
+    /// reused with another request, `Idempotent-Replayed` on a replay.
+    fn describe(&self, op: &mut Operation<'_>) {
+        if !self.honours(op.method(), op.path()) {
+            return;
+        }
+        let required = self.requires(op.path());
+        op.header(
+            "Idempotency-Key",
+            required,
+            // Bare, or an RFC 8941 string: 1 to 255 printable ASCII
+            // characters either way.
+            serde_json::json!({"type": "string", "anyOf": [
+                {"pattern": r#"^[!#-\[\]-~]{1,255}$"#},
+                {"pattern": r#"^"([ !#-\[\]-~]|\\["\\]){1,255}"$"#},
+            ]}),
+            "a unique key per change: a retry with the same key gets the first answer back",
+        );
+        op.error(400, "a malformed `Idempotency-Key`");
+        let mut retry = serde_json::Map::new();
+        retry.insert(
+            "Retry-After".into(),
+            serde_json::json!({"description": "seconds to wait", "schema": {"type": "integer"}}),
+        );
+        op.error_with(
+            409,
+            "a request with this key is still being processed",
+            retry,
+        );
+        op.error(422, "this key was already used with a different request");
+        op.success_header(
+            "Idempotent-Replayed",
+            "`true` on an answer replayed for a retried key",
+        );
     }
 }
 
@@ -647,16 +688,16 @@ impl Idempotent {
     /// `UserFunctionError`, so that `?` in a `SqliteConnection::call`
     /// closure rolls the transaction back.
     #[cfg(feature = "sqlite")]
-    pub fn record_sqlite(
+    pub fn record_sqlite<R: IntoResponse>(
         &self,
         tx: &rusqlite::Transaction<'_>,
-        response: impl IntoResponse,
-    ) -> rusqlite::Result<Response> {
+        response: R,
+    ) -> rusqlite::Result<Rendered<R>> {
         let user = |e: RecordError| rusqlite::Error::UserFunctionError(Box::new(e));
         let (stored, response) = self.render(SqlEngine::Sqlite, response).map_err(user)?;
         let a = &self.0;
         if sql::sqlite_complete(tx, &a.record, a.token, &stored, a.ttl)? {
-            Ok(response)
+            Ok(Rendered::from_response(response))
         } else {
             Err(user(RecordError::LeaseLost))
         }
@@ -665,15 +706,15 @@ impl Idempotent {
     /// Records `response` as this key's answer inside `tx`, the handler's
     /// PostgreSQL transaction, and returns it to be sent: commit `tx` after.
     #[cfg(feature = "postgres")]
-    pub async fn record_postgres(
+    pub async fn record_postgres<R: IntoResponse>(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
-        response: impl IntoResponse,
-    ) -> Result<Response, RecordError> {
+        response: R,
+    ) -> Result<Rendered<R>, RecordError> {
         let (stored, response) = self.render(SqlEngine::Postgres, response)?;
         let a = &self.0;
         match sql::postgres_complete(tx, &a.record, a.token, &stored, a.ttl).await {
-            Ok(true) => Ok(response),
+            Ok(true) => Ok(Rendered::from_response(response)),
             Ok(false) => Err(RecordError::LeaseLost),
             Err(error) => Err(RecordError::Database(Box::new(error))),
         }

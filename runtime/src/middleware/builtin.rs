@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::{Middleware, Next, Request};
 use crate::handler::CatchUnwind;
+use crate::openapi::Operation;
 use crate::response::{IntoResponse, Rejection, Response};
 
 /// The request's id, set by [`RequestId`]; handlers read it with
@@ -174,6 +175,11 @@ impl Middleware for Timeout {
             Ok(response) => response,
             Err(_) => Rejection::Timeout { after: self.0 }.into_response(),
         }
+    }
+
+    fn describe(&self, op: &mut Operation<'_>) {
+        let after = self.0.as_millis();
+        op.error(504, &format!("the request took longer than {after} ms"));
     }
 }
 

@@ -155,7 +155,18 @@ impl<E: std::error::Error> From<E> for TaskError {
 }
 
 /// A task's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct TaskId(pub i64);
 
@@ -179,7 +190,9 @@ impl std::str::FromStr for TaskId {
 }
 
 /// Where a task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStatus {
     /// Waiting for a worker.
@@ -212,7 +225,7 @@ impl TaskStatus {
 
 /// Everything known about a task. Times are milliseconds since the Unix
 /// epoch.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TaskRecord {
     /// Its id.
     pub id: TaskId,

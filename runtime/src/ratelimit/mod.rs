@@ -18,6 +18,7 @@ use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
 
 use crate::auth::{Jwt, VerifiedClaims};
+use crate::openapi::Operation;
 use crate::response::{ApiError, IntoResponse, Response, refused};
 use crate::router::covers;
 use crate::service::{Middleware, Next, Request};
@@ -391,5 +392,34 @@ impl Middleware for RateLimit {
             headers.insert(RATELIMIT, state);
         }
         response
+    }
+
+    /// A 429 with `Retry-After`, and `RateLimit-Policy` / `RateLimit` on
+    /// every answer, for the routes a policy covers.
+    fn describe(&self, op: &mut Operation<'_>) {
+        if self.policy(op.path()).is_none() {
+            return;
+        }
+        let header = |description: &str| serde_json::json!({"description": description, "schema": {"type": "string"}});
+        let mut headers = serde_json::Map::new();
+        headers.insert("Retry-After".into(), header("seconds to wait"));
+        headers.insert(
+            "RateLimit-Policy".into(),
+            header("the policy (RFC draft-ietf-httpapi-ratelimit-headers)"),
+        );
+        headers.insert(
+            "RateLimit".into(),
+            header("what is left, and when it refills"),
+        );
+        op.error_with(
+            429,
+            "too many requests from this client: retry after `Retry-After` seconds",
+            headers,
+        );
+        op.success_header(
+            "RateLimit-Policy",
+            "the policy (RFC draft-ietf-httpapi-ratelimit-headers)",
+        );
+        op.success_header("RateLimit", "what is left, and when it refills");
     }
 }

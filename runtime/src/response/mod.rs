@@ -1,5 +1,6 @@
 //! Turning handler results into HTTP responses, always through the envelope.
 
+mod describe;
 mod envelope;
 mod error;
 
@@ -220,5 +221,52 @@ impl<T: IntoResponse> IntoResponse for Created<T> {
             response.headers_mut().insert(LOCATION, location);
         }
         response
+    }
+}
+
+/// A response rendered ahead of time from a `T`, to be sent later: an
+/// idempotency key's answer is rendered inside the handler's transaction
+/// so that it is recorded with the writes. The OpenAPI document
+/// describes it as `T`.
+///
+/// ```
+/// use portico_runtime::response::{ApiResponse, IntoResponse, Rendered};
+///
+/// let rendered = Rendered::new(ApiResponse::ok(7));
+/// assert_eq!(rendered.into_response().status(), 200);
+/// ```
+pub struct Rendered<T> {
+    response: Response,
+    rendered_from: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: IntoResponse> Rendered<T> {
+    /// Renders `value`.
+    pub fn new(value: T) -> Self {
+        Rendered::from_response(value.into_response())
+    }
+}
+
+impl<T> Rendered<T> {
+    /// `response`, which the caller rendered from a `T`.
+    pub(crate) fn from_response(response: Response) -> Self {
+        Rendered {
+            response,
+            rendered_from: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Rendered<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("status", &self.response.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> IntoResponse for Rendered<T> {
+    fn into_response(self) -> Response {
+        self.response
     }
 }

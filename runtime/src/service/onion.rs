@@ -8,6 +8,7 @@
 //! by itself without calling `next` (short-circuit), and hand typed values
 //! to handlers through the request's extensions (`Extension<T>`).
 
+use crate::openapi::Operation;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,17 +43,31 @@ pub trait Middleware: Send + Sync + 'static {
     /// Handles `request`, usually by calling `next.run(request)` and
     /// adjusting what comes back.
     fn call(&self, request: Request, next: Next) -> impl Future<Output = Response> + Send;
+
+    /// Adds what this layer does to a route it covers (the headers it
+    /// reads or writes, the errors it answers with) to the route's OpenAPI
+    /// operation. Called once per route when the document is built; the
+    /// default adds nothing.
+    fn describe(&self, op: &mut Operation<'_>) {
+        let _ = op;
+    }
 }
 
 /// `Middleware` made object-safe. The layer's `Arc` moves into its boxed
 /// future, so the future owns what it needs and stays small.
 pub(crate) trait Layer: Send + Sync {
     fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static>;
+
+    fn describe(&self, op: &mut Operation<'_>);
 }
 
 impl<M: Middleware> Layer for M {
     fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static> {
         Box::pin(async move { self.call(request, next).await })
+    }
+
+    fn describe(&self, op: &mut Operation<'_>) {
+        Middleware::describe(self, op);
     }
 }
 
@@ -131,6 +146,20 @@ impl Next {
         match self.then {
             Then::Route => None,
             Then::Handler { index, .. } => Some(self.pipeline.routes[index].route().path()),
+        }
+    }
+
+    /// The template of the route `request` goes to: known already after
+    /// routing (a layer added with `wrap_prefix`), looked up in the router
+    /// before it (a global layer: one lookup); `None` when no route takes
+    /// the request (a 404 or 405 follows).
+    pub fn route_for(&self, request: &Request) -> Option<&'static str> {
+        match self.then {
+            Then::Handler { index, .. } => Some(self.pipeline.routes[index].route().path()),
+            Then::Route => match self.pipeline.route(request) {
+                super::Routed::To { index, .. } => Some(self.pipeline.routes[index].route().path()),
+                super::Routed::Answered(_) => None,
+            },
         }
     }
 

@@ -10,9 +10,11 @@ mod email;
 mod errors;
 mod patch;
 pub mod rules;
+mod schema;
 
 pub use errors::{ValidationError, ValidationErrors};
 pub use patch::Patch;
+pub use schema::{SchemaRule, SchemaRules, bound as schema_bound};
 
 /// A value that can check its own constraints.
 ///
@@ -37,6 +39,16 @@ pub use patch::Patch;
 pub trait Validate {
     /// Checks every constraint and reports every failure.
     fn validate(&self) -> Result<(), ValidationErrors>;
+
+    /// Declares the constraints for the published JSON Schema (the
+    /// OpenAPI document); `#[derive(Validate)]` writes it from the same
+    /// rules `validate` checks. A hand-written impl may leave it empty.
+    fn describe(rules: &mut SchemaRules)
+    where
+        Self: Sized,
+    {
+        let _ = rules;
+    }
 }
 
 impl<T: Validate + ?Sized> Validate for &T {
@@ -58,11 +70,23 @@ impl<T: Validate + ?Sized> Validate for Box<T> {
 pub trait Validated {
     /// Validates the extracted value.
     fn validate_extracted(&self) -> Result<(), ValidationErrors>;
+
+    /// The rules of the validated type, for the published schema
+    /// ([`Validate::describe`]).
+    fn rules() -> fn(&mut SchemaRules)
+    where
+        Self: Sized,
+    {
+        |_| {}
+    }
 }
 
 impl<T: Validate> Validate for Option<T> {
     fn validate(&self) -> Result<(), ValidationErrors> {
         self.as_ref().map_or(Ok(()), Validate::validate)
+    }
+    fn describe(rules: &mut SchemaRules) {
+        T::describe(rules);
     }
 }
 
@@ -83,11 +107,17 @@ impl<T: Validate> Validate for Vec<T> {
     fn validate(&self) -> Result<(), ValidationErrors> {
         self.as_slice().validate()
     }
+    fn describe(rules: &mut SchemaRules) {
+        T::describe(rules);
+    }
 }
 
 impl<T: Validate, const N: usize> Validate for [T; N] {
     fn validate(&self) -> Result<(), ValidationErrors> {
         self.as_slice().validate()
+    }
+    fn describe(rules: &mut SchemaRules) {
+        T::describe(rules);
     }
 }
 
@@ -108,11 +138,17 @@ impl<K: std::fmt::Display, V: Validate, S> Validate for std::collections::HashMa
     fn validate(&self) -> Result<(), ValidationErrors> {
         validate_entries(self.iter())
     }
+    fn describe(rules: &mut SchemaRules) {
+        V::describe(rules);
+    }
 }
 
 /// Values are reported as `[key]`.
 impl<K: std::fmt::Display, V: Validate> Validate for std::collections::BTreeMap<K, V> {
     fn validate(&self) -> Result<(), ValidationErrors> {
         validate_entries(self.iter())
+    }
+    fn describe(rules: &mut SchemaRules) {
+        V::describe(rules);
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Validate, ValidationErrors};
+use super::{SchemaRules, Validate, ValidationErrors};
 
 /// A field of a PATCH body (RFC 7396 merge-patch semantics): absent
 /// leaves the stored value as it is, `null` clears it, a value replaces
@@ -93,6 +93,9 @@ impl<T: Validate> Validate for Patch<T> {
     fn validate(&self) -> Result<(), ValidationErrors> {
         self.value().map_or(Ok(()), Validate::validate)
     }
+    fn describe(rules: &mut SchemaRules) {
+        T::describe(rules);
+    }
 }
 
 /// Whether a field holds a value, for the `required` rule.
@@ -111,5 +114,20 @@ impl<T> Presence for Option<T> {
 impl<T> Presence for Patch<T> {
     fn is_present(&self) -> bool {
         self.value().is_some()
+    }
+}
+
+/// Published as `T` or `null`; absent when the field is `#[serde(default)]`.
+impl<T: schemars::JsonSchema> schemars::JsonSchema for Patch<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <Option<T> as schemars::JsonSchema>::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <Option<T> as schemars::JsonSchema>::json_schema(generator)
     }
 }

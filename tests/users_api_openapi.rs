@@ -1,0 +1,167 @@
+//! The flagship's OpenAPI document: committed beside the code (so that an
+//! API change shows in review), checked by tools no one here wrote —
+//! `openapi-spec-validator` on the document and `schemathesis` against the
+//! live app — from PyPI, installed by `.ci/run` (see the README).
+
+mod common;
+#[path = "../examples/users_api/store.rs"]
+mod store;
+#[path = "support/examples.rs"]
+mod support;
+#[path = "../examples/users_api/app.rs"]
+mod users_api;
+use users_api as app;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::TestServer;
+use users_api::Settings;
+
+const COMMITTED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/users_api/openapi.json"
+);
+const SCHEMATHESIS_CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/users_api/schemathesis.toml"
+);
+
+fn settings() -> Settings {
+    Settings {
+        database_url: "sqlite::memory:".into(),
+        jwt_secret: b"the users_api tests' own secret, 32+ bytes".to_vec(),
+        // The tools send hundreds of requests: none should meet the limit.
+        rate_capacity: 1_000_000,
+        rate_refill_per_sec: 1_000_000.0,
+        ..Settings::default()
+    }
+}
+
+/// The document as `cargo run --example users_api -- --openapi` prints it.
+fn printed() -> String {
+    let out = std::process::Command::new(support::example("users_api"))
+        .arg("--openapi")
+        .env(
+            "PORTICO_JWT_SECRET",
+            "a secret only for printing the document",
+        )
+        .output()
+        .expect("run users_api --openapi");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn the_committed_document_is_the_one_the_code_makes() {
+    let printed = printed();
+    let served = users_api::app(&settings())
+        .await
+        .unwrap()
+        .openapi_document();
+    let served = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    assert_eq!(
+        printed, served,
+        "--openapi prints what /openapi.json serves"
+    );
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    if committed != printed {
+        let fresh = Path::new(env!("CARGO_TARGET_TMPDIR")).join("users_api.openapi.json");
+        std::fs::write(&fresh, &printed).unwrap();
+        panic!(
+            "the API changed: examples/users_api/openapi.json is not what the code makes \
+             (the code's is {}). If the change is meant, commit it:\n\
+             cargo run --example users_api -- --openapi > examples/users_api/openapi.json",
+            fresh.display()
+        );
+    }
+}
+
+/// A tool from PyPI: in `PORTICO_PYTHON_TOOLS` (a directory), in
+/// `target/python-tools/bin` (where `.ci/run` installs them), or on PATH.
+fn tool(name: &str) -> PathBuf {
+    let mut places: Vec<PathBuf> = std::env::var_os("PORTICO_PYTHON_TOOLS")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    places.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-tools/bin"));
+    places.extend(
+        std::env::var_os("PATH").map_or_else(Vec::new, |p| std::env::split_paths(&p).collect()),
+    );
+    places
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`{name}` is not installed. Install the PyPI tools the tests use (what .ci/run does):\n\
+                 python3 -m venv target/python-tools && target/python-tools/bin/pip install -r .ci/python-tools.txt"
+            )
+        })
+}
+
+#[tokio::test]
+async fn openapi_spec_validator_accepts_the_document() {
+    let document = users_api::app(&settings())
+        .await
+        .unwrap()
+        .openapi_document();
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("users_api.validate.json");
+    std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(tool("openapi-spec-validator"))
+            .arg(&file)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("openapi-spec-validator answers within a minute")
+    .expect("run openapi-spec-validator");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains(": OK"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every check schemathesis has, on every operation, with a token for the
+/// protected ones: no 5xx, no status, header, content type or body the
+/// document does not list, schema-invalid requests refused and valid ones
+/// taken (but for the answers `schemathesis.toml` explains).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing_against_the_live_app() {
+    let settings = settings();
+    let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
+    let token = settings.token("schemathesis", "admin").unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::process::Command::new(tool("schemathesis"))
+            .args(["--config-file", SCHEMATHESIS_CONFIG, "run"])
+            .arg(server.url("/openapi.json"))
+            .args(["--checks", "all", "--max-examples", "50", "--seed", "1"])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .env("NO_COLOR", "1")
+            // Its caches go under target/, not into the work tree.
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("schemathesis finishes within five minutes")
+    .expect("run schemathesis");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("No issues found"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It reached the routes behind the token and the validation: a run
+    // that only met 401s would pass the same way.
+    assert!(!said.contains("Authentication failed"), "{said}");
+}
