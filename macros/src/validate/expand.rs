@@ -110,14 +110,23 @@ fn some<T: ToTokens>(value: Option<T>) -> TokenStream {
 /// works on an `f64` field as it does in the `validator` crate.
 fn bound(expr: Option<&Expr>, inner: &Type) -> TokenStream {
     let option = option();
-    let Some(expr) = expr else {
-        return quote!(#option::None);
-    };
+    match expr {
+        Some(expr) => {
+            let value = typed(expr, inner);
+            quote!(#option::Some(&#value))
+        }
+        None => quote!(#option::None),
+    }
+}
+
+/// `expr` as a value of the field's type: a literal on a primitive
+/// numeric field is cast to it.
+fn typed(expr: &Expr, inner: &Type) -> TokenStream {
     let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
     if is_literal && matches!(classify(inner), Class::Integer | Class::Float) {
-        quote!(#option::Some(&((#expr) as #inner)))
+        quote!(((#expr) as #inner))
     } else {
-        quote!(#option::Some(&(#expr)))
+        quote!((#expr))
     }
 }
 
@@ -229,12 +238,8 @@ fn describe_field(field: &Field, v: &TokenStream) -> TokenStream {
     };
     let as_json = |bound: &Option<Expr>| match bound {
         Some(expr) => {
-            let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
-            if is_literal && matches!(classify(value_ty), Class::Integer | Class::Float) {
-                quote!(#v::schema_bound(&((#expr) as #value_ty)))
-            } else {
-                quote!(#v::schema_bound(&(#expr)))
-            }
+            let value = typed(expr, value_ty);
+            quote!(#v::schema_bound(&#value))
         }
         None => quote!(#option::None),
     };

@@ -10,6 +10,7 @@
 //! (`Dep<T>`, a type without `JsonSchema`) adds nothing.
 
 mod operation;
+mod refs;
 mod rules;
 mod schemas;
 

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
 use super::Schemas;
+use super::refs::component;
 use crate::validate::SchemaRules;
 
 /// The app's bounds that extractors document (page sizes, body size).
@@ -446,11 +447,6 @@ impl<'d> Operation<'d> {
         op.extend(self.extensions);
         Value::Object(op)
     }
-}
-
-/// `{"$ref": "#/components/schemas/<name>"}`.
-pub(crate) fn component(name: &str) -> Value {
-    json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
 fn json_content(schema: Value) -> Value {

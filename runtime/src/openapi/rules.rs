@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use super::schemas::reference;
+use super::refs::reference;
 use crate::validate::{SchemaRule, SchemaRules};
 
 /// Folds `rules` into `schema`, an object schema; `nested` rules reach

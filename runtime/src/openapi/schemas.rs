@@ -8,11 +8,9 @@ use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::operation::component;
+use super::refs::{PREFIX, component, reference};
 use super::rules;
 use crate::validate::SchemaRules;
-
-const PREFIX: &str = "#/components/schemas/";
 
 /// The two generators and what has been constrained already.
 #[derive(Debug)]
@@ -157,11 +155,6 @@ impl Schemas {
         components.extend(envelope_components());
         components
     }
-}
-
-/// The component `schema` names, if it is a `$ref` to one.
-pub(super) fn reference(schema: &Value) -> Option<&str> {
-    schema.get("$ref")?.as_str()?.strip_prefix(PREFIX)
 }
 
 fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
