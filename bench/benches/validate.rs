@@ -75,6 +75,17 @@ fn validate(c: &mut Criterion) {
         let portico = user!(portico_side, name, email, age);
         let validator = user!(validator_side, name, email, age);
         let garde = user!(garde_side, name, email, age);
+        // The same verdict from all three, or the race is not the same.
+        let verdicts = [
+            portico::Validate::validate(&portico).is_ok(),
+            validator::Validate::validate(&validator).is_ok(),
+            garde::Validate::validate(&garde).is_ok(),
+        ];
+        assert_eq!(
+            verdicts,
+            [case == "valid"; 3],
+            "{case}: portico, validator, garde"
+        );
         group.bench_function("portico", |b| {
             b.iter(|| black_box(portico::Validate::validate(black_box(&portico)).is_ok()))
         });
