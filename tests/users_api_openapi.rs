@@ -165,3 +165,72 @@ async fn schemathesis_finds_nothing_against_the_live_app() {
     // that only met 401s would pass the same way.
     assert!(!said.contains("Authentication failed"), "{said}");
 }
+
+/// Debian's Chromium, headless: `/usr/bin/chromium` (`.ci/run` installs it).
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!("Chromium is not installed: `apt-get install chromium` (what .ci/run does)")
+        })
+}
+
+/// `/docs` in a real browser, with no network beyond loopback (the
+/// flags keep Chromium from calling home): Swagger UI loads from the app
+/// alone and lists every operation of the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_lists_every_operation_in_a_headless_browser() {
+    let server = TestServer::start(users_api::app(&settings()).await.unwrap()).await;
+    let profile = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium-profile");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(server.url("/docs"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("Chromium renders the page within a minute")
+    .expect("run Chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for block in dom.split("class=\"opblock-summary-method\">").skip(1) {
+        let method = block.split('<').next().unwrap_or("").to_owned();
+        let path = block
+            .split("data-path=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or("")
+            .to_owned();
+        listed.push((method, path));
+    }
+    listed.sort();
+    let expected: Vec<(String, String)> = [
+        ("DELETE", "/users/{id}"),
+        ("GET", "/healthz"),
+        ("GET", "/ready"),
+        ("GET", "/tasks/{id}"),
+        ("GET", "/users"),
+        ("GET", "/users/{id}"),
+        ("POST", "/users"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(listed, expected, "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -86,6 +86,8 @@ static NOT_BLANK: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|err| unreachable!("a fixed pattern: {err}"))
 });
 
+/// Lists users: a page by cursor, or by number when asked.
+///
 /// `GET /users`, by id: a page of `?limit=` users `after=` or `before=` a
 /// cursor from `meta.next` / `meta.prev` (or the `Link` header), at the
 /// same cost however deep; or, when the query names `page` or
@@ -105,6 +107,8 @@ pub(crate) async fn list_users(
     Ok(cursor.page(rows, |user| user.id))
 }
 
+/// Creates a user and enqueues its welcome email.
+///
 /// Needs a bearer token. Extractors run in argument order: the token is
 /// checked before the body is read, so an anonymous client gets a 401 and
 /// learns nothing of the validation rules.
@@ -127,8 +131,9 @@ fn created(created: CreatedUser) -> Created<ApiResponse<CreatedUser>> {
     )
 }
 
-/// A background task's record; its payload only for an authenticated
-/// caller.
+/// A background task's record.
+///
+/// Its payload only for an authenticated caller.
 #[route(GET, "/tasks/<id>")]
 pub(crate) async fn get_task(
     id: i64,
@@ -145,6 +150,8 @@ pub(crate) async fn get_task(
     Ok(ApiResponse::ok(record))
 }
 
+/// Reads a user.
+///
 /// Revalidated on every use (`no-cache`, with a strong `ETag`: a client
 /// holding the current one gets a 304), and kept server-side for ten
 /// seconds under the tag `user:<id>`, which a delete invalidates (on its
@@ -161,6 +168,8 @@ pub(crate) async fn get_user(
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
+/// Deletes a user.
+///
 /// Needs a bearer token with the `admin` role. With `If-Match`, deletes
 /// only the representation the client saw (`GET /users/<id>`'s `ETag`),
 /// checked in the delete's transaction: else 412.
