@@ -240,14 +240,7 @@ impl<'d> Operation<'d> {
         if !content.is_null() {
             response["content"] = content;
         }
-        if !headers.is_empty() {
-            let all = response
-                .as_object_mut()
-                .map(|r| r.entry("headers").or_insert_with(|| json!({})));
-            if let Some(Value::Object(all)) = all {
-                all.extend(headers);
-            }
-        }
+        add_headers(response, &headers);
     }
 
     /// A header on the success responses (`Location`, `ETag`, `Link`).
@@ -408,16 +401,9 @@ impl<'d> Operation<'d> {
         {
             self.respond(None, Value::Null);
         }
-        let headers = std::mem::take(&mut self.success_headers);
         for (status, response) in &mut self.responses {
-            if status.starts_with('2') && !headers.is_empty() {
-                let all = &mut response["headers"];
-                if all.is_null() {
-                    *all = json!({});
-                }
-                if let Some(all) = all.as_object_mut() {
-                    all.extend(headers.clone());
-                }
+            if status.starts_with('2') {
+                add_headers(response, &self.success_headers);
             }
         }
         let mut op = Map::new();
@@ -446,6 +432,18 @@ impl<'d> Operation<'d> {
         }
         op.extend(self.extensions);
         Value::Object(op)
+    }
+}
+
+/// Adds `headers` (name → header object) to a response object.
+fn add_headers(response: &mut Value, headers: &Map<String, Value>) {
+    if headers.is_empty() {
+        return;
+    }
+    if let Some(response) = response.as_object_mut()
+        && let Value::Object(all) = response.entry("headers").or_insert_with(|| json!({}))
+    {
+        all.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
 }
 
