@@ -12,6 +12,8 @@
 # REPEAT=N (default 3) measures each scenario N times and prints every
 # figure and their median: one pair of runs moves by about 2 %.
 #
+# TOKEN=… gives the bearer token for (e) (by default the binary prints
+# one: load-portico does; bench/instructions.sh passes it to the others).
 # BINARY is a load-test server from bench/load (build it with
 # CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release).
 set -euo pipefail
@@ -22,7 +24,7 @@ command -v valgrind >/dev/null || { echo "install valgrind (apt-get install valg
 command -v wrk >/dev/null || { echo "install wrk (apt-get install wrk)"; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-token=$("$bin" --print-token)
+token=${TOKEN:-$("$bin" --print-token)}
 body='{"name":"Ada","email":"ada@example.com","age":36}'
 cat > "$out/post.lua" <<LUA
 wrk.method = "POST"
@@ -50,7 +52,9 @@ run() { # scenario seconds -> "instructions requests"
   local reqs
   reqs=$(wrk -t1 -c"${CONNS:-8}" -d"${secs}s" "${args[@]}" "http://127.0.0.1:$port$path" \
     | awk '/requests in/ {print $1}')
-  kill -INT "$pid"; wait "$pid" || true
+  # TERM, not INT: a background job of a script ignores SIGINT, and the
+  # peers install no handler (Portico shuts down gracefully on either).
+  kill -TERM "$pid"; wait "$pid" || true
   local instr
   instr=$(awk '/^summary:|^totals:/ {print $2; exit}' "$out/cg.$scenario.$secs")
   echo "$instr $reqs"

@@ -139,6 +139,7 @@ fn main() {
             limiter: governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::MAX)),
             next_id: AtomicU64::new(0),
         });
+        let writev = std::env::var("LOAD_WRITEV").map_or(true, |v| v != "0");
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
             .await
             .expect("bind");
@@ -151,7 +152,10 @@ fn main() {
                     let state = Arc::clone(&state);
                     async move { Ok::<_, Infallible>(handle(state, peer.ip(), request).await) }
                 });
+                // `LOAD_WRITEV=0`: hyper's flattening write strategy, as
+                // Portico's server uses by default (like for like).
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .writev(writev)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
