@@ -104,6 +104,15 @@ fn tool(name: &str) -> PathBuf {
         })
 }
 
+/// Runs `command` to its end, killed after `limit`.
+async fn run(mut command: tokio::process::Command, limit: Duration) -> std::process::Output {
+    let what = format!("{:?}", command.as_std().get_program());
+    tokio::time::timeout(limit, command.kill_on_drop(true).output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+        .unwrap_or_else(|err| panic!("cannot run {what}: {err}"))
+}
+
 #[tokio::test]
 async fn openapi_spec_validator_accepts_the_document() {
     let document = users_api::app(&settings())
@@ -112,16 +121,9 @@ async fn openapi_spec_validator_accepts_the_document() {
         .openapi_document();
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("users_api.validate.json");
     std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(tool("openapi-spec-validator"))
-            .arg(&file)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("openapi-spec-validator answers within a minute")
-    .expect("run openapi-spec-validator");
+    let mut validator = tokio::process::Command::new(tool("openapi-spec-validator"));
+    validator.arg(&file);
+    let out = run(validator, Duration::from_secs(60)).await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && said.contains(": OK"),
@@ -139,22 +141,16 @@ async fn schemathesis_finds_nothing_against_the_live_app() {
     let settings = settings();
     let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
     let token = settings.token("schemathesis", "admin").unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(300),
-        tokio::process::Command::new(tool("schemathesis"))
-            .args(["--config-file", SCHEMATHESIS_CONFIG, "run"])
-            .arg(server.url("/openapi.json"))
-            .args(["--checks", "all", "--max-examples", "50", "--seed", "1"])
-            .args(["--header", &format!("Authorization: Bearer {token}")])
-            .env("NO_COLOR", "1")
-            // Its caches go under target/, not into the work tree.
-            .current_dir(env!("CARGO_TARGET_TMPDIR"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("schemathesis finishes within five minutes")
-    .expect("run schemathesis");
+    let mut schemathesis = tokio::process::Command::new(tool("schemathesis"));
+    schemathesis
+        .args(["--config-file", SCHEMATHESIS_CONFIG, "run"])
+        .arg(server.url("/openapi.json"))
+        .args(["--checks", "all", "--max-examples", "50", "--seed", "1"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .env("NO_COLOR", "1")
+        // Its caches go under target/, not into the work tree.
+        .current_dir(env!("CARGO_TARGET_TMPDIR"));
+    let out = run(schemathesis, Duration::from_secs(300)).await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && said.contains("No issues found"),
@@ -184,29 +180,23 @@ fn chromium() -> PathBuf {
 async fn the_docs_page_lists_every_operation_in_a_headless_browser() {
     let server = TestServer::start(users_api::app(&settings()).await.unwrap()).await;
     let profile = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium-profile");
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(chromium())
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(server.url("/docs"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("Chromium renders the page within a minute")
-    .expect("run Chromium");
+    let mut browser = tokio::process::Command::new(chromium());
+    browser
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(server.url("/docs"));
+    let out = run(browser, Duration::from_secs(60)).await;
     let dom = String::from_utf8_lossy(&out.stdout);
     let mut listed: Vec<(String, String)> = Vec::new();
     for block in dom.split("class=\"opblock-summary-method\">").skip(1) {
