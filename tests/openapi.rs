@@ -515,6 +515,12 @@ fn a_type_read_and_written_differently_is_published_twice() {
             .unwrap()
             .contains(&json!("note"))
     );
+    // Doc comments on types and fields become descriptions.
+    assert_eq!(read["description"], "A thing, as stored and as sent back.");
+    assert_eq!(
+        read["properties"]["note"]["description"],
+        "Sent back always; optional when read."
+    );
     let written = component(&doc, "ThingResponse");
     assert!(
         written["required"]
