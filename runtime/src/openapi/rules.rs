@@ -12,6 +12,26 @@ use serde_json::{Map, Value, json};
 use super::refs::reference;
 use crate::validate::{SchemaRule, SchemaRules};
 
+/// Folds the rules `describe` declares into the component `name`, once:
+/// a type that several routes or fields reach is constrained the first
+/// time only.
+pub(super) fn constrain_component(
+    name: &str,
+    describe: fn(&mut SchemaRules),
+    definitions: &mut Map<String, Value>,
+    constrained: &mut HashSet<String>,
+) {
+    let mut declared = SchemaRules::default();
+    describe(&mut declared);
+    if declared.is_empty() || !constrained.insert(name.to_owned()) {
+        return;
+    }
+    if let Some(mut target) = definitions.remove(name) {
+        apply(&declared, &mut target, definitions, constrained);
+        definitions.insert(name.to_owned(), target);
+    }
+}
+
 /// Folds `rules` into `schema`, an object schema; `nested` rules reach
 /// the components in `definitions` (each constrained once).
 pub(super) fn apply(
@@ -85,18 +105,9 @@ fn apply_rule(
         }
         SchemaRule::Required => not_null(property),
         SchemaRule::Nested(describe) => {
-            let mut nested = SchemaRules::default();
-            describe(&mut nested);
-            let Some(name) = find_reference(property) else {
-                return;
-            };
-            let name = name.to_owned();
-            if nested.is_empty() || !constrained.insert(name.clone()) {
-                return;
-            }
-            if let Some(mut target) = definitions.remove(&name) {
-                apply(&nested, &mut target, definitions, constrained);
-                definitions.insert(name, target);
+            if let Some(name) = find_reference(property) {
+                let name = name.to_owned();
+                constrain_component(&name, *describe, definitions, constrained);
             }
         }
         SchemaRule::Unexpressed(check) => unexpressed(property, check),

@@ -53,27 +53,11 @@ impl Schemas {
     /// Folds `describe`'s rules into `schema` (a request schema): into the
     /// component it names, once per component.
     pub(crate) fn constrain(&mut self, schema: &Value, describe: fn(&mut SchemaRules)) {
-        let mut declared = SchemaRules::default();
-        describe(&mut declared);
-        if declared.is_empty() {
-            return;
-        }
-        let definitions = self.request.definitions_mut();
-        match reference(schema) {
-            Some(name) => {
-                if !self.constrained.insert(name.to_owned()) {
-                    return;
-                }
-                let Some(mut target) = definitions.remove(name) else {
-                    return;
-                };
-                rules::apply(&declared, &mut target, definitions, &mut self.constrained);
-                definitions.insert(name.to_owned(), target);
-            }
-            None => {
-                // An inline schema is the operation's own copy: nothing
-                // to constrain in the components.
-            }
+        // An inline schema is the operation's own copy: nothing to
+        // constrain in the components.
+        if let Some(name) = reference(schema) {
+            let definitions = self.request.definitions_mut();
+            rules::constrain_component(name, describe, definitions, &mut self.constrained);
         }
     }
 
