@@ -123,6 +123,48 @@ async fn the_same_key_with_another_request_is_a_422() {
     assert_eq!(runs(&count), 1);
 }
 
+/// A keyed request that no route takes is answered as such (405, 404),
+/// its key neither read nor spent: it could change nothing.
+#[tokio::test]
+async fn a_keyed_request_no_route_takes_gets_its_405_and_spends_no_key() {
+    let (server, count) = server(Idempotency::default()).await;
+    post(&server, Some("k"), r#"{"amount": 100}"#, &[]).await;
+    let json = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "k"),
+    ];
+    let patch = server
+        .send(
+            Method::PATCH,
+            "/charges",
+            &json,
+            Some(br#"{"amount": 5}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(patch.status, 405, "{:?}", patch.body);
+    assert_eq!(patch.header("allow"), "GET, HEAD, POST, OPTIONS");
+    let nowhere = server
+        .send(
+            Method::POST,
+            "/nowhere",
+            &json,
+            Some(br#"{"amount": 5}"#.to_vec()),
+        )
+        .await;
+    nowhere.assert_failure(404);
+    let fresh = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "fresh"),
+    ];
+    server
+        .send(Method::PATCH, "/charges", &fresh, Some(b"{}".to_vec()))
+        .await;
+    let first = post(&server, Some("fresh"), r#"{"amount": 7}"#, &[]).await;
+    assert_eq!(first.status, 201, "the key was not spent on the 405");
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    assert_eq!(runs(&count), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_concurrent_duplicates_run_once() {
     let (server, count) = server(Idempotency::default()).await;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portico::auth::Jwt;
+use portico::auth::{BearerAuth, Jwt};
 use portico::caching::IfMatch;
 use portico::docs::Info;
 use portico::idempotency::Idempotency;
@@ -48,7 +48,15 @@ struct NewThing {
     addresses: Vec<Address>,
     #[validate(length(min = 1))]
     tags: std::collections::BTreeMap<String, String>,
+    #[validate(regex(path = SLUG), contains(pattern = "-"))]
+    slug: String,
+    #[serde(default)]
+    #[validate(length(max = 5))]
+    alias: Patch<String>,
 }
+
+static SLUG: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new("^[a-z-]+$").unwrap());
 
 fn consistent(_: &NewThing) -> Result<(), ValidationError> {
     Ok(())
@@ -172,6 +180,7 @@ fn app() -> App {
         )
         .wrap(Idempotency::default().only("/things"))
         .wrap_prefix("/cursors", Timeout(Duration::from_secs(2)))
+        .wrap_prefix("/pages", BearerAuth::new(Arc::new(jwt())))
         .mount(routes![
             list_things,
             create_thing,
@@ -435,6 +444,18 @@ fn validate_rules_become_the_published_constraints() {
         "{:#}",
         field("nickname")
     );
+    // `regex` by a path: its pattern; `contains`: a second one, escaped.
+    assert_eq!(field("slug")["pattern"], "^[a-z-]+$");
+    assert_eq!(field("slug")["allOf"], json!([{"pattern": r"\-"}]));
+    // A `Patch`: absent or null or a value, the rules on the value.
+    assert!(
+        !thing["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("alias"))
+    );
+    assert_eq!(field("alias")["type"], json!(["string", "null"]));
+    assert_eq!(field("alias")["maxLength"], 5);
     // `nested`: the field type's own rules, in its component.
     assert_eq!(
         component(&doc, "Address")["properties"]["zip"]["minLength"],
@@ -502,6 +523,10 @@ fn success_responses_wear_the_envelope_and_listings_their_meta() {
         "the scoped Timeout layer covers /cursors"
     );
     assert!(!statuses(&operation(&doc, "get", "/pages").clone()).contains(&"504".to_owned()));
+    // A scoped `BearerAuth` puts the token on the routes it covers only.
+    assert_eq!(pages["security"], json!([{"bearerAuth": []}]));
+    assert!(statuses(pages).contains(&"401".to_owned()));
+    assert!(cursors.get("security").is_none());
 }
 
 #[test]
