@@ -34,6 +34,10 @@
 //! - `inject` knows of a request only the [`inject::RequestHead`] it defines.
 //! - `response` sits below `extract` because an extractor names the
 //!   response its rejection becomes.
+//! - `openapi` sits below `response` and `extract`, which describe
+//!   themselves in its words ([`openapi::Describe`],
+//!   [`openapi::DescribeResponse`]); `docs`, which puts the document
+//!   together from the routes and layers and serves it, sits with `health`.
 //! - `server` serves any [`service::Service`]; it knows nothing of `App`,
 //!   whose `bind` and `serve` are conveniences over it.
 //! - The macro support module (`__private`) may use every module.

@@ -14,6 +14,7 @@
 //! | while the first is still running | 409, `Retry-After` |
 //! | with another method, target or body | 422 |
 //! | after the record expired (default 24 h) | runs as new |
+//! | on a method or path no route takes | its 405 or 404; the key is not read |
 //!
 //! A malformed key is a 400 (one header, printable ASCII, 1 to 255
 //! characters, quoted `"…"` or bare); a missing one too where
