@@ -148,8 +148,8 @@ pub use portico_runtime::validate::{
 };
 pub use portico_runtime::{BuildError, BuildProblem, Route, Shutdown};
 pub use portico_runtime::{
-    Error, auth, cache, caching, docs, health, idempotency, inject, middleware, openapi, pool,
-    queue, ratelimit, testing, validate,
+    Error, auth, cache, caching, docs, health, idempotency, inject, metrics, middleware, openapi,
+    pool, queue, ratelimit, telemetry, testing, trace, validate,
 };
 
 /// Re-exports of the crates Portico's API is made of.

@@ -4,6 +4,8 @@
 //! live app — from PyPI, installed by `.ci/run` (see the README).
 
 mod common;
+#[path = "support/python_tools.rs"]
+mod python_tools;
 #[path = "../examples/users_api/store.rs"]
 mod store;
 #[path = "support/examples.rs"]
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::TestServer;
+use python_tools::{run, tool};
 use users_api::Settings;
 
 const COMMITTED: &str = concat!(
@@ -79,38 +82,6 @@ async fn the_committed_document_is_the_one_the_code_makes() {
             fresh.display()
         );
     }
-}
-
-/// A tool from PyPI: in `PORTICO_PYTHON_TOOLS` (a directory), in
-/// `target/python-tools/bin` (where `.ci/run` installs them), or on PATH.
-fn tool(name: &str) -> PathBuf {
-    let mut places: Vec<PathBuf> = std::env::var_os("PORTICO_PYTHON_TOOLS")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    places.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python-tools/bin"));
-    places.extend(
-        std::env::var_os("PATH").map_or_else(Vec::new, |p| std::env::split_paths(&p).collect()),
-    );
-    places
-        .into_iter()
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`{name}` is not installed. Install the PyPI tools the tests use (what .ci/run does):\n\
-                 python3 -m venv target/python-tools && target/python-tools/bin/pip install -r .ci/python-tools.txt"
-            )
-        })
-}
-
-/// Runs `command` to its end, killed after `limit`.
-async fn run(mut command: tokio::process::Command, limit: Duration) -> std::process::Output {
-    let what = format!("{:?}", command.as_std().get_program());
-    tokio::time::timeout(limit, command.kill_on_drop(true).output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
-        .unwrap_or_else(|err| panic!("cannot run {what}: {err}"))
 }
 
 #[tokio::test]

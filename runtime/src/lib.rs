@@ -13,6 +13,7 @@
 //!
 //! <!-- layers:begin -->
 //! ```text
+//! metrics, trace
 //! body, cache, shutdown, pool, text
 //! router, validate, inject
 //! error
@@ -25,6 +26,7 @@
 //! middleware, auth, health, docs
 //! ratelimit
 //! idempotency, queue
+//! telemetry
 //! server
 //! app
 //! testing
@@ -56,6 +58,7 @@ mod handler;
 pub mod health;
 pub mod idempotency;
 pub mod inject;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod pool;
@@ -68,8 +71,10 @@ pub mod router;
 pub mod server;
 pub mod service;
 mod shutdown;
+pub mod telemetry;
 pub mod testing;
 mod text;
+pub mod trace;
 pub mod validate;
 
 pub use app::App;

@@ -12,6 +12,10 @@
 //! through the idempotency layer; their difference is what the layer's
 //! common path adds.
 //!
+//! With `PIPELINE_METRICS=1` the app keeps its HTTP server metrics
+//! (`App::metrics`): the difference to a run without is what counting a
+//! request costs.
+//!
 //! With `PIPELINE_LOG=1` a `tracing` subscriber at INFO formats every
 //! event (into a sink), as a server that logs does: (e) then pays for its
 //! access-log line and its request span.
@@ -23,6 +27,7 @@ use portico::idempotency::Idempotency;
 use portico::middleware::{AccessLog, Middleware, Next, Request, RequestId};
 use portico::prelude::*;
 use portico::ratelimit::RateLimit;
+use portico::telemetry::Metrics;
 use portico::{Body, Response, http};
 
 const SECRET: &[u8] = b"load-test secret of at least 32 bytes";
@@ -108,8 +113,13 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    let measured = std::env::var_os("PIPELINE_METRICS").is_some();
     runtime.block_on(async {
-        let service = App::new()
+        let mut app = App::new();
+        if measured {
+            app = app.metrics(Metrics::new());
+        }
+        let service = app
             .wrap_prefix("/secure", RequestId::default())
             .wrap_prefix("/secure", AccessLog)
             .wrap_prefix(

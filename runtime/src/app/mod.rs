@@ -10,14 +10,17 @@ use crate::docs::{Info, Layers, Published};
 use crate::error::{BuildError, BuildProblem};
 use crate::extract::{Paging, Settings};
 use crate::handler::Route;
+use crate::health::HealthChecker;
 use crate::inject::{Needs, Registry, RequestFactory};
+use crate::metrics::ServerStats;
 use crate::openapi::Limits;
 use crate::queue::Workers;
 use crate::router::covers;
 use crate::router::{InsertError, Router};
 use crate::server::{Server, ServerConfig};
-use crate::service::{Layer, Middleware, RouteEntry, Service};
+use crate::service::{HttpMetrics, Layer, Middleware, Pipeline, RouteEntry, Service};
 use crate::shutdown::Shutdown;
+use crate::telemetry::{Metrics, Scrape, Sources};
 
 /// Default largest request body a body extractor reads: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -62,6 +65,7 @@ pub struct App {
     scoped: Vec<(String, Arc<dyn Layer>)>,
     workers: Vec<Workers>,
     openapi: Option<(Info, Published)>,
+    metrics: Option<(Metrics, Scrape)>,
 }
 
 impl Default for App {
@@ -85,6 +89,7 @@ impl Default for App {
             scoped: Vec::new(),
             workers: Vec::new(),
             openapi: None,
+            metrics: None,
         }
     }
 }
@@ -230,6 +235,21 @@ impl App {
         self.mount(crate::docs::routes())
     }
 
+    /// Counts every request by the OpenTelemetry HTTP conventions and
+    /// serves `GET /metrics` (see [`Metrics`]): the HTTP server metrics,
+    /// the server's connections and caught panics, the pools and queues
+    /// `metrics` names, the health checks of [`health`](App::health), and
+    /// what the app's layers count (rate limits, idempotency). Exempt
+    /// from [`RateLimit`](crate::ratelimit::RateLimit) by default; left
+    /// out of the OpenAPI document.
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        let scrape = Scrape::default();
+        self.registry.provide(scrape.clone());
+        let route = crate::telemetry::route(metrics.serves());
+        self.metrics = Some((metrics, scrape));
+        self.mount([route])
+    }
+
     /// The OpenAPI 3.1 document of the app as it stands (`None` without
     /// [`openapi`](App::openapi)): every route with its parameters, body,
     /// success response and every error the framework can answer it with.
@@ -355,6 +375,23 @@ impl App {
         for (workers, slots) in self.workers.into_iter().zip(task_slots) {
             workers.start(slots, &self.shutdown);
         }
+        let stats = Arc::new(ServerStats::default());
+        let http = self.metrics.map(|(config, scrape)| {
+            let http = Arc::new(HttpMetrics::new(&self.routes));
+            scrape.set(Sources {
+                config,
+                http: Arc::clone(&http),
+                server: Arc::clone(&stats),
+                layers: self
+                    .global
+                    .iter()
+                    .chain(self.scoped.iter().map(|(_, layer)| layer))
+                    .cloned()
+                    .collect(),
+                health: container.get::<HealthChecker>(),
+            });
+            http
+        });
         let scoped = self.scoped;
         let routes = self
             .routes
@@ -366,23 +403,25 @@ impl App {
                     .filter(|(prefix, _)| covers(prefix, route.path()))
                     .map(|(_, layer)| Arc::clone(layer))
                     .collect();
-                RouteEntry::new(route, deps, stack)
+                RouteEntry::new(route, deps, stack, Arc::clone(&stats))
             })
             .collect();
-        Ok(Service::new(
-            self.global.into_boxed_slice(),
+        Ok(Service::new(Pipeline {
+            global: self.global.into_boxed_slice(),
             router,
             routes,
             container,
-            self.shutdown,
-            Settings {
+            shutdown: self.shutdown,
+            settings: Settings {
                 body_limit: self.body_limit,
                 body_idle_timeout: self.server.body_idle_timeout,
                 body_timeout: self.server.body_timeout,
                 paging: self.paging,
             },
-            self.responses,
-        ))
+            responses: self.responses,
+            metrics: http,
+            stats,
+        }))
     }
 
     /// Builds the app and binds a listener (port 0 picks a free port; the

@@ -57,6 +57,7 @@ pub use store::{
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracing::Instrument;
@@ -70,6 +71,7 @@ use http_body_util::BodyExt;
 use crate::auth::{Jwt, VerifiedClaims};
 use crate::body::Body;
 use crate::extract::{FromRequest, RequestContext};
+use crate::metrics::Exposition;
 use crate::ratelimit::ClientKey;
 use crate::response::{ApiError, IntoResponse, Refused, Rejection, Rendered, Response, refused};
 use crate::service::{Middleware, Next, Request};
@@ -117,7 +119,28 @@ pub struct Idempotency {
     keep_server_errors: bool,
     store: Arc<dyn IdempotencyStore>,
     jwt: Option<Arc<Jwt>>,
+    /// What keyed requests came to, by [`OUTCOMES`], shared by clones.
+    outcomes: Arc<[AtomicU64; OUTCOMES.len()]>,
 }
+
+/// What a keyed request can come to, as `/metrics` names it: run for the
+/// first time, replayed, refused while its first run is in flight (409),
+/// refused for a key reused with another request (422), refused for a
+/// malformed or missing key (400), refused because the store failed (503).
+const OUTCOMES: [&str; 6] = [
+    "started",
+    "replayed",
+    "in_flight",
+    "mismatch",
+    "bad_key",
+    "store_error",
+];
+const STARTED: usize = 0;
+const REPLAYED: usize = 1;
+const IN_FLIGHT: usize = 2;
+const MISMATCH: usize = 3;
+const BAD_KEY: usize = 4;
+const STORE_ERROR: usize = 5;
 
 impl std::fmt::Debug for Idempotency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,6 +166,7 @@ impl Default for Idempotency {
             max_response: 1024 * 1024,
             keep_server_errors: false,
             store: Arc::new(MemoryStore::default()),
+            outcomes: Arc::default(),
             jwt: None,
         }
     }
@@ -273,6 +297,14 @@ impl Idempotency {
         )
         .await
         .unwrap_or(Err(StoreError::TimedOut));
+        let outcome = match &begun {
+            Ok(Begin::Started(_)) => STARTED,
+            Ok(Begin::Done(_)) => REPLAYED,
+            Ok(Begin::Running { .. }) => IN_FLIGHT,
+            Ok(Begin::Mismatch) => MISMATCH,
+            Err(_) => STORE_ERROR,
+        };
+        self.count(outcome);
         match begun {
             Ok(Begin::Started(token)) => {
                 let attempt = Arc::new(Attempt {
@@ -347,6 +379,20 @@ impl Middleware for Idempotency {
     /// `Idempotency-Key` on the methods and paths it honours: 400 for a
     /// malformed key, 409 while the first attempt runs, 422 for a key
     /// reused with another request, `Idempotent-Replayed` on a replay.
+    /// `portico_idempotency_requests{outcome}`: what keyed requests came
+    /// to (see [`OUTCOMES`]).
+    fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        let labels = OUTCOMES.map(|outcome| [("outcome", outcome)]);
+        out.counter(
+            "portico_idempotency_requests",
+            "Requests with an Idempotency-Key, by what they came to.",
+            labels
+                .iter()
+                .zip(self.outcomes.iter())
+                .map(|(labels, count)| (&labels[..], count.load(Ordering::Relaxed))),
+        )
+    }
+
     fn describe(&self, op: &mut Operation<'_>) {
         if !self.honours(op.method(), op.path()) {
             return;
@@ -410,6 +456,10 @@ where
 }
 
 impl Idempotency {
+    fn count(&self, outcome: usize) {
+        self.outcomes[outcome].fetch_add(1, Ordering::Relaxed);
+    }
+
     fn requires(&self, path: &str) -> bool {
         self.required.iter().any(|p| covers(p, path))
     }
@@ -423,11 +473,13 @@ impl Idempotency {
         next: Next,
     ) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send + '_>> {
         Box::pin(async move {
-            match key::parse(request.headers()) {
-                Ok(Some(key)) => self.keyed(request, next, key).await,
-                Ok(None) => bad_key(&KeyError::Missing),
-                Err(error) => bad_key(&error),
-            }
+            let error = match key::parse(request.headers()) {
+                Ok(Some(key)) => return self.keyed(request, next, key).await,
+                Ok(None) => KeyError::Missing,
+                Err(error) => error,
+            };
+            self.count(BAD_KEY);
+            bad_key(&error)
         })
     }
 }
@@ -471,12 +523,13 @@ impl Attempt {
     /// settles the record.
     async fn run(self: Arc<Self>, request: Request, next: Next) -> Response {
         let attempt = Arc::clone(&self);
-        // In the request's span, so the handler's logs carry its request id.
+        // In the request's span and trace, so the handler's logs carry its
+        // request id and what it enqueues its trace.
         let task = tokio::spawn(
-            async move {
+            crate::trace::carried(async move {
                 let response = attempt.renewing(next.run(request)).await;
                 attempt.settle(response).await
-            }
+            })
             .in_current_span(),
         );
         match task.await {

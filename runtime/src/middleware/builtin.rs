@@ -1,8 +1,5 @@
 //! Built-in layers: request id, access log, catch-panic, timeout, body limit.
 
-use std::hash::BuildHasher;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
@@ -13,21 +10,38 @@ use super::{Middleware, Next, Request};
 use crate::handler::CatchUnwind;
 use crate::openapi::Operation;
 use crate::response::{IntoResponse, Rejection, Response};
+use crate::trace::Trace;
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The request's id, set by [`RequestId`]; handlers read it with
 /// `Extension<XRequestId>`, logs carry it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XRequestId(pub HeaderValue);
 
-/// Gives every request an id: keeps a well-formed incoming `X-Request-Id`
-/// (1 to 128 of `A-Z a-z 0-9 - _ . :`), else makes one; puts it in the
-/// request's extensions ([`XRequestId`]) and echoes it on the response.
+/// Gives every request an id and its place in a trace.
+///
+/// The trace (W3C Trace Context): a well-formed `traceparent` (and its
+/// `tracestate`) continues the caller's trace under a new span; otherwise
+/// the request starts a trace. It goes into the request's extensions
+/// ([`Trace`], for a handler to pass on to the services it calls) and is
+/// current for the request's duration: a task enqueued meanwhile keeps
+/// it, and its run continues the trace.
+///
+/// The id: a well-formed incoming `X-Request-Id` (1 to 128 of
+/// `A-Z a-z 0-9 - _ . :`), else the trace id; it goes into the
+/// request's extensions ([`XRequestId`]) and is echoed on the response.
 ///
 /// The rest of the request runs in a `tracing` span named `request`
-/// (target `portico::request`) with fields `request_id` and `route` (the matched route's
-/// template, recorded once routed): every event inside — a handler's
+/// (target `portico::request`) with fields `request_id`, `route` (the
+/// matched route's template, recorded once routed), `trace_id`,
+/// `span_id`, `parent_id`, and the OpenTelemetry attributes `otel.name`
+/// (`GET /users/<id>`), `otel.kind`, `http.request.method`, `http.route`
+/// and `http.response.status_code` (a `tracing-opentelemetry` layer names
+/// and exports the span by them): every event inside — a handler's
 /// `tracing::error!`, Portico's own warnings, the access log — carries
-/// them, so a 500 in the logs leads to its request.
+/// them, so a 500 in the logs leads to its request and its trace.
 #[derive(Debug, Clone)]
 pub struct RequestId {
     header: HeaderName,
@@ -56,61 +70,44 @@ fn well_formed(id: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// 32 hex digits, unique in the process and unpredictable across runs
-/// (they are not secrets): a counter mixed with a per-process random key
-/// by a bijection, so ids cannot repeat before the counter wraps.
-fn new_id() -> HeaderValue {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
-    let (k0, k1) = *KEY.get_or_init(|| {
-        // `RandomState` is seeded randomly per process.
-        let state = std::collections::hash_map::RandomState::new();
-        (state.hash_one(0u8), state.hash_one(1u8))
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut text = [0u8; 32];
-    hex(mix(n ^ k0), &mut text[..16]);
-    hex(mix(n.wrapping_add(k1)), &mut text[16..]);
-    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
-}
-
-/// The SplitMix64 finalizer: a bijection on `u64` that scatters bits.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-fn hex(value: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
-    }
-}
-
 impl Middleware for RequestId {
     async fn call(&self, mut request: Request, next: Next) -> Response {
-        let id = request
-            .headers()
+        let headers = request.headers();
+        let trace = Trace::from_headers(headers.get(TRACEPARENT), headers.get(TRACESTATE))
+            .unwrap_or_else(Trace::root);
+        let id = headers
             .get(&self.header)
             .filter(|id| well_formed(id))
             .cloned()
-            .unwrap_or_else(new_id);
+            .unwrap_or_else(|| trace.trace_id_header());
         request
             .headers_mut()
             .insert(self.header.clone(), id.clone());
         request.extensions_mut().insert(XRequestId(id.clone()));
-        // The id is well-formed or made here: nothing from the network
-        // reaches the log unchecked.
+        request.extensions_mut().insert(trace.clone());
+        // The id is well-formed or made here, and the trace's fields are
+        // hex: nothing from the network reaches the log unchecked.
         // Behind routing (a route layer) the route is known now; before
         // it, the route step records it once routed.
+        let (trace_id, span_id, parent_id) = trace.fields();
         let span = tracing::info_span!(
             target: "portico::request",
             "request",
             request_id = id.to_str().unwrap_or("-"),
             route = next.route_template(),
+            trace_id = %trace_id,
+            span_id = %span_id,
+            parent_id = parent_id.map(tracing::field::display),
+            "otel.name" = next.route_name(),
+            "otel.kind" = "server",
+            "http.request.method" = %request.method(),
+            "http.route" = next.route_template(),
+            "http.response.status_code" = tracing::field::Empty,
         );
-        let mut response = next.run(request).instrument(span).await;
+        let mut response = crate::trace::scope(trace, next.run(request))
+            .instrument(span.clone())
+            .await;
+        span.record("http.response.status_code", response.status().as_u16());
         response.headers_mut().insert(self.header.clone(), id);
         response
     }
@@ -132,6 +129,7 @@ impl Middleware for AccessLog {
             .extensions()
             .get::<XRequestId>()
             .map(|id| id.0.clone());
+        let trace = request.extensions().get::<Trace>().map(Trace::fields);
         let response = next.run(request).await;
         tracing::info!(
             target: "portico::access",
@@ -140,6 +138,7 @@ impl Middleware for AccessLog {
             status = response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
             request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
+            trace_id = trace.as_ref().map(|(trace_id, ..)| tracing::field::display(trace_id)),
             "request"
         );
         response
@@ -154,9 +153,11 @@ pub struct CatchPanic;
 
 impl Middleware for CatchPanic {
     async fn call(&self, request: Request, next: Next) -> Response {
+        let stats = next.stats();
         match CatchUnwind(Box::pin(next.run(request))).await {
             Ok(response) => response,
             Err(()) => {
+                crate::metrics::ServerStats::count(&stats.panics);
                 tracing::error!("a middleware or handler panicked");
                 Rejection::Panic.into_response()
             }
@@ -212,7 +213,9 @@ mod tests {
 
     #[test]
     fn made_ids_are_32_hex_digits_and_distinct() {
-        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| new_id()).collect();
+        let ids: std::collections::HashSet<_> = (0..10_000)
+            .map(|_| Trace::root().trace_id_header())
+            .collect();
         assert_eq!(ids.len(), 10_000);
         assert!(ids.iter().all(|id| {
             id.len() == 32

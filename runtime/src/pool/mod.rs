@@ -39,6 +39,24 @@ use quanta::{Clock, Instant};
 use tokio::sync::{Notify, Semaphore};
 
 use breaker::Breaker;
+pub use breaker::BreakerState;
+
+use crate::metrics::Histogram;
+
+/// Acquire-time buckets, in nanoseconds: 10 µs … 1 s, then `+Inf`.
+const ACQUIRE_BOUNDS: [u64; 11] = [
+    10_000,
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    u64::MAX,
+];
 
 /// Makes, checks and resets connections for a [`Pool`].
 pub trait Manager: Send + Sync + 'static {
@@ -197,6 +215,7 @@ impl PoolBuilder {
                 timeouts: AtomicU64::new(0),
                 created: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
+                acquire_time: Histogram::new(&ACQUIRE_BOUNDS),
                 config: PoolBuilder { min_size, ..self },
             }),
         };
@@ -235,6 +254,8 @@ struct Inner<M: Manager> {
     timeouts: AtomicU64,
     created: AtomicU64,
     closed: AtomicU64,
+    /// How long successful acquires took.
+    acquire_time: Histogram<11>,
     config: PoolBuilder,
 }
 
@@ -276,6 +297,10 @@ pub struct PoolStats {
     pub created: u64,
     /// Connections closed, ever.
     pub closed: u64,
+    /// The circuit breaker's state.
+    pub breaker: BreakerState,
+    /// Times the circuit breaker opened, ever.
+    pub breaker_trips: u64,
 }
 
 impl<M: Manager> Pool<M> {
@@ -346,6 +371,7 @@ impl<M: Manager> Pool<M> {
             }
             if ok {
                 std::mem::forget(slot);
+                self.acquired(started);
                 return Ok(Pooled::new(self, idle.conn, idle.created));
             }
             self.discard();
@@ -354,6 +380,7 @@ impl<M: Manager> Pool<M> {
         match tokio::time::timeout(left, self.open()).await {
             Ok(Ok(idle)) => {
                 std::mem::forget(slot);
+                self.acquired(started);
                 Ok(Pooled::new(self, idle.conn, idle.created))
             }
             Ok(Err(err)) => Err(err),
@@ -362,6 +389,16 @@ impl<M: Manager> Pool<M> {
                 Err(PoolError::Timeout(timeout))
             }
         }
+    }
+
+    fn acquired(&self, started: Instant) {
+        let waited = self.inner.clock.now().duration_since(started);
+        self.inner.acquire_time.observe(waited.as_nanos() as u64);
+    }
+
+    /// How long successful acquires took (nanoseconds), for metrics.
+    pub fn acquire_times(&self) -> &Histogram<11> {
+        &self.inner.acquire_time
     }
 
     /// Opens a connection, through the circuit breaker.
@@ -467,7 +504,10 @@ impl<M: Manager> Pool<M> {
     pub fn stats(&self) -> PoolStats {
         let idle = self.lock_idle().len();
         let size = self.inner.size.load(Ordering::Relaxed);
+        let (breaker, breaker_trips) = self.inner.breaker.state();
         PoolStats {
+            breaker,
+            breaker_trips,
             size,
             idle,
             in_use: size.saturating_sub(idle),

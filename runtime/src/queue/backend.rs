@@ -21,6 +21,9 @@ pub struct NewTask {
     pub options: TaskOptions,
     /// When it was made.
     pub created_at: i64,
+    /// The trace of the request (or task run) that enqueued it, as
+    /// `traceparent`, then `tracestate` after a line feed.
+    pub trace: Option<String>,
 }
 
 impl NewTask {
@@ -30,6 +33,7 @@ impl NewTask {
             payload: serde_json::to_string(task)?,
             options,
             created_at: now_ms(),
+            trace: crate::trace::current().map(|trace| trace.to_record()),
         })
     }
 
@@ -79,6 +83,8 @@ pub struct Claimed {
     pub max_attempts: u32,
     /// The longest this run may take.
     pub timeout: Duration,
+    /// The trace of whatever enqueued it ([`NewTask::trace`]).
+    pub trace: Option<String>,
 }
 
 /// How a run ended.

@@ -106,6 +106,7 @@ struct Entry {
     priority: i32,
     timeout_ms: i64,
     lease_until: i64,
+    trace: Option<String>,
 }
 
 impl MemoryBackend {
@@ -159,6 +160,7 @@ impl State {
             priority,
             timeout_ms,
             lease_until: 0,
+            trace: task.trace,
         };
         if let Some(key) = &entry.record.unique_key {
             self.unique.insert(key.clone(), id);
@@ -273,6 +275,7 @@ impl State {
                 attempt: entry.record.attempts,
                 max_attempts: entry.record.max_attempts,
                 timeout: Duration::from_millis(u64::try_from(entry.timeout_ms).unwrap_or(0)),
+                trace: entry.trace.clone(),
             });
             let until = entry.lease_until;
             self.index(queue).leased.insert((until, id));

@@ -394,6 +394,42 @@ pub struct TaskQueue {
     progress: Arc<Notify>,
     /// Dispatchers running in this process, once workers were started.
     workers: Arc<WorkerCount>,
+    /// What this process's workers ran, for metrics.
+    runs: Arc<RunCounts>,
+}
+
+/// What a process's workers ran: each run's outcome and duration.
+#[derive(Debug)]
+pub(crate) struct RunCounts {
+    pub(crate) done: std::sync::atomic::AtomicU64,
+    pub(crate) retried: std::sync::atomic::AtomicU64,
+    pub(crate) failed: std::sync::atomic::AtomicU64,
+    /// Nanoseconds from a run's start to its outcome.
+    pub(crate) duration: crate::metrics::Histogram<15>,
+}
+
+impl Default for RunCounts {
+    fn default() -> Self {
+        RunCounts {
+            done: Default::default(),
+            retried: Default::default(),
+            failed: Default::default(),
+            duration: crate::metrics::Histogram::new(&crate::metrics::DURATION_BOUNDS),
+        }
+    }
+}
+
+impl RunCounts {
+    /// Counts one run that ended in `outcome` after `took`.
+    pub(crate) fn ran(&self, outcome: &Outcome, took: Duration) {
+        let counter = match outcome {
+            Outcome::Done(_) => &self.done,
+            Outcome::Retry { .. } => &self.retried,
+            Outcome::Failed(_) => &self.failed,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.duration.observe(took.as_nanos() as u64);
+    }
 }
 
 /// How many of this process's dispatchers run, for the readiness check.
@@ -436,7 +472,13 @@ impl TaskQueue {
             wake,
             progress: Arc::new(Notify::new()),
             workers: Arc::default(),
+            runs: Arc::default(),
         }
+    }
+
+    /// What this process's workers ran.
+    pub(crate) fn runs(&self) -> &RunCounts {
+        &self.runs
     }
 
     /// A queue in this process's memory.

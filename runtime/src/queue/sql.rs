@@ -106,7 +106,8 @@ mod sqlite {
             run_at INTEGER NOT NULL,
             lease_until INTEGER,
             started_at INTEGER,
-            finished_at INTEGER
+            finished_at INTEGER,
+            trace TEXT
         );
         CREATE INDEX IF NOT EXISTS portico_tasks_due
             ON portico_tasks (queue, state, priority, run_at, id);
@@ -133,7 +134,28 @@ mod sqlite {
         /// Tasks in `pool`'s database; creates the tables if missing.
         pub async fn new(pool: Pool<SqliteManager>) -> Result<Self, QueueError> {
             let backend = SqliteBackend { pool };
-            backend.run(|c| c.execute_batch(SCHEMA)).await?;
+            backend
+                .run(|c| {
+                    c.execute_batch(SCHEMA)?;
+                    // A table made before tasks kept their trace gains
+                    // the column (another process may add it first).
+                    let has_trace: bool = c.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('portico_tasks')
+                            WHERE name = 'trace')",
+                        [],
+                        |row| row.get(0),
+                    )?;
+                    if !has_trace {
+                        match c.execute_batch("ALTER TABLE portico_tasks ADD COLUMN trace TEXT") {
+                            Err(err) if !err.to_string().contains("duplicate column") => {
+                                return Err(err);
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                })
+                .await?;
             Ok(backend)
         }
 
@@ -168,8 +190,8 @@ mod sqlite {
         let inserted: Option<i64> = c
             .prepare_cached(
                 "INSERT INTO portico_tasks (name, queue, payload, state, max_attempts, priority,
-                    timeout_ms, unique_key, created_at, run_at)
-                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9)
+                    timeout_ms, unique_key, created_at, run_at, trace)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'running')
                  DO NOTHING
                  RETURNING id",
@@ -185,6 +207,7 @@ mod sqlite {
                     task.unique_key(),
                     task.created_at,
                     task.run_at(),
+                    task.trace,
                 ],
                 |row| row.get(0),
             )
@@ -248,7 +271,7 @@ mod sqlite {
                      WHERE id IN (SELECT id FROM portico_tasks
                         WHERE queue = ?1 AND state = 'pending' AND run_at <= ?2
                         ORDER BY priority, run_at, id LIMIT ?4)
-                     RETURNING id, name, payload, attempts, max_attempts, timeout_ms",
+                     RETURNING id, name, payload, attempts, max_attempts, timeout_ms, trace",
                 )?;
                 let claimed = statement
                     .query_map(
@@ -261,6 +284,7 @@ mod sqlite {
                                 attempt: row.get(3)?,
                                 max_attempts: row.get(4)?,
                                 timeout: Duration::from_millis(row.get::<_, i64>(5)?.max(0) as u64),
+                                trace: row.get(6)?,
                             })
                         },
                     )?
@@ -506,8 +530,10 @@ mod postgres {
             run_at BIGINT NOT NULL,
             lease_until BIGINT,
             started_at BIGINT,
-            finished_at BIGINT
+            finished_at BIGINT,
+            trace TEXT
         );
+        ALTER TABLE portico_tasks ADD COLUMN IF NOT EXISTS trace TEXT;
         CREATE INDEX IF NOT EXISTS portico_tasks_due
             ON portico_tasks (queue, state, priority, run_at, id);
         CREATE INDEX IF NOT EXISTS portico_tasks_finished
@@ -562,8 +588,8 @@ mod postgres {
             .query_opt(
                 "WITH inserted AS (
                     INSERT INTO portico_tasks (name, queue, payload, state, max_attempts, priority,
-                        timeout_ms, unique_key, created_at, run_at)
-                    VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9)
+                        timeout_ms, unique_key, created_at, run_at, trace)
+                    VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $11)
                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN ('pending', 'running')
                     DO NOTHING
                     RETURNING id
@@ -580,6 +606,7 @@ mod postgres {
                     &task.created_at,
                     &task.run_at(),
                     &CHANNEL,
+                    &task.trace,
                 ],
             )
             .await?;
@@ -697,7 +724,7 @@ mod postgres {
                             lease_until = $3, started_at = $2
                          WHERE id IN (SELECT id FROM
                             (SELECT id FROM pending UNION ALL SELECT id FROM expired) AS due LIMIT $4)
-                         RETURNING id, name, payload, attempts, max_attempts, timeout_ms",
+                         RETURNING id, name, payload, attempts, max_attempts, timeout_ms, trace",
                         &[&queue, &now, &now.saturating_add(millis(lease)), &(limit as i64), &LAPSED],
                     )
                     .await
@@ -711,6 +738,7 @@ mod postgres {
                         attempt: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
                         max_attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
                         timeout: Duration::from_millis(row.get::<_, i64>(5).max(0) as u64),
+                        trace: row.get(6),
                     })
                     .collect())
             })

@@ -14,6 +14,8 @@ use super::backend::{Claimed, NewTask, Outcome, backoff};
 use super::{QueueError, Task, TaskError, TaskId, TaskOptions, TaskQueue, now_ms};
 use crate::inject::{Inject, Needs, Scope, Slot};
 use crate::shutdown::{Hold, Shutdown};
+use crate::trace::Trace;
+use tracing::Instrument;
 
 type RunFuture = Pin<Box<dyn std::future::Future<Output = Result<String, TaskError>> + Send>>;
 type RunFn = fn(String, Arc<[Slot]>) -> RunFuture;
@@ -315,6 +317,7 @@ struct Claim {
     attempt: u32,
     max_attempts: u32,
     handle: tokio::task::AbortHandle,
+    started: std::time::Instant,
 }
 
 /// Runs one queue: claims, runs, heartbeats, completes, drains.
@@ -465,6 +468,7 @@ impl Dispatcher {
             attempt,
             max_attempts,
             timeout,
+            trace,
         } = claim;
         let backoff = self.shared.backoff;
         let Some((run, slots)) = self.shared.kinds.get(name.as_str()).cloned() else {
@@ -473,10 +477,31 @@ impl Dispatcher {
                 crate::text::untrusted(&name)
             ));
             let outcome = settle(id, attempt, max_attempts, backoff, Err(unknown));
+            self.shared.queue.runs.ran(&outcome, Duration::ZERO);
             self.finished.push((id, attempt, outcome));
             return;
         };
-        let mut running = run(payload, slots);
+        let started = std::time::Instant::now();
+        // The run continues the trace of whatever enqueued the task (a new
+        // one when nothing did): its logs carry the trace id, and what it
+        // enqueues continues the trace again.
+        let trace = trace
+            .as_deref()
+            .and_then(Trace::from_record)
+            .unwrap_or_else(Trace::root);
+        let (trace_id, span_id, parent_id) = trace.fields();
+        let span = tracing::info_span!(
+            target: "portico::task",
+            "task",
+            task = %id,
+            name = %name,
+            attempt,
+            trace_id = %trace_id,
+            span_id = %span_id,
+            parent_id = parent_id.map(tracing::field::display),
+        );
+        let mut running: RunFuture =
+            Box::pin(crate::trace::scope(trace, run(payload, slots)).instrument(span));
         let first = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(std::panic::catch_unwind(std::panic::AssertUnwindSafe(
                 || running.as_mut().poll(cx),
@@ -488,6 +513,7 @@ impl Dispatcher {
             Ok(std::task::Poll::Pending) => {
                 // Polled again by its own task, it registers that task's
                 // waker: a wake-up meanwhile reaches this loop, harmlessly.
+                let runs = Arc::clone(&self.shared.queue.runs);
                 let handle = self.running.spawn(async move {
                     let result = match tokio::time::timeout(timeout, running).await {
                         Ok(result) => result,
@@ -496,11 +522,9 @@ impl Dispatcher {
                             timeout.as_millis()
                         ))),
                     };
-                    (
-                        id,
-                        attempt,
-                        settle(id, attempt, max_attempts, backoff, result),
-                    )
+                    let outcome = settle(id, attempt, max_attempts, backoff, result);
+                    runs.ran(&outcome, started.elapsed());
+                    (id, attempt, outcome)
                 });
                 self.claims.insert(
                     handle.id(),
@@ -509,6 +533,7 @@ impl Dispatcher {
                         attempt,
                         max_attempts,
                         handle,
+                        started,
                     },
                 );
                 return;
@@ -519,6 +544,7 @@ impl Dispatcher {
             }
         };
         let outcome = settle(id, attempt, max_attempts, backoff, result);
+        self.shared.queue.runs.ran(&outcome, started.elapsed());
         self.finished.push((id, attempt, outcome));
     }
 
@@ -546,6 +572,10 @@ impl Dispatcher {
                     self.shared.backoff,
                     Err(TaskError::new("it panicked")),
                 );
+                self.shared
+                    .queue
+                    .runs
+                    .ran(&outcome, claim.started.elapsed());
                 self.finished.push((claim.id, claim.attempt, outcome));
             }
         }

@@ -12,12 +12,13 @@ pub use store::{ClientKey, Decision, MemoryStore, RateLimitStore};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 
 use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
 
 use crate::auth::{Jwt, VerifiedClaims};
+use crate::metrics::Exposition;
 use crate::openapi::Operation;
 use crate::response::{ApiError, IntoResponse, Response, refused};
 use crate::router::covers;
@@ -33,6 +34,9 @@ pub struct Policy {
     header: HeaderValue,
     /// `"name";r=`: how every `RateLimit` header value begins.
     state_prefix: Box<[u8]>,
+    name: Arc<str>,
+    /// Requests allowed and limited under it, shared by its clones.
+    decisions: Arc<[AtomicU64; 2]>,
 }
 
 /// Why a rate-limit policy cannot be honoured.
@@ -107,6 +111,8 @@ impl Policy {
             interval_ns,
             header,
             state_prefix: format!("\"{name}\";r=").into_bytes().into(),
+            name: name.into(),
+            decisions: Arc::default(),
         }
     }
 
@@ -169,7 +175,7 @@ impl std::fmt::Debug for RateLimit {
 
 impl RateLimit {
     /// One bucket per client: `capacity` at once, `refill_per_sec` after.
-    /// `/healthz` and `/ready` are exempt.
+    /// `/healthz`, `/ready` and `/metrics` are exempt.
     ///
     /// # Panics
     /// When the policy cannot be honoured; [`try_per_client`](RateLimit::try_per_client)
@@ -192,7 +198,7 @@ impl RateLimit {
         RateLimit {
             default,
             routes: Vec::new(),
-            exempt: vec!["/healthz".into(), "/ready".into()],
+            exempt: vec!["/healthz".into(), "/ready".into(), "/metrics".into()],
             trusted: Vec::new(),
             ipv6_prefix: 64,
             store: Arc::new(MemoryStore::default()),
@@ -370,6 +376,7 @@ impl Middleware for RateLimit {
         };
         let key = self.client_key(&mut request, next.peer_addr());
         let decision = self.store.check(&key, policy);
+        policy.decisions[usize::from(!decision.allowed)].fetch_add(1, Ordering::Relaxed);
         // The idempotency layer scopes keys by the same client. Only
         // unsafe methods can carry a key it honours: a GET pays nothing.
         if !request.method().is_safe() && request.headers().contains_key(IDEMPOTENCY_KEY) {
@@ -392,6 +399,31 @@ impl Middleware for RateLimit {
             headers.insert(RATELIMIT, state);
         }
         response
+    }
+
+    /// `portico_ratelimit_requests{policy, decision}`: requests each
+    /// policy allowed and limited.
+    fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        let policies: Vec<&Policy> = std::iter::once(&self.default)
+            .chain(self.routes.iter().map(|(_, policy)| policy))
+            .collect();
+        let labels: Vec<[[(&str, &str); 2]; 2]> = policies
+            .iter()
+            .map(|policy| {
+                let name = &*policy.name;
+                [
+                    [("policy", name), ("decision", "allowed")],
+                    [("policy", name), ("decision", "limited")],
+                ]
+            })
+            .collect();
+        out.counter(
+            "portico_ratelimit_requests",
+            "Requests a rate-limit policy checked, by decision.",
+            labels.iter().zip(&policies).flat_map(|(labels, policy)| {
+                [0, 1].map(|i| (&labels[i][..], policy.decisions[i].load(Ordering::Relaxed)))
+            }),
+        )
     }
 
     /// A 429 with `Retry-After`, and `RateLimit-Policy` / `RateLimit` on

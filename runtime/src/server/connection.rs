@@ -29,6 +29,7 @@ use tokio::net::TcpStream;
 use super::ServerConfig;
 use super::canned::Enveloped;
 use crate::body::Body;
+use crate::metrics::ServerStats;
 use crate::response::Rejection;
 use crate::service::{Holder, Pipeline, Service, answer};
 
@@ -471,6 +472,12 @@ impl Sweeper {
             let in_flight = now.0 != now.1;
             let limit = if in_flight { stalled_limit } else { idle_limit };
             if tracked.idle_sweeps >= limit {
+                let stats = tracked.conn.service.stats();
+                ServerStats::count(if in_flight {
+                    &stats.cut_stalled
+                } else {
+                    &stats.cut_idle
+                });
                 tracked.conn.cut();
                 return false;
             }

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::metrics::ServerStats;
 use crate::service::Service;
 
 /// A bound server: the listener is open, nothing is served until
@@ -93,6 +94,9 @@ impl Server {
             // backlog until a connection closes. (A sweep meanwhile drops
             // this attempt, slot and all; both waits are cancel-safe.)
             let accept = async {
+                if slots.available_permits() == 0 {
+                    ServerStats::count(&service.stats().at_capacity);
+                }
                 // The semaphore is never closed; `None` cannot happen.
                 let slot = Arc::clone(&slots).acquire_owned().await.ok()?;
                 Some((slot, listener.accept().await))
@@ -119,11 +123,14 @@ impl Server {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(error = %err, %peer, "could not set TCP_NODELAY");
             }
+            ServerStats::count(&service.stats().accepted);
             let conn = Arc::new(connection::Conn::new(service.clone(), peer));
             sweeper.watch(Arc::clone(&conn));
             let protocols = Arc::clone(&protocols);
+            let closing = Closing(service.clone());
             connections.spawn(async move {
                 let _slot = slot;
+                let _closing = closing;
                 connection::serve(protocols, conn, stream).await;
             });
             while connections.try_join_next().is_some() {}
@@ -162,6 +169,16 @@ impl Server {
 }
 
 /// SIGINT and SIGTERM handlers, installed when made.
+/// Counts its connection closed when dropped: when it ends, or when the
+/// grace period aborts it.
+struct Closing(Service);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        ServerStats::count(&self.0.stats().closed);
+    }
+}
+
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,

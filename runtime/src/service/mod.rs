@@ -20,7 +20,10 @@
 //! (measured with callgrind: such copies were half of what the framework
 //! added to a minimal request).
 
+mod measure;
 mod onion;
+
+pub(crate) use measure::HttpMetrics;
 
 pub(crate) use onion::{Layer, Stack};
 pub use onion::{Middleware, Next, Request};
@@ -41,6 +44,7 @@ use crate::caching::{self, ResponseCache, ResponseKey};
 use crate::extract::{RequestContext, Settings};
 use crate::handler::{CatchUnwind, Route};
 use crate::inject::{Container, RouteDeps};
+use crate::metrics::ServerStats;
 use crate::response::{IntoResponse, Rejection, Response};
 use crate::router::{Lookup, Params, Router};
 use crate::shutdown::Shutdown;
@@ -55,13 +59,17 @@ pub struct Service {
 #[derive(Debug)]
 pub(crate) struct Pipeline {
     /// Global middleware, outermost first (before routing).
-    global: Stack,
-    router: Router<usize>,
-    routes: Box<[RouteEntry]>,
-    container: Container,
-    shutdown: Shutdown,
-    settings: Settings,
-    responses: ResponseCache,
+    pub(crate) global: Stack,
+    pub(crate) router: Router<usize>,
+    pub(crate) routes: Box<[RouteEntry]>,
+    pub(crate) container: Container,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) settings: Settings,
+    pub(crate) responses: ResponseCache,
+    /// The HTTP server metrics, when the app serves them.
+    pub(crate) metrics: Option<Arc<HttpMetrics>>,
+    /// What the server counts (connections, panics).
+    pub(crate) stats: Arc<ServerStats>,
 }
 
 /// A route with what was resolved for it when the app was built.
@@ -71,11 +79,30 @@ pub(crate) struct RouteEntry {
     deps: RouteDeps,
     /// The route's own middleware (after routing, before extraction).
     stack: Stack,
+    /// Where a panic is counted.
+    stats: Arc<ServerStats>,
+    /// `GET /users/<id>`, the request span's name.
+    span_name: Box<str>,
 }
 
 impl RouteEntry {
-    pub(crate) fn new(route: Route, deps: RouteDeps, stack: Stack) -> Self {
-        RouteEntry { route, deps, stack }
+    pub(crate) fn new(
+        route: Route,
+        deps: RouteDeps,
+        stack: Stack,
+        stats: Arc<ServerStats>,
+    ) -> Self {
+        RouteEntry {
+            span_name: format!("{} {}", route.method(), route.path()).into(),
+            route,
+            deps,
+            stack,
+            stats,
+        }
+    }
+
+    pub(crate) fn span_name(&self) -> &str {
+        &self.span_name
     }
 
     pub(crate) fn route(&self) -> &Route {
@@ -122,6 +149,7 @@ impl RouteEntry {
     #[cold]
     #[inline(never)]
     fn panicked(&self) -> Response {
+        ServerStats::count(&self.stats.panics);
         tracing::error!(route = %self.route, "handler panicked");
         Rejection::Panic.into_response()
     }
@@ -148,26 +176,15 @@ impl Future for Handling<'_> {
 }
 
 impl Service {
-    pub(crate) fn new(
-        global: Stack,
-        router: Router<usize>,
-        routes: Vec<RouteEntry>,
-        container: Container,
-        shutdown: Shutdown,
-        settings: Settings,
-        responses: ResponseCache,
-    ) -> Self {
+    pub(crate) fn new(pipeline: Pipeline) -> Self {
         Service {
-            pipeline: Arc::new(Pipeline {
-                global,
-                router,
-                routes: routes.into_boxed_slice(),
-                container,
-                shutdown,
-                settings,
-                responses,
-            }),
+            pipeline: Arc::new(pipeline),
         }
+    }
+
+    /// What the server counts, for its metrics.
+    pub(crate) fn stats(&self) -> &ServerStats {
+        &self.pipeline.stats
     }
 
     /// Begins (and tells of) graceful shutdown; the server begins it on
@@ -305,14 +322,35 @@ fn route_step<H: Holder, const ENTRY: bool>(
 ) -> impl Future<Output = Response> + Send {
     async move {
         let pipeline = holder.pipeline();
-        let leaving = |response| if ENTRY { secured(response) } else { response };
+        // Counted from here, when the app keeps metrics; by the route the
+        // request went to (`None`: none took it).
+        let watch = match &pipeline.metrics {
+            Some(metrics) if ENTRY => Some(metrics.start(&request)),
+            _ => None,
+        };
+        let leaving = move |response, route: Option<usize>| {
+            if !ENTRY {
+                return response;
+            }
+            let response = secured(response);
+            if let Some(watch) = watch {
+                watch.finish(route, &response);
+            }
+            response
+        };
         if ENTRY {
             if let Some(refused) = refused {
-                return leaving(refused.into_response());
+                return leaving(refused.into_response(), None);
             }
             if !pipeline.global.is_empty() {
+                // The route a global layer may answer for (a 429) is
+                // looked up only to label the metrics.
+                let route = pipeline
+                    .metrics
+                    .as_ref()
+                    .and_then(|_| pipeline.route_index(&request));
                 let next = Next::global(Arc::clone(pipeline), peer);
-                return leaving(next.boxed(request).await);
+                return leaving(next.boxed(request).await, route);
             }
         }
         let (index, params, head_via_get) = match pipeline.route(&request) {
@@ -321,13 +359,16 @@ fn route_step<H: Holder, const ENTRY: bool>(
                 params,
                 head_via_get,
             } => (index, params, head_via_get),
-            Routed::Answered(response) => return leaving(response),
+            Routed::Answered(response) => return leaving(response, None),
         };
         let entry = &pipeline.routes[index];
         if !ENTRY {
             // Behind global layers, one of which may have opened the
             // request's span (`RequestId`): it learns the route here.
-            tracing::Span::current().record("route", entry.route.path());
+            let span = tracing::Span::current();
+            span.record("route", entry.route.path());
+            span.record("http.route", entry.route.path());
+            span.record("otel.name", entry.span_name());
         }
         let mut response = if let Some(policy) = entry.route.cache_policy() {
             // The route's layers run for every request (a layer that
@@ -355,7 +396,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
         if head_via_get {
             strip_body(&mut response);
         }
-        leaving(response)
+        leaving(response, Some(index))
     }
 }
 
@@ -423,6 +464,14 @@ enum Routed {
 }
 
 impl Pipeline {
+    /// The index of the route `request` goes to, if one takes it.
+    fn route_index(&self, request: &http::Request<Body>) -> Option<usize> {
+        match self.router.lookup(request.method(), request.uri().path()) {
+            Lookup::Found { value, .. } => Some(*value),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn route(&self, request: &http::Request<Body>) -> Routed {
         match self.router.lookup(request.method(), request.uri().path()) {

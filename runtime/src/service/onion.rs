@@ -8,6 +8,7 @@
 //! by itself without calling `next` (short-circuit), and hand typed values
 //! to handlers through the request's extensions (`Extension<T>`).
 
+use crate::metrics::Exposition;
 use crate::openapi::Operation;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +52,14 @@ pub trait Middleware: Send + Sync + 'static {
     fn describe(&self, op: &mut Operation<'_>) {
         let _ = op;
     }
+
+    /// Writes what this layer counts (its metric families) when the app's
+    /// `/metrics` is scraped. Called once per scrape; the default writes
+    /// nothing.
+    fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        let _ = out;
+        Ok(())
+    }
 }
 
 /// `Middleware` made object-safe. The layer's `Arc` moves into its boxed
@@ -59,6 +68,8 @@ pub(crate) trait Layer: Send + Sync {
     fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static>;
 
     fn describe(&self, op: &mut Operation<'_>);
+
+    fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result;
 }
 
 impl<M: Middleware> Layer for M {
@@ -68,6 +79,10 @@ impl<M: Middleware> Layer for M {
 
     fn describe(&self, op: &mut Operation<'_>) {
         Middleware::describe(self, op);
+    }
+
+    fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        Middleware::collect(self, out)
     }
 }
 
@@ -149,6 +164,15 @@ impl Next {
         }
     }
 
+    /// `GET /users/<id>`: the route's method and template, a span's name
+    /// by the OpenTelemetry conventions; `None` before routing.
+    pub(crate) fn route_name(&self) -> Option<&str> {
+        match self.then {
+            Then::Route => None,
+            Then::Handler { index, .. } => Some(self.pipeline.routes[index].span_name()),
+        }
+    }
+
     /// The template of the route `request` goes to: known already after
     /// routing (a layer added with `wrap_prefix`), looked up in the router
     /// before it (a global layer: one lookup); `None` when no route takes
@@ -161,6 +185,11 @@ impl Next {
                 super::Routed::Answered(_) => None,
             },
         }
+    }
+
+    /// What the server counts, for a layer that catches panics.
+    pub(crate) fn stats(&self) -> Arc<crate::metrics::ServerStats> {
+        Arc::clone(&self.pipeline.stats)
     }
 
     /// The limits and waits the app's body extractors apply.

@@ -1,0 +1,313 @@
+//! The pipeline's HTTP server metrics, by the OpenTelemetry semantic
+//! conventions: `http.server.request.duration`, `http.server.active_requests`,
+//! `http.server.request.body.size` and `http.server.response.body.size`.
+//!
+//! Every label set is fixed in advance: a series per route (its template,
+//! never the raw path), request method (the route's own, or HEAD answered
+//! by a GET route) and status code, made the first time it is seen and
+//! found again by indexing, so a request pays a clock read and a few
+//! relaxed atomic adds — no map lookup, no label allocation. A request no
+//! route takes counts under no `http_route` and its method (`_OTHER` for
+//! one outside RFC 9110), so a scanner's random paths make no series.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use http::Method;
+use http_body::Body as _;
+
+use crate::body::Body;
+use crate::handler::Route;
+use crate::metrics::{DURATION_BOUNDS, Exposition, Histogram, SIZE_BOUNDS, Unit};
+use crate::response::Response;
+
+/// The methods RFC 9110 defines, then `_OTHER` for any other.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+];
+
+/// Status codes in the IANA registry: each has its own series slot; a code
+/// outside it (a handler's 299) is counted on a slower path.
+const REGISTERED: [u16; 62] = [
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
+    305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
+    416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505,
+    506, 507, 508, 510, 511,
+];
+
+/// Status code − 100 → its slot in [`REGISTERED`], or `NONE`.
+const SLOT: [u8; 500] = {
+    let mut slots = [NONE; 500];
+    let mut i = 0;
+    while i < REGISTERED.len() {
+        slots[REGISTERED[i] as usize - 100] = i as u8;
+        i += 1;
+    }
+    slots
+};
+const NONE: u8 = u8::MAX;
+
+fn method_slot(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    }
+}
+
+/// One label set's figures.
+#[derive(Debug)]
+struct Series {
+    duration: Histogram<15>,
+    request_size: Histogram<11>,
+    response_size: Histogram<11>,
+}
+
+impl Series {
+    fn new() -> Box<Self> {
+        Box::new(Series {
+            duration: Histogram::new(&DURATION_BOUNDS),
+            request_size: Histogram::new(&SIZE_BOUNDS),
+            response_size: Histogram::new(&SIZE_BOUNDS),
+        })
+    }
+
+    #[inline]
+    fn record(&self, nanos: u64, request_size: Option<u64>, response: &Response) {
+        self.duration.observe(nanos);
+        if let Some(size) = request_size {
+            self.request_size.observe(size);
+        }
+        if let Some(size) = response.body().size_hint().exact() {
+            self.response_size.observe(size);
+        }
+    }
+}
+
+/// A series per registered status code, made when first needed.
+#[derive(Debug)]
+struct Statuses([OnceLock<Box<Series>>; REGISTERED.len()]);
+
+impl Statuses {
+    fn new() -> Self {
+        Statuses([const { OnceLock::new() }; REGISTERED.len()])
+    }
+}
+
+/// A route's series: its own method, and HEAD when a GET route answers it.
+#[derive(Debug)]
+struct RouteSeries {
+    template: &'static str,
+    method: &'static str,
+    by_method: [Statuses; 2],
+}
+
+/// The HTTP server metrics of one app.
+#[derive(Debug)]
+pub(crate) struct HttpMetrics {
+    clock: quanta::Clock,
+    routes: Box<[RouteSeries]>,
+    unmatched: [Statuses; METHODS.len()],
+    active: [AtomicI64; METHODS.len()],
+    /// Series of unregistered status codes.
+    rare: Mutex<Vec<(RareKey, Box<Series>)>>,
+}
+
+/// An unregistered status code's series: route, method slot, code.
+type RareKey = (Option<usize>, usize, u16);
+
+/// Where a request was counted from: made as it enters the pipeline,
+/// finished with its response. Dropped unfinished (the client went away
+/// and the request was cancelled), it only leaves the active count.
+pub(crate) struct Watch<'m> {
+    metrics: &'m HttpMetrics,
+    started: quanta::Instant,
+    method: usize,
+    request_size: Option<u64>,
+}
+
+impl HttpMetrics {
+    pub(crate) fn new(routes: &[Route]) -> Self {
+        HttpMetrics {
+            clock: quanta::Clock::new(),
+            routes: routes
+                .iter()
+                .map(|route| RouteSeries {
+                    template: route.path(),
+                    method: METHODS[method_slot(route.method())],
+                    by_method: [Statuses::new(), Statuses::new()],
+                })
+                .collect(),
+            unmatched: std::array::from_fn(|_| Statuses::new()),
+            active: std::array::from_fn(|_| AtomicI64::new(0)),
+            rare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts counting `request`.
+    #[inline]
+    pub(crate) fn start(&self, request: &http::Request<Body>) -> Watch<'_> {
+        let method = method_slot(request.method());
+        self.active[method].fetch_add(1, Ordering::Relaxed);
+        Watch {
+            metrics: self,
+            started: self.clock.now(),
+            method,
+            request_size: request.body().size_hint().exact(),
+        }
+    }
+
+    fn statuses(&self, route: Option<usize>, method: usize) -> &Statuses {
+        match route.and_then(|index| self.routes.get(index)) {
+            // A request routed here has the route's method, or is a HEAD
+            // a GET route answers.
+            Some(series) => {
+                let own = METHODS[method] == series.method;
+                &series.by_method[usize::from(!own)]
+            }
+            None => &self.unmatched[method],
+        }
+    }
+
+    #[cold]
+    fn record_rare(&self, at: RareKey, nanos: u64, size: Option<u64>, response: &Response) {
+        let mut rare = self
+            .rare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = rare.iter().position(|(key, _)| *key == at);
+        let index = index.unwrap_or_else(|| {
+            rare.push((at, Series::new()));
+            rare.len() - 1
+        });
+        rare[index].1.record(nanos, size, response);
+    }
+
+    /// Writes the four families.
+    pub(crate) fn write(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        let codes: Vec<String> = (100u16..600).map(|code| code.to_string()).collect();
+        let rare = self
+            .rare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut samples: Vec<(Vec<(&str, &str)>, &Series)> = Vec::new();
+        let mut add = |route: Option<&'static str>, method: &'static str, code: u16, series| {
+            let text = codes[usize::from(code) - 100].as_str();
+            samples.push((labels(route, method, text, code >= 500), series));
+        };
+        for route in &self.routes {
+            for (own, statuses) in route.by_method.iter().enumerate() {
+                let method = if own == 0 { route.method } else { "HEAD" };
+                for (slot, series) in statuses.0.iter().enumerate() {
+                    if let Some(series) = series.get() {
+                        add(Some(route.template), method, REGISTERED[slot], series);
+                    }
+                }
+            }
+        }
+        for (method, statuses) in self.unmatched.iter().enumerate() {
+            for (slot, series) in statuses.0.iter().enumerate() {
+                if let Some(series) = series.get() {
+                    add(None, METHODS[method], REGISTERED[slot], series);
+                }
+            }
+        }
+        for ((route, method, code), series) in rare.iter() {
+            let template = route
+                .and_then(|index| self.routes.get(index))
+                .map(|route| route.template);
+            add(template, METHODS[*method], *code, series);
+        }
+        out.histogram(
+            "http_server_request_duration",
+            "Duration of HTTP server requests: from the request entering the pipeline to its response head.",
+            Unit::Seconds,
+            samples.iter().map(|(labels, series)| (labels.as_slice(), &series.duration)),
+        )?;
+        out.histogram(
+            "http_server_request_body_size",
+            "Size of HTTP server request bodies whose length was declared.",
+            Unit::Bytes,
+            samples
+                .iter()
+                .map(|(labels, series)| (labels.as_slice(), &series.request_size)),
+        )?;
+        out.histogram(
+            "http_server_response_body_size",
+            "Size of HTTP server response bodies whose length was known.",
+            Unit::Bytes,
+            samples
+                .iter()
+                .map(|(labels, series)| (labels.as_slice(), &series.response_size)),
+        )?;
+        let active: Vec<[(&str, &str); 2]> = METHODS
+            .iter()
+            .map(|&method| [("http_request_method", method), ("url_scheme", "http")])
+            .collect();
+        out.gauge(
+            "http_server_active_requests",
+            "HTTP server requests being answered now.",
+            active
+                .iter()
+                .zip(&self.active)
+                .map(|(labels, count)| (&labels[..], count.load(Ordering::Relaxed) as f64)),
+        )
+    }
+}
+
+impl Watch<'_> {
+    /// Counts the request as answered by `response`, by route `route`
+    /// (`None`: no route took it).
+    #[inline]
+    pub(crate) fn finish(self, route: Option<usize>, response: &Response) {
+        let metrics = self.metrics;
+        let nanos = metrics.clock.now().duration_since(self.started).as_nanos() as u64;
+        let code = response.status().as_u16();
+        match SLOT.get(usize::from(code).wrapping_sub(100)) {
+            Some(&slot) if slot != NONE => metrics.statuses(route, self.method).0
+                [usize::from(slot)]
+            .get_or_init(Series::new)
+            .record(nanos, self.request_size, response),
+            _ => metrics.record_rare(
+                (route, self.method, code),
+                nanos,
+                self.request_size,
+                response,
+            ),
+        }
+    }
+}
+
+impl Drop for Watch<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.metrics.active[self.method].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A sample's labels, by the conventions' attribute names as Prometheus
+/// spells them; `error_type` is the status code of a 5xx.
+fn labels<'a>(
+    route: Option<&'a str>,
+    method: &'a str,
+    code: &'a str,
+    error: bool,
+) -> Vec<(&'a str, &'a str)> {
+    [
+        Some(("http_request_method", method)),
+        Some(("url_scheme", "http")),
+        route.map(|route| ("http_route", route)),
+        Some(("http_response_status_code", code)),
+        error.then_some(("error_type", code)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
