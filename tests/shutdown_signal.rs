@@ -300,17 +300,21 @@ fn without_a_secret_the_app_makes_one_beside_the_database_and_the_token_command_
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn in_production_the_app_refuses_to_start_without_a_secret() {
-    let mut child = Command::new(users_api())
+/// Starts the flagship with `PORTICO_ENV=production` and `env`, without
+/// the variables `missing` names: it must exit with status 1; its stderr.
+fn refused_in_production(env: &[(&str, &str)], missing: &[&str]) -> String {
+    let mut command = Command::new(users_api());
+    command
         .env("PORTICO_ENV", "production")
-        .env_remove("PORTICO_JWT_SECRET")
         .env("PORTICO_ADDR", "127.0.0.1:0")
         .env("PORTICO_DATABASE_URL", "sqlite::memory:")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run users_api");
+        .stderr(Stdio::piped());
+    for name in missing {
+        command.env_remove(name);
+    }
+    let mut child = command.spawn().expect("run users_api");
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -318,7 +322,7 @@ fn in_production_the_app_refuses_to_start_without_a_secret() {
         }
         if Instant::now() > deadline {
             child.kill().unwrap();
-            panic!("users_api started without a secret in production");
+            panic!("users_api started in production without {missing:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -330,8 +334,32 @@ fn in_production_the_app_refuses_to_start_without_a_secret() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    stderr
+}
+
+#[test]
+fn in_production_the_app_refuses_to_start_without_a_secret() {
+    let stderr = refused_in_production(
+        &[("PORTICO_METRICS_TOKEN", "a scrape token of 16+ chars")],
+        &["PORTICO_JWT_SECRET"],
+    );
     assert!(
         stderr.contains("PORTICO_JWT_SECRET") && stderr.contains("production"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn in_production_the_app_refuses_to_start_with_open_metrics() {
+    let stderr = refused_in_production(
+        &[(
+            "PORTICO_JWT_SECRET",
+            "a production-like secret of 32+ bytes",
+        )],
+        &["PORTICO_METRICS_TOKEN"],
+    );
+    assert!(
+        stderr.contains("PORTICO_METRICS_TOKEN") && stderr.contains("production"),
         "{stderr}"
     );
 }

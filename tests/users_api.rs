@@ -83,7 +83,8 @@ async fn route_table_lists_the_seed_routes_in_registration_order() {
         table,
         "GET /users -> list_users\nPOST /users -> create_user\nGET /users/<id> -> get_user\n\
          DELETE /users/<id> -> delete_user\nGET /tasks/<id> -> get_task\nGET /healthz -> healthz\n\
-         GET /ready -> ready\nGET /openapi.json -> openapi_json\nGET /docs -> docs_page\n\
+         GET /ready -> ready\nGET /metrics -> metrics\nGET /openapi.json -> openapi_json\n\
+         GET /docs -> docs_page\n\
          GET /docs/init.js -> docs_init\nGET /docs/swagger-ui-bundle.js -> docs_bundle\n\
          GET /docs/swagger-ui.css -> docs_style\n"
     );
@@ -641,6 +642,60 @@ async fn every_route_but_health_is_rate_limited_per_client() {
     let reply = post_user(&server, r#"{"name":"A","email":"a@example.com","age":1}"#).await;
     assert_eq!(reply.status, 201);
     assert_eq!(reply.header("ratelimit"), r#""default";r=2;t=100"#);
+}
+
+#[tokio::test]
+async fn metrics_are_exempt_from_the_rate_limit_and_count_its_refusals() {
+    let settings = Settings {
+        rate_capacity: 2,
+        rate_refill_per_sec: 0.01,
+        ..settings()
+    };
+    let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
+    for _ in 0..2 {
+        assert_eq!(server.get("/users").await.status, 200);
+    }
+    server.get("/users").await.assert_failure(429);
+    for _ in 0..5 {
+        assert_eq!(server.get("/metrics").await.status, 200, "never limited");
+    }
+    let scraped = server.get("/metrics").await;
+    let text = std::str::from_utf8(&scraped.body).unwrap();
+    for line in [
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/users\",http_response_status_code=\"200\"} 2",
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",url_scheme=\"http\",http_route=\"/users\",http_response_status_code=\"429\"} 1",
+        "portico_ratelimit_requests_total{policy=\"default\",decision=\"limited\"} 1",
+        "portico_queue_up{queue=\"default\"} 1.0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    let created = text
+        .lines()
+        .find_map(|l| l.strip_prefix("portico_pool_connections_created_total{pool=\"db\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        created.is_some_and(|n| n >= 1),
+        "the pool is reported:\n{text}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_ask_for_the_token_when_one_is_set() {
+    let settings = Settings {
+        metrics_token: Some("the scrape token, 16+".into()),
+        ..settings()
+    };
+    let server = TestServer::start(users_api::app(&settings).await.unwrap()).await;
+    server.get("/metrics").await.assert_failure(401);
+    let scraped = server
+        .send(
+            Method::GET,
+            "/metrics",
+            &[("authorization", "Bearer the scrape token, 16+")],
+            None,
+        )
+        .await;
+    assert_eq!(scraped.status, 200);
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use portico::middleware::{AccessLog, CatchPanic, RequestId};
 use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
 use portico::ratelimit::RateLimit;
+use portico::telemetry::Metrics;
 use regex::Regex;
 
 use crate::store::{Removal, UserStore};
@@ -215,6 +216,8 @@ pub(crate) struct Settings {
     /// How long a task worker holds a task unrenewed (after a crash, the
     /// task runs again within this time).
     pub task_lease: Duration,
+    /// The bearer token `/metrics` asks for; open without one.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -229,6 +232,7 @@ impl Default for Settings {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             idempotency_lease: Duration::from_secs(60),
             task_lease: Duration::from_secs(30),
+            metrics_token: None,
         }
     }
 }
@@ -282,6 +286,10 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
         .only("/users")
         .ttl(settings.idempotency_ttl)
         .lease(settings.idempotency_lease);
+    let mut metrics = store.watched(Metrics::new()).queue("default", &tasks);
+    if let Some(token) = &settings.metrics_token {
+        metrics = metrics.token(token.clone());
+    }
     Ok(App::new()
         // A user is a few hundred bytes; nobody needs to send a megabyte.
         .body_limit(16 * 1024)
@@ -318,6 +326,9 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
                     async move { tasks.ping().await }
                 })
         })
+        // `GET /metrics`: exempt from the rate limit, like the health
+        // routes, so a scraper never meets it.
+        .metrics(metrics)
         // `GET /openapi.json` and `GET /docs`, from the declarations above.
         .openapi(
             Info::new("Users API", env!("CARGO_PKG_VERSION")).description(

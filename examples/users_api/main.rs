@@ -11,7 +11,8 @@
 //! (at least 32 bytes; a development secret otherwise, with a warning),
 //! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10),
 //! PORTICO_IDEMPOTENCY_TTL_SECS (86400), PORTICO_IDEMPOTENCY_LEASE_SECS (60),
-//! PORTICO_TASK_LEASE_SECS (30).
+//! PORTICO_TASK_LEASE_SECS (30), PORTICO_METRICS_TOKEN (unset: `/metrics`
+//! is open; required when PORTICO_ENV=production).
 
 mod app;
 mod secret;
@@ -65,6 +66,24 @@ fn settings() -> Result<Settings, portico::Error> {
             "PORTICO_TASK_LEASE_SECS",
             defaults.task_lease.as_secs(),
         )?),
+        metrics_token: match std::env::var("PORTICO_METRICS_TOKEN") {
+            Ok(token) if token.len() >= 16 => Some(token),
+            Ok(_) => {
+                return Err(portico::Error::Config {
+                    name: "PORTICO_METRICS_TOKEN".into(),
+                    message: "must be at least 16 characters".into(),
+                });
+            }
+            Err(_) if production => {
+                return Err(portico::Error::Config {
+                    name: "PORTICO_METRICS_TOKEN".into(),
+                    message: "must be set when PORTICO_ENV=production: /metrics is served to \
+                              whoever holds it"
+                        .into(),
+                });
+            }
+            Err(_) => None,
+        },
     })
 }
 

@@ -12,6 +12,7 @@ use portico::pool::{
 };
 use portico::prelude::*;
 use portico::queue::{QueueError, TaskOptions, TaskQueue};
+use portico::telemetry::Metrics;
 
 use crate::app::{CreatedUser, NewUser, User, WelcomeEmail};
 
@@ -175,6 +176,14 @@ impl UserStore {
                     .map_err(config_error)?,
             ),
         })
+    }
+
+    /// Reports the database's pool (as `pool="db"`) in `metrics`.
+    pub(crate) fn watched(&self, metrics: Metrics) -> Metrics {
+        match self {
+            UserStore::Sqlite(pool) => metrics.pool("db", pool),
+            UserStore::Postgres(pool) => metrics.pool("db", pool),
+        }
     }
 
     /// The task queue, in this database: a user and its welcome email

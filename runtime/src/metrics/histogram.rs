@@ -81,6 +81,33 @@ impl<const N: usize> Histogram<N> {
         self.sum.fetch_add(value, Ordering::Relaxed);
     }
 
+    /// Counts one value into this shard of a sharded histogram.
+    #[inline]
+    pub(crate) fn observe_in(&self, shard: super::shard::Shard, value: u64) {
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|&bound| value <= bound)
+            .unwrap_or(N - 1);
+        shard.add(&self.counts[bucket], 1);
+        shard.add(&self.sum, value);
+    }
+
+    /// The shards of a sharded histogram, summed.
+    pub(crate) fn summed<'a>(
+        bounds: &'static [u64; N],
+        shards: impl IntoIterator<Item = &'a Self>,
+    ) -> Self {
+        let total = Histogram::new(bounds);
+        for shard in shards {
+            for (sum, part) in total.counts.iter().zip(&shard.counts) {
+                sum.fetch_add(part.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            total.sum.fetch_add(shard.sum(), Ordering::Relaxed);
+        }
+        total
+    }
+
     /// How many values were observed.
     pub fn count(&self) -> u64 {
         self.counts

@@ -12,6 +12,7 @@
 
 mod exposition;
 mod histogram;
+pub(crate) mod shard;
 
 pub use exposition::{Exposition, Labels};
 pub(crate) use histogram::{DURATION_BOUNDS, SIZE_BOUNDS};

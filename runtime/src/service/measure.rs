@@ -18,6 +18,7 @@ use http_body::Body as _;
 
 use crate::body::Body;
 use crate::handler::Route;
+use crate::metrics::shard::{self, Shard};
 use crate::metrics::{DURATION_BOUNDS, Exposition, Histogram, SIZE_BOUNDS, Unit};
 use crate::response::Response;
 
@@ -62,9 +63,14 @@ fn method_slot(method: &Method) -> usize {
     }
 }
 
-/// One label set's figures.
+/// One label set's figures: a shard per counting thread (see
+/// [`shard`](crate::metrics::shard)), on cache lines of its own.
 #[derive(Debug)]
-struct Series {
+struct Series(Box<[Figures]>);
+
+#[derive(Debug)]
+#[repr(align(64))]
+struct Figures {
     duration: Histogram<15>,
     request_size: Histogram<11>,
     response_size: Histogram<11>,
@@ -72,24 +78,40 @@ struct Series {
 
 impl Series {
     fn new() -> Box<Self> {
-        Box::new(Series {
+        let figures = (0..shard::count()).map(|_| Figures {
             duration: Histogram::new(&DURATION_BOUNDS),
             request_size: Histogram::new(&SIZE_BOUNDS),
             response_size: Histogram::new(&SIZE_BOUNDS),
-        })
+        });
+        Box::new(Series(figures.collect()))
     }
 
     #[inline]
-    fn record(&self, nanos: u64, request_size: Option<u64>, response: &Response) {
-        self.duration.observe(nanos);
+    fn record(&self, shard: Shard, nanos: u64, request_size: Option<u64>, response: &Response) {
+        let figures = &self.0[shard.index];
+        figures.duration.observe_in(shard, nanos);
         if let Some(size) = request_size {
-            self.request_size.observe(size);
+            figures.request_size.observe_in(shard, size);
         }
         if let Some(size) = response.body().size_hint().exact() {
-            self.response_size.observe(size);
+            figures.response_size.observe_in(shard, size);
+        }
+    }
+
+    /// The shards summed, for a scrape.
+    fn summed(&self) -> Figures {
+        Figures {
+            duration: Histogram::summed(&DURATION_BOUNDS, self.0.iter().map(|f| &f.duration)),
+            request_size: Histogram::summed(&SIZE_BOUNDS, self.0.iter().map(|f| &f.request_size)),
+            response_size: Histogram::summed(&SIZE_BOUNDS, self.0.iter().map(|f| &f.response_size)),
         }
     }
 }
+
+/// Requests in flight, by method, in one shard.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Active([AtomicI64; METHODS.len()]);
 
 /// A series per registered status code, made when first needed.
 #[derive(Debug)]
@@ -105,7 +127,8 @@ impl Statuses {
 #[derive(Debug)]
 struct RouteSeries {
     template: &'static str,
-    method: &'static str,
+    /// The route's method, as a [`METHODS`] index.
+    method: usize,
     by_method: [Statuses; 2],
 }
 
@@ -115,7 +138,9 @@ pub(crate) struct HttpMetrics {
     clock: quanta::Clock,
     routes: Box<[RouteSeries]>,
     unmatched: [Statuses; METHODS.len()],
-    active: [AtomicI64; METHODS.len()],
+    /// A shard per counting thread: a request may end on another thread
+    /// than it began on, so only the sum means anything.
+    active: Box<[Active]>,
     /// Series of unregistered status codes.
     rare: Mutex<Vec<(RareKey, Box<Series>)>>,
 }
@@ -141,12 +166,14 @@ impl HttpMetrics {
                 .iter()
                 .map(|route| RouteSeries {
                     template: route.path(),
-                    method: METHODS[method_slot(route.method())],
+                    method: method_slot(route.method()),
                     by_method: [Statuses::new(), Statuses::new()],
                 })
                 .collect(),
             unmatched: std::array::from_fn(|_| Statuses::new()),
-            active: std::array::from_fn(|_| AtomicI64::new(0)),
+            active: (0..shard::count())
+                .map(|_| Active(std::array::from_fn(|_| AtomicI64::new(0))))
+                .collect(),
             rare: Mutex::new(Vec::new()),
         }
     }
@@ -155,7 +182,8 @@ impl HttpMetrics {
     #[inline]
     pub(crate) fn start(&self, request: &http::Request<Body>) -> Watch<'_> {
         let method = method_slot(request.method());
-        self.active[method].fetch_add(1, Ordering::Relaxed);
+        let shard = Shard::current();
+        shard.add_signed(&self.active[shard.index].0[method], 1);
         Watch {
             metrics: self,
             started: self.clock.now(),
@@ -168,10 +196,7 @@ impl HttpMetrics {
         match route.and_then(|index| self.routes.get(index)) {
             // A request routed here has the route's method, or is a HEAD
             // a GET route answers.
-            Some(series) => {
-                let own = METHODS[method] == series.method;
-                &series.by_method[usize::from(!own)]
-            }
+            Some(series) => &series.by_method[usize::from(method != series.method)],
             None => &self.unmatched[method],
         }
     }
@@ -187,7 +212,9 @@ impl HttpMetrics {
             rare.push((at, Series::new()));
             rare.len() - 1
         });
-        rare[index].1.record(nanos, size, response);
+        rare[index]
+            .1
+            .record(Shard::current(), nanos, size, response);
     }
 
     /// Writes the four families.
@@ -197,14 +224,19 @@ impl HttpMetrics {
             .rare
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut samples: Vec<(Vec<(&str, &str)>, &Series)> = Vec::new();
-        let mut add = |route: Option<&'static str>, method: &'static str, code: u16, series| {
-            let text = codes[usize::from(code) - 100].as_str();
-            samples.push((labels(route, method, text, code >= 500), series));
-        };
+        let mut samples: Vec<(Vec<(&str, &str)>, Figures)> = Vec::new();
+        let mut add =
+            |route: Option<&'static str>, method: &'static str, code: u16, series: &Series| {
+                let text = codes[usize::from(code) - 100].as_str();
+                samples.push((labels(route, method, text, code >= 500), series.summed()));
+            };
         for route in &self.routes {
             for (own, statuses) in route.by_method.iter().enumerate() {
-                let method = if own == 0 { route.method } else { "HEAD" };
+                let method = if own == 0 {
+                    METHODS[route.method]
+                } else {
+                    "HEAD"
+                };
                 for (slot, series) in statuses.0.iter().enumerate() {
                     if let Some(series) = series.get() {
                         add(Some(route.template), method, REGISTERED[slot], series);
@@ -254,10 +286,14 @@ impl HttpMetrics {
         out.gauge(
             "http_server_active_requests",
             "HTTP server requests being answered now.",
-            active
-                .iter()
-                .zip(&self.active)
-                .map(|(labels, count)| (&labels[..], count.load(Ordering::Relaxed) as f64)),
+            active.iter().enumerate().map(|(method, labels)| {
+                let count: i64 = self
+                    .active
+                    .iter()
+                    .map(|shard| shard.0[method].load(Ordering::Relaxed))
+                    .sum();
+                (&labels[..], count as f64)
+            }),
         )
     }
 }
@@ -269,12 +305,13 @@ impl Watch<'_> {
     pub(crate) fn finish(self, route: Option<usize>, response: &Response) {
         let metrics = self.metrics;
         let nanos = metrics.clock.now().duration_since(self.started).as_nanos() as u64;
+        let shard = Shard::current();
         let code = response.status().as_u16();
         match SLOT.get(usize::from(code).wrapping_sub(100)) {
             Some(&slot) if slot != NONE => metrics.statuses(route, self.method).0
                 [usize::from(slot)]
             .get_or_init(Series::new)
-            .record(nanos, self.request_size, response),
+            .record(shard, nanos, self.request_size, response),
             _ => metrics.record_rare(
                 (route, self.method, code),
                 nanos,
@@ -282,13 +319,17 @@ impl Watch<'_> {
                 response,
             ),
         }
+        shard.add_signed(&metrics.active[shard.index].0[self.method], -1);
+        // Counted out above: the drop would count it out again.
+        std::mem::forget(self);
     }
 }
 
 impl Drop for Watch<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.metrics.active[self.method].fetch_sub(1, Ordering::Relaxed);
+        let shard = Shard::current();
+        shard.add_signed(&self.metrics.active[shard.index].0[self.method], -1);
     }
 }
 
