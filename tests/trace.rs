@@ -16,7 +16,6 @@ use portico::pool::{PoolBuilder, SqliteManager};
 use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskQueue, Workers};
 use portico::testing::TestClient;
-use portico::trace::Trace;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Welcome(String);
@@ -32,24 +31,17 @@ impl Task for Welcome {
     }
 }
 
-/// Enqueues a welcome and answers with the `traceparent` it would send on.
+/// Enqueues a welcome and answers with the `traceparent` it would send on
+/// (the current trace's).
 #[route(POST, "/signup/<name>")]
-async fn signup(
-    name: String,
-    queue: Dep<TaskQueue>,
-    trace: Extension<Trace>,
-) -> Result<String, ApiError> {
+async fn signup(name: String, queue: Dep<TaskQueue>) -> Result<String, ApiError> {
+    let trace = portico::trace::current().expect("RequestId makes the request's trace current");
     tracing::info!("signing up");
     queue
         .enqueue(Welcome(name))
         .await
         .map_err(|_| ApiError::unavailable("queue"))?;
-    Ok(trace
-        .0
-        .traceparent()
-        .to_str()
-        .unwrap_or_default()
-        .to_owned())
+    Ok(trace.traceparent().to_str().unwrap_or_default().to_owned())
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

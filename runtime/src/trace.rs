@@ -17,15 +17,19 @@ const MAX_TRACESTATE: usize = 512;
 /// the sampled flag, and the caller's `tracestate`.
 ///
 /// The request id middleware ([`RequestId`](crate::middleware::RequestId))
-/// makes it; handlers read it with `Extension<Trace>` to propagate it to
-/// the services they call ([`traceparent`](Trace::traceparent)).
+/// makes it current for the request ([`current`]); a handler reads it
+/// there to propagate it to the services it calls
+/// ([`traceparent`](Trace::traceparent)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
     trace_id: u128,
     span_id: u64,
-    parent_id: Option<u64>,
+    /// The caller's span; 0 (an id W3C forbids) when there is none.
+    parent_id: u64,
     flags: u8,
-    state: Option<HeaderValue>,
+    /// Boxed: most requests bring none, and a trace moves with its
+    /// request's future.
+    state: Option<Box<HeaderValue>>,
 }
 
 impl Trace {
@@ -35,7 +39,7 @@ impl Trace {
         Trace {
             trace_id: (u128::from(high) << 64) | u128::from(low),
             span_id: next_id(),
-            parent_id: None,
+            parent_id: 0,
             flags: 1,
             state: None,
         }
@@ -49,14 +53,23 @@ impl Trace {
         traceparent: Option<&HeaderValue>,
         tracestate: Option<&HeaderValue>,
     ) -> Option<Self> {
-        let (trace_id, parent_id, flags) = parse(traceparent?.as_bytes())?;
-        let state = tracestate
+        Self::continued(traceparent?, || tracestate)
+    }
+
+    /// [`from_headers`](Trace::from_headers), reading the `tracestate`
+    /// only when the `traceparent` is good.
+    pub(crate) fn continued<'h>(
+        traceparent: &HeaderValue,
+        tracestate: impl FnOnce() -> Option<&'h HeaderValue>,
+    ) -> Option<Self> {
+        let (trace_id, parent_id, flags) = parse(traceparent.as_bytes())?;
+        let state = tracestate()
             .filter(|state| state.len() <= MAX_TRACESTATE && state.to_str().is_ok())
-            .cloned();
+            .map(|state| Box::new(state.clone()));
         Some(Trace {
             trace_id,
             span_id: next_id(),
-            parent_id: Some(parent_id),
+            parent_id,
             flags,
             state,
         })
@@ -67,7 +80,7 @@ impl Trace {
     pub fn child(&self) -> Self {
         Trace {
             span_id: next_id(),
-            parent_id: Some(self.span_id),
+            parent_id: self.span_id,
             state: self.state.clone(),
             ..*self
         }
@@ -85,7 +98,7 @@ impl Trace {
 
     /// The caller's span id, when the trace came from outside.
     pub fn parent_id(&self) -> Option<String> {
-        self.parent_id.map(|id| format!("{id:016x}"))
+        (self.parent_id != 0).then(|| format!("{:016x}", self.parent_id))
     }
 
     /// Whether the caller asked for this trace to be recorded.
@@ -105,7 +118,7 @@ impl Trace {
 
     /// The caller's `tracestate`, to send on unchanged.
     pub fn tracestate(&self) -> Option<&HeaderValue> {
-        self.state.as_ref()
+        self.state.as_deref()
     }
 
     /// The trace id as a header value (the request id of a request that
@@ -124,7 +137,7 @@ impl Trace {
     pub(crate) fn to_record(&self) -> String {
         let parent = self.traceparent();
         let parent = parent.to_str().unwrap_or_default();
-        match self.state.as_ref().and_then(|state| state.to_str().ok()) {
+        match self.state.as_deref().and_then(|state| state.to_str().ok()) {
             Some(state) => format!("{parent}\n{state}"),
             None => parent.to_owned(),
         }
@@ -209,8 +222,11 @@ pub fn current() -> Option<Trace> {
 }
 
 /// Runs `future` with `trace` as [`current`].
-pub(crate) async fn scope<F: std::future::Future>(trace: Trace, future: F) -> F::Output {
-    CURRENT.scope(trace, future).await
+pub(crate) fn scope<F: std::future::Future>(
+    trace: Trace,
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    CURRENT.scope(trace, future)
 }
 
 /// `future`, run with the trace current where it is made: for work that
@@ -250,7 +266,7 @@ impl Trace {
         (
             Hex(self.trace_id),
             Hex(self.span_id),
-            self.parent_id.map(Hex),
+            (self.parent_id != 0).then_some(Hex(self.parent_id)),
         )
     }
 }

@@ -4,7 +4,7 @@
 //! alternating batches within one process, so drift hits both alike; the
 //! median of the paired per-batch differences is the figure.
 //!
-//! `cargo run --release -p portico-bench --bin metrics_overhead [ROUNDS]`
+//! `cargo run --release -p portico-bench --bin metrics_overhead [ROUNDS] [parallel]`
 
 use std::time::Instant;
 
@@ -41,15 +41,16 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
+/// Both services, each batch run on every core at once when `parallel`
+/// (the counters of one series then meet on every core's cache).
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(400);
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(400);
+    let parallel = args.next().as_deref() == Some("parallel");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    runtime.block_on(async {
+    let (off, on) = runtime.block_on(async {
         let off = App::new().mount(routes![user]).build().await.expect("app");
         let on = App::new()
             .mount(routes![user])
@@ -57,6 +58,46 @@ fn main() {
             .build()
             .await
             .expect("app");
+        (off, on)
+    });
+    if parallel {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let run = |service: &Service| -> f64 {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..cores)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            tokio::runtime::Builder::new_current_thread()
+                                .build()
+                                .expect("runtime")
+                                .block_on(batch(service))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("batch"))
+                    .sum::<f64>()
+                    / cores as f64
+            })
+        };
+        let (mut offs, mut ons, mut differences) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let a = run(&off);
+            let b = run(&on);
+            offs.push(a);
+            ons.push(b);
+            differences.push(b - a);
+        }
+        println!(
+            "per request on {cores} cores at once: off {:.1} ns, on {:.1} ns; metrics add {:.1} ns (median of {rounds} paired rounds)",
+            median(&mut offs),
+            median(&mut ons),
+            median(&mut differences)
+        );
+        return;
+    }
+    runtime.block_on(async {
         // Warm both: the first request of a series makes it.
         batch(&off).await;
         batch(&on).await;

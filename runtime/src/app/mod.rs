@@ -378,18 +378,21 @@ impl App {
         let stats = Arc::new(ServerStats::default());
         let http = self.metrics.map(|(config, scrape)| {
             let http = Arc::new(HttpMetrics::new(&self.routes));
-            scrape.set(Sources {
-                config,
-                http: Arc::clone(&http),
-                server: Arc::clone(&stats),
-                layers: self
-                    .global
-                    .iter()
-                    .chain(self.scoped.iter().map(|(_, layer)| layer))
-                    .cloned()
-                    .collect(),
-                health: container.get::<HealthChecker>(),
-            });
+            scrape.start(
+                Sources {
+                    config,
+                    http: Arc::clone(&http),
+                    server: Arc::clone(&stats),
+                    layers: self
+                        .global
+                        .iter()
+                        .chain(self.scoped.iter().map(|(_, layer)| layer))
+                        .cloned()
+                        .collect(),
+                    health: container.get::<HealthChecker>(),
+                },
+                &self.shutdown,
+            );
             http
         });
         let scoped = self.scoped;

@@ -73,7 +73,9 @@ use crate::body::Body;
 use crate::extract::{FromRequest, RequestContext};
 use crate::metrics::Exposition;
 use crate::ratelimit::ClientKey;
-use crate::response::{ApiError, IntoResponse, Refused, Rejection, Rendered, Response, refused};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::response::Rendered;
+use crate::response::{ApiError, IntoResponse, Refused, Rejection, Response, refused};
 use crate::service::{Middleware, Next, Request};
 
 /// Set on a replayed answer.
@@ -384,7 +386,7 @@ impl Middleware for Idempotency {
     fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
         let labels = OUTCOMES.map(|outcome| [("outcome", outcome)]);
         out.counter(
-            "portico_idempotency_requests",
+            "portico.idempotency.requests",
             "Requests with an Idempotency-Key, by what they came to.",
             labels
                 .iter()

@@ -1,26 +1,39 @@
-//! [`Exposition`]: writes metric families in the OpenMetrics text through
-//! `prometheus-client`'s encoder, with label values escaped.
+//! [`Exposition`]: writes metric families, named by the OpenTelemetry
+//! conventions (`http.server.request.duration`), into the OpenMetrics text
+//! through `prometheus-client`'s encoder (where names and label keys take
+//! `_` for `.`, and label values are escaped), or, with the `otlp`
+//! feature, into an OTLP batch.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelValue, LabelValueEncoder, NoLabelSet,
+    DescriptorEncoder, EncodeLabelValue, LabelValueEncoder, MetricEncoder, NoLabelSet,
 };
 use prometheus_client::metrics::MetricType;
 
 use super::{Histogram, Unit};
 
 /// A sample's labels: name and value pairs. Names are the caller's
-/// constants; values are escaped as the text format requires.
+/// constants, by the conventions (`http.route`); values are escaped as the
+/// text format requires.
 pub type Labels<'l> = &'l [(&'l str, &'l str)];
 
-/// Writes metric families at a scrape: each call is one family (its name,
-/// help and type once, then one sample per label set).
+/// Writes metric families at a scrape or an export: each call is one
+/// family (its name, help and type once, then one sample per label set).
+/// A family written twice (a layer added twice) is written once.
 ///
 /// A layer writes its own figures with it in
 /// [`Middleware::collect`](crate::middleware::Middleware::collect).
 pub struct Exposition<'a> {
-    encoder: DescriptorEncoder<'a>,
+    sink: Sink<'a>,
+    written: HashSet<String>,
+}
+
+enum Sink<'a> {
+    Text(DescriptorEncoder<'a>),
+    #[cfg(feature = "otlp")]
+    Otlp(&'a mut super::otlp::Batch),
 }
 
 impl std::fmt::Debug for Exposition<'_> {
@@ -29,32 +42,38 @@ impl std::fmt::Debug for Exposition<'_> {
     }
 }
 
+/// What one family's samples hold.
+pub(crate) enum Values<'s, 'l, 'h, const N: usize> {
+    Counter(&'s mut dyn Iterator<Item = (Labels<'l>, u64)>),
+    Gauge(&'s mut dyn Iterator<Item = (Labels<'l>, f64)>),
+    Histogram(&'s mut dyn Iterator<Item = (Labels<'l>, &'h Histogram<N>)>),
+}
+
 impl<'a> Exposition<'a> {
-    pub(crate) fn new(encoder: DescriptorEncoder<'a>) -> Self {
-        Exposition { encoder }
+    pub(crate) fn text(encoder: DescriptorEncoder<'a>) -> Self {
+        Exposition {
+            sink: Sink::Text(encoder),
+            written: HashSet::new(),
+        }
     }
 
-    /// A counter family: `name` without `_total` (the format adds it).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn otlp(batch: &'a mut super::otlp::Batch) -> Self {
+        Exposition {
+            sink: Sink::Otlp(batch),
+            written: HashSet::new(),
+        }
+    }
+
+    /// A counter family: `name` without `_total` (the text format adds it).
     pub fn counter<'l>(
         &mut self,
         name: &str,
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, u64)>,
     ) -> std::fmt::Result {
-        let mut family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (labels, value) in samples {
-            if labels.is_empty() {
-                family.encode_counter::<NoLabelSet, _, u64>(&value, None)?;
-            } else {
-                let labels = escaped(labels);
-                family
-                    .encode_family(&labels.as_slice())?
-                    .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
-            }
-        }
-        Ok(())
+        let mut samples = samples.into_iter();
+        self.family::<1>(name, help, None, Values::Counter(&mut samples))
     }
 
     /// A gauge family.
@@ -64,24 +83,23 @@ impl<'a> Exposition<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
     ) -> std::fmt::Result {
-        let mut family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for (labels, value) in samples {
-            if labels.is_empty() {
-                family.encode_gauge(&value)?;
-            } else {
-                let labels = escaped(labels);
-                family
-                    .encode_family(&labels.as_slice())?
-                    .encode_gauge(&value)?;
-            }
-        }
-        Ok(())
+        let mut samples = samples.into_iter();
+        self.family::<1>(name, help, None, Values::Gauge(&mut samples))
     }
 
-    /// A histogram family in `unit` (whose suffix the format adds to
-    /// `name`).
+    /// A gauge family whose values are in seconds.
+    pub fn gauge_seconds<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
+    ) -> std::fmt::Result {
+        let mut samples = samples.into_iter();
+        self.family::<1>(name, help, Some(Unit::Seconds), Values::Gauge(&mut samples))
+    }
+
+    /// A histogram family in `unit` (whose suffix the text format adds to
+    /// the name).
     pub fn histogram<'l, 'h, const N: usize>(
         &mut self,
         name: &str,
@@ -89,42 +107,125 @@ impl<'a> Exposition<'a> {
         unit: Unit,
         samples: impl IntoIterator<Item = (Labels<'l>, &'h Histogram<N>)>,
     ) -> std::fmt::Result {
-        let unit_name = unit.name();
-        let mut family =
-            self.encoder
-                .encode_descriptor(name, help, Some(&unit_name), MetricType::Histogram)?;
-        for (labels, histogram) in samples {
-            let mut count = 0;
-            let buckets: Vec<(f64, u64)> = histogram
-                .buckets()
-                .map(|(bound, n)| {
-                    count += n;
-                    let bound = if bound == u64::MAX {
-                        f64::MAX
-                    } else {
-                        unit.scale(bound)
-                    };
-                    (bound, n)
-                })
-                .collect();
-            let sum = unit.scale(histogram.sum());
-            if labels.is_empty() {
-                family.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-            } else {
-                let labels = escaped(labels);
-                family
-                    .encode_family(&labels.as_slice())?
-                    .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        let mut samples = samples.into_iter();
+        self.family(name, help, Some(unit), Values::Histogram(&mut samples))
+    }
+
+    fn family<const N: usize>(
+        &mut self,
+        name: &str,
+        help: &str,
+        unit: Option<Unit>,
+        values: Values<'_, '_, '_, N>,
+    ) -> std::fmt::Result {
+        if !self.written.insert(name.to_owned()) {
+            tracing::warn!(
+                family = name,
+                "a metric family was written twice; the second is left out"
+            );
+            return Ok(());
+        }
+        match &mut self.sink {
+            Sink::Text(encoder) => text(encoder, name, help, unit, values),
+            #[cfg(feature = "otlp")]
+            Sink::Otlp(batch) => {
+                batch.family(name, help, unit, values);
+                Ok(())
             }
         }
-        Ok(())
     }
 }
 
-fn escaped<'l>(labels: Labels<'l>) -> Vec<(&'l str, Escaped<'l>)> {
+fn text<const N: usize>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<Unit>,
+    values: Values<'_, '_, '_, N>,
+) -> std::fmt::Result {
+    let name = name.replace('.', "_");
+    let unit_name = unit.map(Unit::name);
+    let kind = match values {
+        Values::Counter(_) => MetricType::Counter,
+        Values::Gauge(_) => MetricType::Gauge,
+        Values::Histogram(_) => MetricType::Histogram,
+    };
+    let mut family = encoder.encode_descriptor(&name, help, unit_name.as_ref(), kind)?;
+    let mut sample =
+        |labels: Labels<'_>, write: &mut dyn FnMut(&mut MetricEncoder<'_>) -> std::fmt::Result| {
+            if labels.is_empty() {
+                write(&mut family)
+            } else {
+                let labels = escaped(labels);
+                write(&mut family.encode_family(&labels.as_slice())?)
+            }
+        };
+    match values {
+        Values::Counter(samples) => {
+            for (labels, value) in samples {
+                sample(labels, &mut |m| {
+                    m.encode_counter::<NoLabelSet, _, u64>(&value, None)
+                })?;
+            }
+        }
+        Values::Gauge(samples) => {
+            for (labels, value) in samples {
+                sample(labels, &mut |m| m.encode_gauge(&value))?;
+            }
+        }
+        Values::Histogram(samples) => {
+            let unit = unit.unwrap_or(Unit::Bytes);
+            for (labels, histogram) in samples {
+                let snapshot = Snapshot::of(histogram, unit);
+                sample(labels, &mut |m| {
+                    m.encode_histogram::<NoLabelSet>(
+                        snapshot.sum,
+                        snapshot.count,
+                        &snapshot.buckets,
+                        None,
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A histogram as written out: its sum and count, and each bucket's upper
+/// bound (`f64::MAX` for `+Inf`) and count, in the written unit.
+pub(crate) struct Snapshot {
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
+    pub(crate) buckets: Vec<(f64, u64)>,
+}
+
+impl Snapshot {
+    pub(crate) fn of<const N: usize>(histogram: &Histogram<N>, unit: Unit) -> Self {
+        let buckets: Vec<(f64, u64)> = histogram
+            .buckets()
+            .map(|(bound, n)| {
+                let bound = if bound == u64::MAX {
+                    f64::MAX
+                } else {
+                    unit.scale(bound)
+                };
+                (bound, n)
+            })
+            .collect();
+        Snapshot {
+            sum: unit.scale(histogram.sum()),
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+        }
+    }
+}
+
+/// Label keys by the text format's rules (`http.route` → `http_route`),
+/// values escaped.
+fn escaped<'l>(labels: Labels<'l>) -> Vec<(String, Escaped<'l>)> {
     labels
         .iter()
-        .map(|&(name, value)| (name, Escaped(value)))
+        .map(|&(name, value)| (name.replace('.', "_"), Escaped(value)))
         .collect()
 }
 

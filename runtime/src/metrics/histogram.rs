@@ -148,6 +148,15 @@ impl Unit {
         }
     }
 
+    /// The unit as OTLP names it (UCUM).
+    #[cfg(feature = "otlp")]
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Unit::Seconds => "s",
+            Unit::Bytes => "By",
+        }
+    }
+
     pub(crate) fn name(self) -> prometheus_client::registry::Unit {
         match self {
             Unit::Seconds => prometheus_client::registry::Unit::Seconds,

@@ -12,8 +12,12 @@
 
 mod exposition;
 mod histogram;
+#[cfg(feature = "otlp")]
+pub(crate) mod otlp;
 pub(crate) mod shard;
 
+#[cfg(feature = "otlp")]
+pub(crate) use exposition::Snapshot;
 pub use exposition::{Exposition, Labels};
 pub(crate) use histogram::{DURATION_BOUNDS, SIZE_BOUNDS};
 pub use histogram::{Histogram, Unit};
@@ -49,22 +53,22 @@ impl ServerStats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let accepted = load(&self.accepted);
         out.gauge(
-            "portico_server_connections_open",
+            "portico.server.connections.open",
             "Connections open now.",
             [(&[][..], accepted.saturating_sub(load(&self.closed)) as f64)],
         )?;
         out.counter(
-            "portico_server_connections_accepted",
+            "portico.server.connections.accepted",
             "Connections accepted.",
             [(&[][..], accepted)],
         )?;
         out.counter(
-            "portico_server_connections_at_capacity",
+            "portico.server.connections.at_capacity",
             "Connections that waited in the listen backlog because max_connections were open.",
             [(&[][..], load(&self.at_capacity))],
         )?;
         out.counter(
-            "portico_server_connections_cut",
+            "portico.server.connections.cut",
             "Connections the server closed: idle past the header timeout, or whose requests made no progress.",
             [
                 (&[("reason", "idle")][..], load(&self.cut_idle)),
@@ -72,7 +76,7 @@ impl ServerStats {
             ],
         )?;
         out.counter(
-            "portico_server_panics",
+            "portico.server.panics",
             "Panics caught in handlers and layers, each answered with a 500.",
             [(&[][..], load(&self.panics))],
         )

@@ -24,10 +24,10 @@ pub struct XRequestId(pub HeaderValue);
 ///
 /// The trace (W3C Trace Context): a well-formed `traceparent` (and its
 /// `tracestate`) continues the caller's trace under a new span; otherwise
-/// the request starts a trace. It goes into the request's extensions
-/// ([`Trace`], for a handler to pass on to the services it calls) and is
-/// current for the request's duration: a task enqueued meanwhile keeps
-/// it, and its run continues the trace.
+/// the request starts a trace. It is current for the request's duration
+/// ([`trace::current`](crate::trace::current), for a handler to pass on to
+/// the services it calls): a task enqueued meanwhile keeps it, and its run
+/// continues the trace.
 ///
 /// The id: a well-formed incoming `X-Request-Id` (1 to 128 of
 /// `A-Z a-z 0-9 - _ . :`), else the trace id; it goes into the
@@ -73,7 +73,9 @@ fn well_formed(id: &HeaderValue) -> bool {
 impl Middleware for RequestId {
     async fn call(&self, mut request: Request, next: Next) -> Response {
         let headers = request.headers();
-        let trace = Trace::from_headers(headers.get(TRACEPARENT), headers.get(TRACESTATE))
+        let trace = headers
+            .get(TRACEPARENT)
+            .and_then(|parent| Trace::continued(parent, || headers.get(TRACESTATE)))
             .unwrap_or_else(Trace::root);
         let id = headers
             .get(&self.header)
@@ -84,7 +86,6 @@ impl Middleware for RequestId {
             .headers_mut()
             .insert(self.header.clone(), id.clone());
         request.extensions_mut().insert(XRequestId(id.clone()));
-        request.extensions_mut().insert(trace.clone());
         // The id is well-formed or made here, and the trace's fields are
         // hex: nothing from the network reaches the log unchecked.
         // Behind routing (a route layer) the route is known now; before
@@ -129,7 +130,7 @@ impl Middleware for AccessLog {
             .extensions()
             .get::<XRequestId>()
             .map(|id| id.0.clone());
-        let trace = request.extensions().get::<Trace>().map(Trace::fields);
+        let trace = crate::trace::current().map(|trace| trace.fields());
         let response = next.run(request).await;
         tracing::info!(
             target: "portico::access",

@@ -418,7 +418,7 @@ impl Middleware for RateLimit {
             })
             .collect();
         out.counter(
-            "portico_ratelimit_requests",
+            "portico.ratelimit.requests",
             "Requests a rate-limit policy checked, by decision.",
             labels.iter().zip(&policies).flat_map(|(labels, policy)| {
                 [0, 1].map(|i| (&labels[i][..], policy.decisions[i].load(Ordering::Relaxed)))

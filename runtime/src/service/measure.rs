@@ -258,13 +258,13 @@ impl HttpMetrics {
             add(template, METHODS[*method], *code, series);
         }
         out.histogram(
-            "http_server_request_duration",
+            "http.server.request.duration",
             "Duration of HTTP server requests: from the request entering the pipeline to its response head.",
             Unit::Seconds,
             samples.iter().map(|(labels, series)| (labels.as_slice(), &series.duration)),
         )?;
         out.histogram(
-            "http_server_request_body_size",
+            "http.server.request.body.size",
             "Size of HTTP server request bodies whose length was declared.",
             Unit::Bytes,
             samples
@@ -272,7 +272,7 @@ impl HttpMetrics {
                 .map(|(labels, series)| (labels.as_slice(), &series.request_size)),
         )?;
         out.histogram(
-            "http_server_response_body_size",
+            "http.server.response.body.size",
             "Size of HTTP server response bodies whose length was known.",
             Unit::Bytes,
             samples
@@ -281,10 +281,10 @@ impl HttpMetrics {
         )?;
         let active: Vec<[(&str, &str); 2]> = METHODS
             .iter()
-            .map(|&method| [("http_request_method", method), ("url_scheme", "http")])
+            .map(|&method| [("http.request.method", method), ("url.scheme", "http")])
             .collect();
         out.gauge(
-            "http_server_active_requests",
+            "http.server.active_requests",
             "HTTP server requests being answered now.",
             active.iter().enumerate().map(|(method, labels)| {
                 let count: i64 = self
@@ -342,11 +342,11 @@ fn labels<'a>(
     error: bool,
 ) -> Vec<(&'a str, &'a str)> {
     [
-        Some(("http_request_method", method)),
-        Some(("url_scheme", "http")),
-        route.map(|route| ("http_route", route)),
-        Some(("http_response_status_code", code)),
-        error.then_some(("error_type", code)),
+        Some(("http.request.method", method)),
+        Some(("url.scheme", "http")),
+        route.map(|route| ("http.route", route)),
+        Some(("http.response.status_code", code)),
+        error.then_some(("error.type", code)),
     ]
     .into_iter()
     .flatten()

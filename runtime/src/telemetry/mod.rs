@@ -8,8 +8,12 @@
 //! counts nothing per request.
 
 mod format;
+#[cfg(feature = "otlp")]
+mod otlp;
 
-use std::collections::HashSet;
+#[cfg(feature = "otlp")]
+pub use otlp::{Otlp, OtlpError};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -45,6 +49,8 @@ pub struct Metrics {
     token: Option<String>,
     pools: Vec<(String, Box<dyn PoolView>)>,
     queues: Vec<(String, TaskQueue)>,
+    #[cfg(feature = "otlp")]
+    otlp: Option<Otlp>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -71,6 +77,8 @@ impl Default for Metrics {
             token: None,
             pools: Vec::new(),
             queues: Vec::new(),
+            #[cfg(feature = "otlp")]
+            otlp: None,
         }
     }
 }
@@ -109,6 +117,14 @@ impl Metrics {
     /// runs this process's workers made, by outcome, with their durations.
     pub fn queue(mut self, name: &str, queue: &TaskQueue) -> Self {
         self.queues.push((name.to_owned(), queue.clone()));
+        self
+    }
+
+    /// Also pushes the metrics to an OpenTelemetry collector (cargo
+    /// feature `otlp`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp(mut self, otlp: Otlp) -> Self {
+        self.otlp = Some(otlp);
         self
     }
 
@@ -153,12 +169,21 @@ impl std::fmt::Debug for Scrape {
 }
 
 impl Scrape {
-    pub(crate) fn set(&self, sources: Sources) {
-        let _ = self.0.set(Arc::new(sources));
+    /// Serves `sources` from now on, and pushes them over OTLP when the
+    /// configuration says so.
+    pub(crate) fn start(&self, sources: Sources, shutdown: &crate::shutdown::Shutdown) {
+        let sources = Arc::new(sources);
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = sources.config.otlp.clone() {
+            otlp::start(otlp, Arc::clone(&sources), shutdown);
+        }
+        let _ = shutdown;
+        let _ = self.0.set(sources);
     }
 }
 
-/// One scrape: the sources and what was read from them asynchronously.
+/// One scrape (or export): the sources and what was read from them
+/// asynchronously, each read bounded in time.
 struct Snapshot {
     sources: Arc<Sources>,
     queues: Vec<Option<QueueStats>>,
@@ -171,25 +196,43 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
-impl Collector for Snapshot {
-    fn encode(&self, encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let mut out = Exposition::new(encoder);
-        let sources = &*self.sources;
-        sources.http.write(&mut out)?;
-        sources.server.write(&mut out)?;
-        write_pools(&mut out, &sources.config.pools)?;
-        write_queues(&mut out, &sources.config.queues, &self.queues)?;
-        if let Some(report) = &self.health {
-            write_health(&mut out, report)?;
+impl Snapshot {
+    async fn gather(sources: Arc<Sources>) -> Snapshot {
+        let mut queues = Vec::with_capacity(sources.config.queues.len());
+        for (_, queue) in &sources.config.queues {
+            let stats = tokio::time::timeout(QUEUE_WAIT, queue.stats()).await;
+            queues.push(stats.ok().and_then(Result::ok));
         }
-        // A layer added twice writes its families once.
-        let mut seen = HashSet::new();
+        let health = match &sources.health {
+            Some(checker) => Some(checker.report().await),
+            None => None,
+        };
+        Snapshot {
+            sources,
+            queues,
+            health,
+        }
+    }
+
+    fn write(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
+        let sources = &*self.sources;
+        sources.http.write(out)?;
+        sources.server.write(out)?;
+        write_pools(out, &sources.config.pools)?;
+        write_queues(out, &sources.config.queues, &self.queues)?;
+        if let Some(report) = &self.health {
+            write_health(out, report)?;
+        }
         for layer in &sources.layers {
-            if seen.insert(Arc::as_ptr(layer) as *const () as usize) {
-                layer.collect(&mut out)?;
-            }
+            layer.collect(out)?;
         }
         Ok(())
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        self.write(&mut Exposition::text(encoder))
     }
 }
 
@@ -215,7 +258,7 @@ fn write_pools(
         })
         .collect();
     out.gauge(
-        "portico_pool_connections",
+        "portico.pool.connections",
         "Open connections, idle or in use.",
         states.iter().zip(&stats).flat_map(|(labels, stats)| {
             [
@@ -225,12 +268,12 @@ fn write_pools(
         }),
     )?;
     out.gauge(
-        "portico_pool_waiters",
+        "portico.pool.waiters",
         "Callers waiting for a connection.",
         per_pool(|s| s.waiters as f64),
     )?;
     out.counter(
-        "portico_pool_acquire_timeouts",
+        "portico.pool.acquire.timeouts",
         "Acquires that gave up waiting.",
         labels
             .iter()
@@ -238,7 +281,7 @@ fn write_pools(
             .map(|(labels, stats)| (&labels[..], stats.timeouts)),
     )?;
     out.counter(
-        "portico_pool_connections_created",
+        "portico.pool.connections.created",
         "Connections opened.",
         labels
             .iter()
@@ -246,7 +289,7 @@ fn write_pools(
             .map(|(labels, stats)| (&labels[..], stats.created)),
     )?;
     out.histogram(
-        "portico_pool_acquire_duration",
+        "portico.pool.acquire.duration",
         "How long a successful acquire took.",
         Unit::Seconds,
         labels
@@ -263,7 +306,7 @@ fn write_pools(
         })
         .collect();
     out.gauge(
-        "portico_pool_breaker_state",
+        "portico.pool.breaker.state",
         "1 for the circuit breaker's state now, 0 for the others.",
         breaker.iter().zip(&stats).flat_map(|(labels, stats)| {
             labels.iter().map(move |labels| {
@@ -273,7 +316,7 @@ fn write_pools(
         }),
     )?;
     out.counter(
-        "portico_pool_breaker_trips",
+        "portico.pool.breaker.trips",
         "Times the circuit breaker opened.",
         labels
             .iter()
@@ -314,12 +357,12 @@ fn write_queues(
         oldest.push(([("queue", name.as_str())], age));
     }
     out.gauge(
-        "portico_queue_tasks",
+        "portico.queue.tasks",
         "Tasks in the queue's store, by state.",
         depth.iter().map(|(labels, value)| (&labels[..], *value)),
     )?;
-    out.gauge(
-        "portico_queue_oldest_pending_age_seconds",
+    out.gauge_seconds(
+        "portico.queue.oldest_pending.age",
         "How long the oldest pending task has waited (0 when none waits).",
         oldest.iter().map(|(labels, value)| (&labels[..], *value)),
     )?;
@@ -334,7 +377,7 @@ fn write_queues(
         })
         .collect();
     out.gauge(
-        "portico_queue_up",
+        "portico.queue.up",
         "1 when this scrape could read the queue's store, else 0.",
         readable.iter().map(|(labels, value)| (&labels[..], *value)),
     )?;
@@ -347,7 +390,7 @@ fn write_queues(
         })
         .collect();
     out.counter(
-        "portico_queue_runs",
+        "portico.queue.runs",
         "Task runs this process's workers finished, by outcome.",
         outcomes
             .chunks(3)
@@ -369,7 +412,7 @@ fn write_queues(
         .map(|(name, _)| [("queue", name.as_str())])
         .collect();
     out.histogram(
-        "portico_queue_run_duration",
+        "portico.queue.run.duration",
         "How long this process's task runs took.",
         Unit::Seconds,
         names
@@ -386,7 +429,7 @@ fn write_health(out: &mut Exposition<'_>, report: &Report) -> std::fmt::Result {
         .map(|component| [("check", component.name.as_str())])
         .collect();
     out.gauge(
-        "portico_health_check_up",
+        "portico.health.check.up",
         "1 when the check passed at its latest run, else 0.",
         labels
             .iter()
@@ -396,8 +439,8 @@ fn write_health(out: &mut Exposition<'_>, report: &Report) -> std::fmt::Result {
                 (&labels[..], if up { 1.0 } else { 0.0 })
             }),
     )?;
-    out.gauge(
-        "portico_health_check_duration_seconds",
+    out.gauge_seconds(
+        "portico.health.check.duration",
         "How long the check's latest run took.",
         labels
             .iter()
@@ -430,21 +473,8 @@ fn scrape<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
                 .with_header(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
                 .into_response();
         }
-        let mut queues = Vec::with_capacity(sources.config.queues.len());
-        for (_, queue) in &sources.config.queues {
-            let stats = tokio::time::timeout(QUEUE_WAIT, queue.stats()).await;
-            queues.push(stats.ok().and_then(Result::ok));
-        }
-        let health = match &sources.health {
-            Some(checker) => Some(checker.report().await),
-            None => None,
-        };
         let mut registry = Registry::default();
-        registry.register_collector(Box::new(Snapshot {
-            sources,
-            queues,
-            health,
-        }));
+        registry.register_collector(Box::new(Snapshot::gather(sources).await));
         let mut text = String::new();
         if let Err(err) = prometheus_client::encoding::text::encode(&mut text, &registry) {
             tracing::error!(error = %err, "cannot write the metrics");
