@@ -78,13 +78,7 @@ async fn a_handlers_log_lines_carry_the_request_id_and_route() {
         .await;
     assert_eq!(read.status(), 200);
 
-    let log = captured.text();
-    let line = |needle: &str| {
-        log.lines()
-            .find(|line| line.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{log}"))
-            .to_owned()
-    };
+    let line = |needle: &str| captured.line(needle);
     let failed = line("order=7");
     assert!(failed.contains("req-7f3a"), "{failed}");
     assert!(

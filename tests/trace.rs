@@ -128,13 +128,7 @@ async fn a_traceparent_is_continued_in_logs_request_id_and_enqueued_tasks() {
         .await
         .expect("the tasks run")
         .unwrap();
-    let log = captured.text();
-    let line = |needle: &str| {
-        log.lines()
-            .find(|line| line.contains(needle))
-            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{log}"))
-            .to_owned()
-    };
+    let line = |needle: &str| captured.line(needle);
     let signing = line("signing up");
     for wanted in [
         format!("trace_id={TRACE_ID}"),

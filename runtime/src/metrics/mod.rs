@@ -11,14 +11,14 @@
 //! `portico_*`.
 
 mod exposition;
+mod family;
 mod histogram;
 #[cfg(feature = "otlp")]
 pub(crate) mod otlp;
 pub(crate) mod shard;
 
-#[cfg(feature = "otlp")]
-pub(crate) use exposition::Snapshot;
-pub use exposition::{Exposition, Labels};
+pub use exposition::Exposition;
+pub use family::Labels;
 pub(crate) use histogram::{DURATION_BOUNDS, SIZE_BOUNDS};
 pub use histogram::{Histogram, Unit};
 

@@ -8,8 +8,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, Sum, metric, number_data_point,
 };
 
-use super::exposition::Values;
-use super::{Labels, Snapshot, Unit};
+use super::Unit;
+use super::family::{Labels, Snapshot, Values};
 
 /// The families of one export, stamped with its time and the start of
 /// the cumulative counts (the app's start), in Unix nanoseconds.
