@@ -382,7 +382,8 @@ impl Middleware for Idempotency {
     /// malformed key, 409 while the first attempt runs, 422 for a key
     /// reused with another request, `Idempotent-Replayed` on a replay.
     /// `portico_idempotency_requests{outcome}`: what keyed requests came
-    /// to (see [`OUTCOMES`]).
+    /// to — `started`, `replayed`, `in_flight` (409), `mismatch` (422),
+    /// `bad_key` (400) or `store_error` (503).
     fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
         let labels = OUTCOMES.map(|outcome| [("outcome", outcome)]);
         out.counter(
