@@ -413,7 +413,7 @@ impl Jwt {
     /// the decoded bytes.
     pub fn verify_as<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
         self.with_claims(token, Some(now()), |payload, _| {
-            serde_json::from_slice(payload).map_err(|e| JwtError::Claims(e.to_string()))
+            serde_json::from_str(payload).map_err(|e| JwtError::Claims(e.to_string()))
         })
     }
 
@@ -427,8 +427,7 @@ impl Jwt {
     /// as JSON text, the form a request's extensions carry: one copy of
     /// the bytes instead of a map of owned strings.
     pub fn verify_claims(&self, token: &str) -> Result<VerifiedClaims, JwtError> {
-        self.with_claims(token, Some(now()), |payload, probe| {
-            let json = std::str::from_utf8(payload).map_err(|_| JwtError::NotObject("claims"))?;
+        self.with_claims(token, Some(now()), |json, probe| {
             Ok(VerifiedClaims::new(json, probe.sub.as_deref(), self.rules))
         })
     }
@@ -440,12 +439,13 @@ impl Jwt {
     }
 
     /// Authenticates `token`, checks its claims at `now` (when given), and
-    /// hands the decoded claims bytes and what the probe read to `read`.
+    /// hands the decoded claims (UTF-8, checked once here) and what the
+    /// probe read to `read`.
     fn with_claims<R>(
         &self,
         token: &str,
         now: Option<u64>,
-        read: impl FnOnce(&[u8], &probe::Claims<'_>) -> Result<R, JwtError>,
+        read: impl FnOnce(&str, &probe::Claims<'_>) -> Result<R, JwtError>,
     ) -> Result<R, JwtError> {
         if token.len() > self.max_len {
             return Err(JwtError::TooLarge { max: self.max_len });
@@ -475,6 +475,8 @@ impl Jwt {
         mac.verify_slice(&expected)
             .map_err(|_| JwtError::Signature)?;
         let claims = decode(payload, "claims", &mut stack, &mut heap)?;
+        // JSON text is UTF-8 (RFC 8259 §8.1); anything else is no object.
+        let claims = std::str::from_utf8(claims).map_err(|_| JwtError::NotObject("claims"))?;
         let probe = probe::claims(claims)?;
         if let Some(now) = now {
             self.check_claims(&probe, now)?;
@@ -560,6 +562,6 @@ fn segments(token: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// The claims as a map (already known to be an object with distinct names).
-fn as_map(payload: &[u8]) -> Result<Map<String, Value>, JwtError> {
-    serde_json::from_slice(payload).map_err(|_| JwtError::NotObject("claims"))
+fn as_map(payload: &str) -> Result<Map<String, Value>, JwtError> {
+    serde_json::from_str(payload).map_err(|_| JwtError::NotObject("claims"))
 }

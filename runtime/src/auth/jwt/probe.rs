@@ -261,8 +261,10 @@ pub(super) fn header(bytes: &[u8]) -> Result<Header<'_>, JwtError> {
     Ok(header)
 }
 
-pub(super) fn claims(bytes: &[u8]) -> Result<Claims<'_>, JwtError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+/// The registered claims of `json` (checked UTF-8 once, by the caller:
+/// read from a `str`, no string inside is checked again).
+pub(super) fn claims(json: &str) -> Result<Claims<'_>, JwtError> {
+    let mut deserializer = serde_json::Deserializer::from_str(json);
     let claims = deserializer
         .deserialize_map(ClaimsVisitor)
         .map_err(|e| classify(&e, "claims"))?;
