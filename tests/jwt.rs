@@ -128,6 +128,9 @@ fn tampering_with_any_part_is_caught() {
     );
     let long = format!("{signing_input}.{}", B64.encode([7u8; 33]));
     assert_eq!(verify(&long), Err(JwtError::Signature), "33 bytes");
+    // An HS512-sized MAC: longer than the buffer HS256's fits in.
+    let longer = format!("{signing_input}.{}", B64.encode([7u8; 64]));
+    assert_eq!(verify(&longer), Err(JwtError::Signature), "64 bytes");
 }
 
 #[test]

@@ -345,26 +345,29 @@ impl Jwt {
     }
 }
 
-/// Decodes strict base64url into `stack` when it fits, else into `heap`.
+/// Decodes strict base64url (no padding, no stray trailing bits) into
+/// `stack` when it fits, else into `heap`. Decoding is `base64-simd`'s
+/// (SIMD where the CPU has it): a fifth of a verification's work with a
+/// scalar decoder.
 fn decode<'b>(
     segment: &str,
     part: &'static str,
     stack: &'b mut [u8; 512],
     heap: &'b mut Vec<u8>,
 ) -> Result<&'b [u8], JwtError> {
-    let fits = segment.len() / 4 * 3 + 3 <= stack.len();
-    if fits {
-        let n = URL_SAFE_NO_PAD
-            .decode_slice(segment, stack)
-            .map_err(|_| JwtError::Base64(part))?;
-        Ok(&stack[..n])
+    // At most this many bytes: the decoder panics on a shorter output.
+    let most = segment.len() / 4 * 3 + 3;
+    let out = if most <= stack.len() {
+        &mut stack[..]
     } else {
         heap.clear();
-        URL_SAFE_NO_PAD
-            .decode_vec(segment, heap)
-            .map_err(|_| JwtError::Base64(part))?;
-        Ok(heap.as_slice())
-    }
+        heap.resize(most, 0);
+        &mut heap[..]
+    };
+    let decoded = base64_simd::URL_SAFE_NO_PAD
+        .decode(segment.as_bytes(), base64_simd::Out::from_slice(out))
+        .map_err(|_| JwtError::Base64(part))?;
+    Ok(decoded)
 }
 
 fn now() -> u64 {
@@ -464,10 +467,17 @@ impl Jwt {
             Some(key) => key,
             None => self.key_for(decode(header, "header", &mut stack, &mut heap)?)?,
         };
+        // 43 characters encode exactly 32 bytes, HS256's MAC.
         let mut expected = [0u8; 32];
-        match URL_SAFE_NO_PAD.decode_slice(signature, &mut expected) {
-            Ok(32) => {}
-            _ => return Err(JwtError::Signature),
+        if signature.len() != 43
+            || base64_simd::URL_SAFE_NO_PAD
+                .decode(
+                    signature.as_bytes(),
+                    base64_simd::Out::from_slice(&mut expected),
+                )
+                .is_err()
+        {
+            return Err(JwtError::Signature);
         }
         let mut mac = key.mac.clone();
         // The MAC covers the exact bytes received, not a re-encoding.
