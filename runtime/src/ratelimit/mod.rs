@@ -6,13 +6,18 @@
 //! the IETF `RateLimit-Policy` and `RateLimit` fields; a refused request is
 //! a 429 envelope with `Retry-After`.
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod store;
 
-pub use store::{ClientKey, Decision, MemoryStore, RateLimitStore};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+pub use store::{Checked, ClientKey, Decision, MemoryStore, RateLimitStore, StoreError};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
 
 use http::HeaderValue;
 use http::header::{HeaderName, RETRY_AFTER};
@@ -160,6 +165,34 @@ pub struct RateLimit {
     store: Arc<dyn RateLimitStore>,
     key: Option<KeyFn>,
     jwt: Option<Arc<Jwt>>,
+    /// What happens while a shared store cannot answer.
+    outage: Arc<Outage>,
+}
+
+/// A shared store's outage policy and state, shared by the layer's clones.
+struct Outage {
+    /// Refuse (503) instead of falling back to local buckets.
+    fail_closed: bool,
+    /// The longest a check waits for the store.
+    timeout: Duration,
+    /// The buckets used meanwhile, in this process.
+    local: MemoryStore,
+    /// Whether the last check failed: the log tells of each change once.
+    failing: AtomicBool,
+    /// Checks the store failed, ever.
+    failures: AtomicU64,
+}
+
+impl Default for Outage {
+    fn default() -> Self {
+        Outage {
+            fail_closed: false,
+            timeout: Duration::from_millis(250),
+            local: MemoryStore::default(),
+            failing: AtomicBool::new(false),
+            failures: AtomicU64::new(0),
+        }
+    }
 }
 
 impl std::fmt::Debug for RateLimit {
@@ -204,6 +237,7 @@ impl RateLimit {
             store: Arc::new(MemoryStore::default()),
             key: None,
             jwt: None,
+            outage: Arc::default(),
         }
     }
 
@@ -245,6 +279,68 @@ impl RateLimit {
     ) -> Self {
         self.key = Some(Arc::new(key));
         self
+    }
+
+    /// While the shared store cannot answer, refuse requests with a 503
+    /// (and `Retry-After`) instead of limiting them with this process's
+    /// own buckets (the default: the API stays up, each instance enforcing
+    /// the limit on its own share of the traffic).
+    pub fn fail_closed(mut self) -> Self {
+        self.outage_mut().fail_closed = true;
+        self
+    }
+
+    /// The longest a check waits for a shared store before counting it
+    /// as down for that request (default 250 ms).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.outage_mut().timeout = timeout;
+        self
+    }
+
+    fn outage_mut(&mut self) -> &mut Outage {
+        // Configured before the layer is cloned into an app.
+        if Arc::get_mut(&mut self.outage).is_none() {
+            self.outage = Arc::new(Outage {
+                fail_closed: self.outage.fail_closed,
+                timeout: self.outage.timeout,
+                ..Outage::default()
+            });
+        }
+        Arc::get_mut(&mut self.outage).expect("just made unique")
+    }
+
+    /// The decision of the store, or of the outage policy when a shared
+    /// store cannot answer in time (`None`: refuse with a 503).
+    async fn decide(&self, key: &ClientKey, policy: &Policy) -> Option<Decision> {
+        let later = match self.store.check(key, policy) {
+            Checked::Now(decision) => return Some(decision),
+            Checked::Later(later) => later,
+        };
+        let outage = &*self.outage;
+        let answer = tokio::time::timeout(outage.timeout, later)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut));
+        match answer {
+            Ok(decision) => {
+                if outage.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the rate-limit store answers again; shared buckets are back");
+                }
+                Some(decision)
+            }
+            Err(error) => {
+                outage.failures.fetch_add(1, Ordering::Relaxed);
+                if !outage.failing.swap(true, Ordering::Relaxed) {
+                    let error = error.to_string();
+                    tracing::warn!(
+                        error = %crate::text::untrusted(&error),
+                        fail_closed = outage.fail_closed,
+                        "the rate-limit store cannot answer; {}",
+                        if outage.fail_closed { "refusing requests" } else { "limiting with this process's buckets" }
+                    );
+                }
+                (!outage.fail_closed).then(|| outage.local.check_now(key, policy))
+            }
+        }
     }
 
     /// Keeps buckets in `store` instead of in this process.
@@ -375,7 +471,13 @@ impl Middleware for RateLimit {
             return next.run(request).await;
         };
         let key = self.client_key(&mut request, next.peer_addr());
-        let decision = self.store.check(&key, policy);
+        let Some(decision) = self.decide(&key, policy).await else {
+            return refused(
+                ApiError::unavailable("the service is unavailable; retry later")
+                    .with_header(RETRY_AFTER, HeaderValue::from(1))
+                    .into_response(),
+            );
+        };
         policy.decisions[usize::from(!decision.allowed)].fetch_add(1, Ordering::Relaxed);
         // The idempotency layer scopes keys by the same client. Only
         // unsafe methods can carry a key it honours: a GET pays nothing.
@@ -423,6 +525,11 @@ impl Middleware for RateLimit {
             labels.iter().zip(&policies).flat_map(|(labels, policy)| {
                 [0, 1].map(|i| (&labels[i][..], policy.decisions[i].load(Ordering::Relaxed)))
             }),
+        )?;
+        out.counter(
+            "portico.ratelimit.store.failures",
+            "Checks the shared bucket store could not answer in time (each decided by the outage policy).",
+            [(&[][..], self.outage.failures.load(Ordering::Relaxed))],
         )
     }
 

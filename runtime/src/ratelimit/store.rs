@@ -1,6 +1,9 @@
-//! Token buckets kept in memory, in shards, with idle buckets dropped.
+//! Where token buckets live: the [`RateLimitStore`] trait, and buckets
+//! kept in memory, in shards, with idle buckets dropped.
 
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 
 use hashbrown::HashTable;
 use std::net::IpAddr;
@@ -37,11 +40,42 @@ pub struct Decision {
 }
 
 /// Where buckets live. The in-process [`MemoryStore`] is the default; a
-/// shared store (Redis, PostgreSQL) can replace it for several instances.
-/// A store keeps its own clock (a shared one would use the server's).
+/// shared store ([`PostgresStore`](super::PostgresStore)) lets several
+/// instances share one bucket per client. A store keeps its own clock (a
+/// shared one uses its server's, so instances with drifting clocks agree).
 pub trait RateLimitStore: Send + Sync + 'static {
-    /// Takes a token from `key`'s bucket under `policy`, if there is one.
-    fn check(&self, key: &ClientKey, policy: &Policy) -> Decision;
+    /// Takes a token from `key`'s bucket under `policy`, if there is one:
+    /// at once, or after a round trip to a shared store.
+    fn check<'a>(&'a self, key: &'a ClientKey, policy: &'a Policy) -> Checked<'a>;
+}
+
+/// A store's answer: at once (in-process), or after a round trip.
+pub enum Checked<'a> {
+    /// Decided.
+    Now(Decision),
+    /// To be awaited; an error when the shared store could not answer.
+    Later(Pin<Box<dyn Future<Output = Result<Decision, StoreError>> + Send + 'a>>),
+}
+
+impl std::fmt::Debug for Checked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Checked::Now(decision) => f.debug_tuple("Now").field(decision).finish(),
+            Checked::Later(_) => f.write_str("Later"),
+        }
+    }
+}
+
+/// Why a shared store could not decide.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached or refused the query.
+    #[error("the rate-limit store is unavailable: {0}")]
+    Unavailable(String),
+    /// It did not answer in time.
+    #[error("the rate-limit store did not answer in time")]
+    TimedOut,
 }
 
 /// One client's bucket, kept as GCRA's "theoretical arrival time": the
@@ -134,16 +168,22 @@ fn ceil_div(a: u64, b: u64) -> u64 {
 }
 
 impl RateLimitStore for MemoryStore {
-    fn check(&self, key: &ClientKey, policy: &Policy) -> Decision {
+    #[inline]
+    fn check<'a>(&'a self, key: &'a ClientKey, policy: &'a Policy) -> Checked<'a> {
+        Checked::Now(self.check_now(key, policy))
+    }
+}
+
+impl MemoryStore {
+    /// Takes a token from `key`'s bucket under `policy`, now.
+    pub fn check_now(&self, key: &ClientKey, policy: &Policy) -> Decision {
         let now = self
             .clock
             .delta_as_nanos(self.clock_epoch, self.clock.raw());
         self.check_ns(key, policy, now)
     }
-}
 
-impl MemoryStore {
-    /// [`check`](RateLimitStore::check) as if the time were `now`: for
+    /// [`check_now`](MemoryStore::check_now) as if the time were `now`: for
     /// tests and simulations that drive time themselves. Use one or the
     /// other on a store, not both (they read different clocks).
     pub fn check_at(&self, key: &ClientKey, policy: &Policy, now: Instant) -> Decision {
