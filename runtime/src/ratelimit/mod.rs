@@ -8,10 +8,14 @@
 
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 pub use store::{Checked, ClientKey, Decision, MemoryStore, RateLimitStore, StoreError};
 
 use std::net::{IpAddr, SocketAddr};

@@ -100,7 +100,14 @@ impl PostgresStore {
         let interval = i64::try_from(policy.interval_ns.div_ceil(1000)).unwrap_or(i64::MAX);
         let tolerance = interval.saturating_mul(i64::from(policy.capacity) - 1);
         let row = conn
-            .query_opt(CHECK, &[&row_key(key, policy), &interval, &tolerance])
+            .query_opt(
+                CHECK,
+                &[
+                    &super::store::bucket_name(key, policy),
+                    &interval,
+                    &tolerance,
+                ],
+            )
             .await
             .map_err(unavailable)?
             .ok_or_else(|| StoreError::Unavailable("the bucket's row vanished".into()))?;
@@ -125,17 +132,6 @@ impl PostgresStore {
 impl RateLimitStore for PostgresStore {
     fn check<'a>(&'a self, key: &'a ClientKey, policy: &'a Policy) -> Checked<'a> {
         Checked::Later(Box::pin(self.check_in_db(key, policy)))
-    }
-}
-
-/// A bucket's row: the policy's name, then the client.
-fn row_key(key: &ClientKey, policy: &Policy) -> String {
-    let name = &*policy.name;
-    match key {
-        ClientKey::Subject(subject) => format!("{name}\u{1f}sub:{subject}"),
-        ClientKey::Ip(ip) => format!("{name}\u{1f}ip:{ip}"),
-        ClientKey::Custom(custom) => format!("{name}\u{1f}custom:{custom}"),
-        ClientKey::Unknown => format!("{name}\u{1f}unknown"),
     }
 }
 

@@ -26,6 +26,19 @@ pub enum ClientKey {
     Unknown,
 }
 
+/// A bucket's name in a shared store: the policy's name, then the client
+/// (a unit separator between them, which neither contains in practice).
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub(crate) fn bucket_name(key: &ClientKey, policy: &Policy) -> String {
+    let name = &*policy.name;
+    match key {
+        ClientKey::Subject(subject) => format!("{name}\u{1f}sub:{subject}"),
+        ClientKey::Ip(ip) => format!("{name}\u{1f}ip:{ip}"),
+        ClientKey::Custom(custom) => format!("{name}\u{1f}custom:{custom}"),
+        ClientKey::Unknown => format!("{name}\u{1f}unknown"),
+    }
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
