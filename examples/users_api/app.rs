@@ -14,9 +14,10 @@ use portico::docs::Info;
 use portico::health::HealthChecker;
 use portico::idempotency::{Idempotency, Idempotent};
 use portico::middleware::{AccessLog, CatchPanic, RequestId};
+use portico::pool::{PoolBuilder, PostgresManager};
 use portico::prelude::*;
 use portico::queue::{Task, TaskError, TaskId, TaskQueue, TaskRecord, Workers};
-use portico::ratelimit::RateLimit;
+use portico::ratelimit::{PostgresStore, RateLimit, RedisStore};
 use portico::telemetry::Metrics;
 use regex::Regex;
 
@@ -218,6 +219,9 @@ pub(crate) struct Settings {
     pub task_lease: Duration,
     /// The bearer token `/metrics` asks for; open without one.
     pub metrics_token: Option<String>,
+    /// Where the rate limiter keeps its buckets when instances share them
+    /// (`redis://…` or `postgres://…`); in this process without one.
+    pub state_url: Option<String>,
 }
 
 impl Default for Settings {
@@ -233,6 +237,7 @@ impl Default for Settings {
             idempotency_lease: Duration::from_secs(60),
             task_lease: Duration::from_secs(30),
             metrics_token: None,
+            state_url: None,
         }
     }
 }
@@ -268,6 +273,57 @@ impl Settings {
     }
 }
 
+/// The rate limiter's buckets, shared by the instances that name the same
+/// `PORTICO_STATE_URL`.
+#[derive(Clone)]
+enum SharedLimits {
+    Postgres(Arc<PostgresStore>),
+    Redis(RedisStore),
+}
+
+impl SharedLimits {
+    async fn connect(url: &str) -> Result<Self, portico::Error> {
+        let config = |message: String| portico::Error::Config {
+            name: "PORTICO_STATE_URL".into(),
+            message,
+        };
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
+            let store = RedisStore::connect(url)
+                .await
+                .map_err(|e| config(e.to_string()))?;
+            return Ok(SharedLimits::Redis(store));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PoolBuilder::new()
+                .max_size(8)
+                .acquire_timeout(Duration::from_millis(250))
+                .build(PostgresManager::new(url))
+                .await
+                .map_err(|e| config(e.to_string()))?;
+            let store = PostgresStore::new(pool)
+                .await
+                .map_err(|e| config(e.to_string()))?;
+            return Ok(SharedLimits::Postgres(Arc::new(store)));
+        }
+        Err(config("must be a redis:// or postgres:// URL".into()))
+    }
+
+    fn limit(&self, limit: RateLimit) -> RateLimit {
+        match self {
+            SharedLimits::Postgres(store) => limit.store(Arc::clone(store)),
+            SharedLimits::Redis(store) => limit.store(store.clone()),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        let pinged = match self {
+            SharedLimits::Postgres(store) => store.ping().await,
+            SharedLimits::Redis(store) => store.ping().await,
+        };
+        pinged.map_err(|e| e.to_string())
+    }
+}
+
 /// The users API on the database `settings` name: connects to it and
 /// brings its schema up to date first.
 pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
@@ -277,6 +333,14 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
             message: err.to_string(),
         })?
         .authenticate_with(Arc::new(settings.jwt()?));
+    let shared = match &settings.state_url {
+        Some(url) => Some(SharedLimits::connect(url).await?),
+        None => None,
+    };
+    let limit = match &shared {
+        Some(shared) => shared.limit(limit),
+        None => limit,
+    };
     let store = UserStore::connect(&settings.database_url).await?;
     let tasks = store.task_queue().await?;
     // Keys live in the users' database: a user and the key that created
@@ -324,6 +388,16 @@ pub(crate) async fn app(settings: &Settings) -> Result<App, portico::Error> {
                 .register("queue", true, move || {
                     let tasks = Dep::clone(&tasks);
                     async move { tasks.ping().await }
+                })
+                // Not critical: without it each instance limits on its own.
+                .register("ratelimit", false, move || {
+                    let shared = shared.clone();
+                    async move {
+                        match shared {
+                            Some(shared) => shared.ping().await,
+                            None => Ok(()),
+                        }
+                    }
                 })
         })
         // `GET /metrics`: exempt from the rate limit, like the health

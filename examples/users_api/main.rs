@@ -12,7 +12,9 @@
 //! PORTICO_RATE_CAPACITY (100), PORTICO_RATE_REFILL_PER_SEC (10),
 //! PORTICO_IDEMPOTENCY_TTL_SECS (86400), PORTICO_IDEMPOTENCY_LEASE_SECS (60),
 //! PORTICO_TASK_LEASE_SECS (30), PORTICO_METRICS_TOKEN (unset: `/metrics`
-//! is open; required when PORTICO_ENV=production).
+//! is open; required when PORTICO_ENV=production), PORTICO_STATE_URL
+//! (unset: rate-limit buckets in this process; redis://… or postgres://…
+//! to share them between instances).
 
 mod app;
 mod secret;
@@ -66,6 +68,7 @@ fn settings() -> Result<Settings, portico::Error> {
             "PORTICO_TASK_LEASE_SECS",
             defaults.task_lease.as_secs(),
         )?),
+        state_url: std::env::var("PORTICO_STATE_URL").ok(),
         metrics_token: match std::env::var("PORTICO_METRICS_TOKEN") {
             Ok(token) if token.len() >= 16 => Some(token),
             Ok(_) => {

@@ -70,6 +70,14 @@ impl PostgresStore {
         })
     }
 
+    /// A health check: a connection can be had and answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool
+            .ping(Duration::from_secs(1))
+            .await
+            .map_err(StoreError::Unavailable)
+    }
+
     async fn check_in_db(&self, key: &ClientKey, policy: &Policy) -> Result<Decision, StoreError> {
         let mut conn = self.pool.get().await.map_err(unavailable)?;
         let decided = self.check_on(&conn, key, policy).await;

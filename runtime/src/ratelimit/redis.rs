@@ -72,6 +72,16 @@ impl RedisStore {
         })
     }
 
+    /// A health check: Redis answers `PING`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
+
     async fn check_in_redis(
         &self,
         key: &ClientKey,

@@ -62,6 +62,13 @@ pub trait RateLimitStore: Send + Sync + 'static {
     fn check<'a>(&'a self, key: &'a ClientKey, policy: &'a Policy) -> Checked<'a>;
 }
 
+/// A store shared with the code that keeps it (for a health check, say).
+impl<T: RateLimitStore + ?Sized> RateLimitStore for Arc<T> {
+    fn check<'a>(&'a self, key: &'a ClientKey, policy: &'a Policy) -> Checked<'a> {
+        (**self).check(key, policy)
+    }
+}
+
 /// A store's answer: at once (in-process), or after a round trip.
 pub enum Checked<'a> {
     /// Decided.
