@@ -12,76 +12,36 @@
 mod common;
 #[path = "support/examples.rs"]
 mod examples;
+#[path = "support/flagship.rs"]
+mod flagship;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::postgres::TestPostgres;
+use flagship::post;
 use portico::pool::tokio_postgres::{self, NoTls};
 
 const SECRET: &str = "the crash test's own secret, 32+ bytes long";
 const LEASE_SECS: u64 = 5;
 
 fn flagship(database_url: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(examples::example("users_api"))
-        .env("PORTICO_ADDR", "127.0.0.1:0")
-        .env("PORTICO_DATABASE_URL", database_url)
-        .env("PORTICO_JWT_SECRET", SECRET)
-        .env("PORTICO_IDEMPOTENCY_LEASE_SECS", LEASE_SECS.to_string())
-        .env("PORTICO_TASK_LEASE_SECS", "2")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start users_api");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on http://") {
-        line.clear();
-        assert_ne!(
-            stderr.read_line(&mut line).unwrap(),
-            0,
-            "users_api exited before listening"
-        );
-    }
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        let _ = stderr.read_to_string(&mut rest);
-    });
-    (child, addr)
+    let lease = LEASE_SECS.to_string();
+    flagship::start(&[
+        ("PORTICO_DATABASE_URL", database_url),
+        ("PORTICO_JWT_SECRET", SECRET),
+        ("PORTICO_IDEMPOTENCY_LEASE_SECS", &lease),
+        ("PORTICO_TASK_LEASE_SECS", "2"),
+    ])
 }
 
 fn token() -> String {
-    let output = Command::new(examples::example("users_api"))
-        .args(["token", "--sub", "42", "--role", "user"])
-        .env("PORTICO_JWT_SECRET", SECRET)
-        .output()
-        .expect("users_api token");
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    flagship::token(SECRET, "42")
 }
 
 fn keyed_post(token: &str) -> Vec<u8> {
     post(token, "crash", Some("crash-1"))
-}
-
-fn post(token: &str, name: &str, key: Option<&str>) -> Vec<u8> {
-    let body = format!(r#"{{"name": "{name}", "email": "{name}@example.com", "age": 40}}"#);
-    let key = key.map_or(String::new(), |k| format!("Idempotency-Key: \"{k}\"\r\n"));
-    format!(
-        "POST /users HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Authorization: Bearer {token}\r\n{key}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
 }
 
 /// A connection of the test's own to the database.
