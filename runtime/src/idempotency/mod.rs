@@ -39,6 +39,8 @@
 //! is free again after it.
 
 mod key;
+#[cfg(feature = "redis")]
+mod redis;
 mod sql;
 mod store;
 
@@ -46,6 +48,8 @@ use crate::openapi::Operation;
 use crate::pool::SqlEngine;
 use crate::router::covers;
 pub use key::{KeyError, MAX_KEY_LEN};
+#[cfg(feature = "redis")]
+pub use redis::RedisStore;
 #[cfg(feature = "postgres")]
 pub use sql::PostgresStore;
 #[cfg(feature = "sqlite")]
