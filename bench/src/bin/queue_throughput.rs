@@ -8,7 +8,9 @@
 //! cargo run --release -p portico-bench --bin queue_throughput -- channel 50000
 //! ```
 //!
-//! A third argument `drain` measures the drain only.
+//! A third argument `drain` measures the drain only. `INSTANCES=3` (with
+//! `postgres`) drains with three instances' workers, each on its own pool
+//! (as three processes would be), instead of one.
 //!
 //! Two figures per backend, as honest queue benchmarks give them:
 //! - drain: N tasks enqueued first, then the workers start; jobs/s until
@@ -101,20 +103,51 @@ async fn stop(service: Service) {
 use portico::Service;
 
 async fn drain(kind: &str, n: usize) {
+    let instances: usize = std::env::var("INSTANCES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let queue = queue_for(kind).await;
     for _ in 0..n {
         queue.enqueue(Noop).await.expect("enqueue");
     }
+    let mut others = Vec::new();
+    for _ in 1..instances {
+        others.push(postgres_queue().await);
+    }
     let started = Instant::now();
-    let service = start(&queue).await;
-    queue.wait_idle().await.expect("drains");
+    let mut services = vec![start(&queue).await];
+    for other in &others {
+        services.push(start(other).await);
+    }
+    if instances == 1 {
+        queue.wait_idle().await.expect("drains");
+    } else {
+        // Other instances' runs wake no one here: watch the store.
+        while queue.stats().await.expect("stats").depth() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     let elapsed = started.elapsed();
-    stop(service).await;
+    for service in services {
+        stop(service).await;
+    }
     println!(
-        "{kind} drain: {n} tasks in {:.2} s = {:.0} jobs/s",
+        "{kind} drain ({instances} instance(s)): {n} tasks in {:.2} s = {:.0} jobs/s",
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// Another instance's queue on the same database (no fresh table).
+async fn postgres_queue() -> TaskQueue {
+    let url = std::env::var("PORTICO_BENCH_POSTGRES").expect("PORTICO_BENCH_POSTGRES");
+    let pool = PoolBuilder::new()
+        .max_size(8)
+        .build(PostgresManager::new(url))
+        .await
+        .expect("postgres pool");
+    TaskQueue::postgres(pool).await.expect("postgres queue")
 }
 
 async fn sustained(kind: &str, n: usize) {
