@@ -195,6 +195,15 @@ async fn three_instances_share_users_keys_tasks_and_limits() {
         1,
         "one user for the key"
     );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM portico_tasks WHERE payload LIKE '%ada@example.com%'"
+        )
+        .await,
+        1,
+        "one welcome task for the key"
+    );
 
     // Tasks enqueued on each instance all run to done, each email once.
     for (i, addr) in instances.into_iter().enumerate() {
