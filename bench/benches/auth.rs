@@ -9,19 +9,10 @@ use std::num::NonZeroU32;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portico::auth::Jwt;
 use portico::ratelimit::{ClientKey, MemoryStore, Policy};
-use serde::Deserialize;
+use portico_bench::BenchClaims;
 use serde_json::json;
 
 const SECRET: &[u8] = b"a benchmark secret of 32 bytes!!";
-
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct Claims {
-    sub: String,
-    role: String,
-    exp: u64,
-    iat: u64,
-}
 
 fn jwt_verify(c: &mut Criterion) {
     let portico = Jwt::new(SECRET).expect("key");
@@ -31,19 +22,21 @@ fn jwt_verify(c: &mut Criterion) {
     let key = jsonwebtoken::DecodingKey::from_secret(SECRET);
     let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     // Same token, both sides verify signature and exp and build the claims.
-    assert!(jsonwebtoken::decode::<Claims>(&token, &key, &validation).is_ok());
-    assert!(portico.verify_as::<Claims>(&token).is_ok());
+    assert!(jsonwebtoken::decode::<BenchClaims>(&token, &key, &validation).is_ok());
+    assert!(portico.verify_as::<BenchClaims>(&token).is_ok());
 
     let mut group = c.benchmark_group("jwt_verify");
     group.bench_function("portico", |b| {
-        b.iter(|| black_box(portico.verify_as::<Claims>(black_box(&token)).is_ok()))
+        b.iter(|| black_box(portico.verify_as::<BenchClaims>(black_box(&token)).is_ok()))
     });
     group.bench_function("portico_map", |b| {
         b.iter(|| black_box(portico.verify(black_box(&token)).is_ok()))
     });
     group.bench_function("jsonwebtoken", |b| {
         b.iter(|| {
-            black_box(jsonwebtoken::decode::<Claims>(black_box(&token), &key, &validation).is_ok())
+            black_box(
+                jsonwebtoken::decode::<BenchClaims>(black_box(&token), &key, &validation).is_ok(),
+            )
         })
     });
     group.finish();

@@ -8,20 +8,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use portico::auth::Jwt;
-use serde::Deserialize;
+use portico_bench::BenchClaims;
 use serde_json::json;
 
 const SECRET: &[u8] = b"a benchmark secret of 32 bytes!!";
 const BATCH: u32 = 5_000;
-
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct Claims {
-    sub: String,
-    role: String,
-    exp: u64,
-    iat: u64,
-}
 
 fn timed(mut verify: impl FnMut() -> bool) -> f64 {
     let started = Instant::now();
@@ -38,9 +29,9 @@ fn main() {
         .expect("token");
     let key = jsonwebtoken::DecodingKey::from_secret(SECRET);
     let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-    let mut ours = || portico.verify_as::<Claims>(black_box(&token)).is_ok();
+    let mut ours = || portico.verify_as::<BenchClaims>(black_box(&token)).is_ok();
     let mut theirs =
-        || jsonwebtoken::decode::<Claims>(black_box(&token), &key, &validation).is_ok();
+        || jsonwebtoken::decode::<BenchClaims>(black_box(&token), &key, &validation).is_ok();
     let (mut a, mut b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..200 {
         let (p, j) = if round % 2 == 0 {

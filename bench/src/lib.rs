@@ -3,6 +3,20 @@
 pub mod github;
 pub mod three_deps;
 
+/// The claims every JWT benchmark verifies into: what an API reads of its
+/// tokens.
+#[derive(Debug, serde::Deserialize)]
+pub struct BenchClaims {
+    /// The subject.
+    pub sub: String,
+    /// The role.
+    pub role: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::github::{ROUTES, sample_path, to_matchit};

@@ -2,16 +2,7 @@
 //! callgrind: `valgrind --tool=callgrind target/release/jwt_count 20000`.
 
 use portico::auth::Jwt;
-use serde::Deserialize;
-
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct Claims {
-    sub: String,
-    role: String,
-    exp: u64,
-    iat: u64,
-}
+use portico_bench::BenchClaims;
 
 fn main() {
     let n: u32 = std::env::args()
@@ -23,7 +14,7 @@ fn main() {
         .create(&serde_json::json!({"sub": "42", "role": "admin", "iat": 1_700_000_000u64, "exp": 4_000_000_000u64}))
         .expect("token");
     for _ in 0..n {
-        let claims: Claims = jwt.verify_as(std::hint::black_box(&token)).expect("valid");
+        let claims: BenchClaims = jwt.verify_as(std::hint::black_box(&token)).expect("valid");
         std::hint::black_box(claims);
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::store::{
     Begin, IdempotencyStore, RecordKey, StoreError, StoreFuture, StoredResponse, Token,
@@ -97,14 +97,7 @@ impl RedisStore {
     /// Records on the Redis server at `url`: connects now, reconnects
     /// later on its own; a command waits at most a second for its answer.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(backend)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(backend)?;
+        let connection = crate::pool::redis::connect(url).await.map_err(backend)?;
         Ok(RedisStore {
             connection,
             scripts: [BEGIN, RENEW, COMPLETE, RELEASE].map(redis::Script::new),

@@ -72,8 +72,7 @@ impl<'a> Exposition<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
     ) -> std::fmt::Result {
-        let mut samples = samples.into_iter();
-        self.family::<1>(name, help, None, Values::Gauge(&mut samples))
+        self.gauge_in(name, help, None, samples)
     }
 
     /// A gauge family whose values are in seconds.
@@ -83,8 +82,18 @@ impl<'a> Exposition<'a> {
         help: &str,
         samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
     ) -> std::fmt::Result {
+        self.gauge_in(name, help, Some(Unit::Seconds), samples)
+    }
+
+    fn gauge_in<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        unit: Option<Unit>,
+        samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
+    ) -> std::fmt::Result {
         let mut samples = samples.into_iter();
-        self.family::<1>(name, help, Some(Unit::Seconds), Values::Gauge(&mut samples))
+        self.family::<1>(name, help, unit, Values::Gauge(&mut samples))
     }
 
     /// A histogram family in `unit` (whose suffix the text format adds to

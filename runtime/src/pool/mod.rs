@@ -8,6 +8,8 @@ mod engine;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::Policy;
 use super::store::{Checked, ClientKey, Decision, RateLimitStore, StoreError};
@@ -58,12 +58,7 @@ impl RedisStore {
     /// connects now, and reconnects later on its own. A command waits at
     /// most a second for its answer.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)))
-            .set_number_of_retries(1);
-        let connection = ConnectionManager::new_with_config(client, config)
+        let connection = crate::pool::redis::connect(url)
             .await
             .map_err(unavailable)?;
         Ok(RedisStore {
