@@ -40,6 +40,10 @@
 //!   themselves in its words ([`openapi::Describe`],
 //!   [`openapi::DescribeResponse`]); `docs`, which puts the document
 //!   together from the routes and layers and serves it, sits with `health`.
+//! - `metrics` and `trace` sit lowest: every part counts with the one
+//!   and is traced with the other; `telemetry`, which reads every part's
+//!   figures at a scrape (and pushes them over OTLP), sits above them all
+//!   but `server`, whose counters live in `metrics` for that reason.
 //! - `server` serves any [`service::Service`]; it knows nothing of `App`,
 //!   whose `bind` and `serve` are conveniences over it.
 //! - The macro support module (`__private`) may use every module.
