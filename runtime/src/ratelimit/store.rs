@@ -53,7 +53,7 @@ pub struct Decision {
 }
 
 /// Where buckets live. The in-process [`MemoryStore`] is the default; a
-/// shared store ([`PostgresStore`](super::PostgresStore)) lets several
+/// shared store (`PostgresStore`, `RedisStore`: features `postgres`, `redis`) lets several
 /// instances share one bucket per client. A store keeps its own clock (a
 /// shared one uses its server's, so instances with drifting clocks agree).
 pub trait RateLimitStore: Send + Sync + 'static {
