@@ -66,3 +66,10 @@ pub struct NewUser {
     #[validate(range(min = 0, max = 150))]
     pub age: i32,
 }
+
+/// Whether the server speaks HTTP/2 with prior knowledge (h2c) instead
+/// of HTTP/1.1: `LOAD_HTTP2=1`, for `bench/h2.sh`. Portico tells the two
+/// apart by the preface and needs no switch.
+pub fn http2() -> bool {
+    std::env::var("LOAD_HTTP2").is_ok_and(|v| v == "1")
+}

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -119,6 +119,26 @@ fn main() {
             )
             .route("/users", post(create))
             .merge(secure);
+        if portico_load::http2() {
+            // h2c with prior knowledge: hyper's HTTP/2 server over the same
+            // router, the peer address given as `axum::serve` gives it.
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
+                .await
+                .expect("bind");
+            loop {
+                let (stream, peer) = listener.accept().await.expect("accept");
+                let _ = stream.set_nodelay(true);
+                let app = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+                tokio::spawn(async move {
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
             .await
             .expect("bind")

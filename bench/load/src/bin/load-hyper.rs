@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use validator::Validate;
 
@@ -140,6 +140,7 @@ fn main() {
             next_id: AtomicU64::new(0),
         });
         let writev = std::env::var("LOAD_WRITEV").map_or(true, |v| v != "0");
+        let http2 = portico_load::http2();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", portico_load::port()))
             .await
             .expect("bind");
@@ -152,6 +153,12 @@ fn main() {
                     let state = Arc::clone(&state);
                     async move { Ok::<_, Infallible>(handle(state, peer.ip(), request).await) }
                 });
+                if http2 {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    return;
+                }
                 // `LOAD_WRITEV=0`: hyper's flattening write strategy, as
                 // Portico's server uses by default (like for like).
                 let _ = hyper::server::conn::http1::Builder::new()
