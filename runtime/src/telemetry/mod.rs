@@ -171,13 +171,13 @@ impl std::fmt::Debug for Scrape {
 impl Scrape {
     /// Serves `sources` from now on, and pushes them over OTLP when the
     /// configuration says so.
+    #[cfg_attr(not(feature = "otlp"), allow(unused_variables))]
     pub(crate) fn start(&self, sources: Sources, shutdown: &crate::shutdown::Shutdown) {
         let sources = Arc::new(sources);
         #[cfg(feature = "otlp")]
         if let Some(otlp) = sources.config.otlp.clone() {
             otlp::start(otlp, Arc::clone(&sources), shutdown);
         }
-        let _ = shutdown;
         let _ = self.0.set(sources);
     }
 }
