@@ -185,42 +185,65 @@ pub(super) async fn serve(protocols: Arc<Protocols>, conn: Arc<Conn>, stream: Tc
     // like the preface and had to be read on pays for the replay.
     // HTTP/1.1's parse errors, which hyper answers itself, get the
     // envelope on their way out (HTTP/2 reports them as stream errors).
+    // Each protocol is served by a function of its own, and HTTP/2's
+    // future is boxed: the task of an HTTP/1.1 connection (the common
+    // kind) then holds only what HTTP/1.1 needs, not room for HTTP/2's
+    // larger connection state as well.
     match opening {
-        Opening::Http1(stream) => serve_io(&protocols, &conn, Enveloped::new(stream), false).await,
-        Opening::Http2(stream) => serve_io(&protocols, &conn, stream, true).await,
+        Opening::Http1(stream) => serve_http1(&protocols, &conn, Enveloped::new(stream)).await,
+        Opening::Http2(stream) => Box::pin(serve_http2(&protocols, &conn, stream)).await,
         Opening::Read {
             stream,
             is_h2: true,
-        } => serve_io(&protocols, &conn, stream, true).await,
+        } => Box::pin(serve_http2(&protocols, &conn, stream)).await,
         Opening::Read {
             stream,
             is_h2: false,
-        } => serve_io(&protocols, &conn, Enveloped::new(stream), false).await,
+        } => serve_http1(&protocols, &conn, Enveloped::new(stream)).await,
     }
 }
 
-async fn serve_io<I>(protocols: &Protocols, conn: &Arc<Conn>, io: I, is_h2: bool)
+/// The service hyper calls for each request of connection `$conn`.
+macro_rules! requests {
+    ($protocols:expr, $conn:expr) => {{
+        let requests = Arc::clone($conn);
+        let max_headers = $protocols.max_headers;
+        hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let in_flight = InFlight::begin(&requests);
+            let peer = Some(requests.peer);
+            let request = request.map(Body::incoming);
+            let refused = wire_check(&request, max_headers);
+            answer(in_flight, request, peer, refused)
+        })
+    }};
+}
+
+async fn serve_http1<I>(protocols: &Protocols, conn: &Arc<Conn>, io: I)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let peer = conn.peer;
-    let requests = Arc::clone(conn);
-    let max_headers = protocols.max_headers;
-    let hyper_service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
-        let in_flight = InFlight::begin(&requests);
-        let peer = Some(requests.peer);
-        let request = request.map(Body::incoming);
-        let refused = wire_check(&request, max_headers);
-        answer(in_flight, request, peer, refused)
-    });
-    let io = TokioIo::new(io);
-    let result = if is_h2 {
-        let connection = protocols.http2.serve_connection(io, hyper_service);
-        watched(conn, connection, |c| c.graceful_shutdown()).await
-    } else {
-        let connection = protocols.http1.serve_connection(io, hyper_service);
-        watched(conn, connection, |c| c.graceful_shutdown()).await
-    };
+    let service = requests!(protocols, conn);
+    let connection = pin!(protocols.http1.serve_connection(TokioIo::new(io), service));
+    ended(
+        conn.peer,
+        watched(conn, connection, |c| c.graceful_shutdown()).await,
+    );
+}
+
+async fn serve_http2<I>(protocols: &Protocols, conn: &Arc<Conn>, io: I)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = requests!(protocols, conn);
+    let connection = pin!(protocols.http2.serve_connection(TokioIo::new(io), service));
+    ended(
+        conn.peer,
+        watched(conn, connection, |c| c.graceful_shutdown()).await,
+    );
+}
+
+/// Logs how a connection ended, when it did not end well.
+fn ended(peer: SocketAddr, result: Option<hyper::Result<()>>) {
     match result {
         Some(Err(err)) => tracing::debug!(error = %err, %peer, "connection ended with an error"),
         None => {
@@ -232,18 +255,22 @@ where
 
 /// Drives a hyper connection, acting on the server's signals: drain
 /// starts hyper's graceful shutdown, cut drops the connection (`None`).
-async fn watched<C>(
-    conn: &Conn,
-    connection: C,
-    graceful_shutdown: impl Fn(Pin<&mut C>),
-) -> Option<hyper::Result<()>>
+///
+/// The connection is pinned by the caller and borrowed here: an `async
+/// fn` taking it by value would keep it twice in the connection task's
+/// state (the argument and its pinned copy), and every open connection
+/// would pay for the second.
+fn watched<'c, C>(
+    conn: &'c Conn,
+    mut connection: Pin<&'c mut C>,
+    graceful_shutdown: impl Fn(Pin<&mut C>) + 'c,
+) -> impl Future<Output = Option<hyper::Result<()>>> + 'c
 where
     C: Future<Output = hyper::Result<()>>,
 {
-    let mut connection = pin!(connection);
     let mut registered = None;
     let mut draining = false;
-    poll_fn(|cx| {
+    poll_fn(move |cx| {
         let signals = conn.poll_signals(&mut registered, cx);
         if signals & CUT != 0 {
             return Poll::Ready(None);
@@ -254,7 +281,6 @@ where
         }
         connection.as_mut().poll(cx).map(Some)
     })
-    .await
 }
 
 /// What the wire itself requires of a request before the app sees it:
@@ -490,5 +516,35 @@ impl Sweeper {
         for tracked in self.open.drain(..) {
             tracked.conn.drain();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's task is allocated at its largest state and kept for
+    /// the connection's life: an HTTP/1.1 connection's must hold no room
+    /// for HTTP/2's state, nor a second copy of hyper's connection.
+    #[tokio::test]
+    async fn an_http1_connections_task_stays_near_hyper_s_own() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let service = crate::App::new().build().await.unwrap();
+        let protocols = Arc::new(Protocols::new(&ServerConfig::default()));
+        let conn = Arc::new(Conn::new(service, peer));
+        let task = serve(Arc::clone(&protocols), Arc::clone(&conn), server);
+        let hello = hyper::service::service_fn(|_: http::Request<Incoming>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+        });
+        let hyper_h1 = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(client), hello);
+        let (ours, theirs) = (
+            std::mem::size_of_val(&task),
+            std::mem::size_of_val(&hyper_h1),
+        );
+        assert!(ours < 2 * theirs, "{ours} bytes against hyper's {theirs}");
     }
 }
