@@ -11,16 +11,6 @@ use portico::prelude::*;
 use portico::telemetry::Metrics;
 use portico::{Body, Response, Service, http};
 
-#[derive(Serialize)]
-struct UserId {
-    id: u64,
-}
-
-#[route(GET, "/users/<id>")]
-async fn user(id: u64) -> Json<UserId> {
-    Json(UserId { id })
-}
-
 /// A layer that only passes the request on.
 struct Pass;
 
@@ -31,7 +21,7 @@ impl Middleware for Pass {
 }
 
 fn build(runtime: &tokio::runtime::Runtime, measured: bool, layered: bool) -> Service {
-    let mut app = App::new().mount(routes![user]);
+    let mut app = App::new().mount(portico_bench::users_route());
     if measured {
         app = app.metrics(Metrics::new());
     }

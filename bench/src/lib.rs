@@ -3,6 +3,28 @@
 pub mod github;
 pub mod three_deps;
 
+use portico::prelude::*;
+
+/// The load test's scenario (c): `GET /users/<id>` answering `{"id": …}`.
+pub fn users_route() -> Vec<portico::Route> {
+    #[derive(Serialize)]
+    struct UserId {
+        id: u64,
+    }
+
+    #[route(GET, "/users/<id>")]
+    async fn user(id: u64) -> Json<UserId> {
+        Json(UserId { id })
+    }
+
+    routes![user]
+}
+
+/// The value at quantile `p` (0 to 1) of `sorted`, which is not empty.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
 /// The claims every JWT benchmark verifies into: what an API reads of its
 /// tokens.
 #[derive(Debug, serde::Deserialize)]

@@ -12,16 +12,6 @@ use portico::prelude::*;
 use portico::telemetry::Metrics;
 use portico::{Body, Service, http};
 
-#[derive(Serialize)]
-struct UserId {
-    id: u64,
-}
-
-#[route(GET, "/users/<id>")]
-async fn user(id: u64) -> Json<UserId> {
-    Json(UserId { id })
-}
-
 const BATCH: u32 = 2_000;
 
 async fn batch(service: &Service) -> f64 {
@@ -51,9 +41,13 @@ fn main() {
         .build()
         .expect("runtime");
     let (off, on) = runtime.block_on(async {
-        let off = App::new().mount(routes![user]).build().await.expect("app");
+        let off = App::new()
+            .mount(portico_bench::users_route())
+            .build()
+            .await
+            .expect("app");
         let on = App::new()
-            .mount(routes![user])
+            .mount(portico_bench::users_route())
             .metrics(Metrics::new())
             .build()
             .await

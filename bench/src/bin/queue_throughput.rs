@@ -44,9 +44,7 @@ impl Task for Noop {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
-}
+use portico_bench::percentile;
 
 async fn queue_for(kind: &str) -> TaskQueue {
     match kind {

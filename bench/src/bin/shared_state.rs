@@ -22,9 +22,7 @@ use portico::ratelimit::{
 
 const CONCURRENT: usize = 64;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
-}
+use portico_bench::percentile;
 
 async fn check(store: &dyn RateLimitStore, key: &ClientKey, policy: &Policy) -> bool {
     match store.check(key, policy) {
