@@ -322,6 +322,33 @@ async fn postgres_pool_survives_the_database_going_away() {
     );
 }
 
+/// Fresh connections to a new file all switch it to WAL at once: SQLite
+/// refuses all but one of them without waiting, and the manager must wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_first_connections_to_a_new_file_all_open() {
+    use portico::pool::Manager;
+    for round in 0..10 {
+        let manager = sqlite_file(&format!("first-{round}"));
+        let opening: Vec<_> = (0..8)
+            .map(|_| {
+                let manager = manager.clone();
+                tokio::spawn(async move { manager.connect().await })
+            })
+            .collect();
+        for opening in opening {
+            let mut conn = opening
+                .await
+                .unwrap()
+                .expect("a first connection waits for the others, then opens");
+            let mode: String = conn
+                .call(|c| c.pragma_query_value(None, "journal_mode", |row| row.get(0)))
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+        }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_setup_runs_on_every_new_connection() {
     let manager = sqlite_file("setup").on_connect(|c| c.pragma_update(None, "cache_size", -1234));

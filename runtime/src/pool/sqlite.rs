@@ -138,6 +138,28 @@ impl SqliteConnection {
     }
 }
 
+/// Switches the database file to write-ahead logging, waiting up to `busy`
+/// for other connections. SQLite answers `SQLITE_BUSY` at once, without its
+/// busy handler, when two fresh connections both read the header and then
+/// both ask for the exclusive lock the switch needs (one must back off or
+/// they would deadlock), so the wait is done here.
+fn use_wal(conn: &rusqlite::Connection, busy: Duration) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + busy;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() + pause < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Manager for SqliteManager {
     type Connection = SqliteConnection;
     type Error = SqliteError;
@@ -151,7 +173,7 @@ impl Manager for SqliteManager {
             let conn = rusqlite::Connection::open_with_flags(&target, flags)?;
             conn.busy_timeout(busy)?;
             if !target.starts_with("file:") {
-                conn.pragma_update(None, "journal_mode", "WAL")?;
+                use_wal(&conn, busy)?;
             }
             conn.pragma_update(None, "foreign_keys", "ON")?;
             if let Some(setup) = setup {
