@@ -98,7 +98,8 @@ fn main() -> std::io::Result<()> {
                                 request_id = id.as_str(),
                                 route = "/secure/users/{id}"
                             );
-                            let future = tracing::Instrument::instrument(service.call(request), span);
+                            let future =
+                                tracing::Instrument::instrument(service.call(request), span);
                             async move {
                                 let mut response = future.await?;
                                 response.headers_mut().insert(

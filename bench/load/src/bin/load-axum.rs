@@ -11,9 +11,9 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
-use axum::serve::ListenerExt;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -95,7 +95,11 @@ fn main() {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
-                        tracing::info_span!("request", request_id = id, route = "/secure/users/{id}")
+                        tracing::info_span!(
+                            "request",
+                            request_id = id,
+                            route = "/secure/users/{id}"
+                        )
                     })
                     .on_request(())
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
