@@ -89,5 +89,5 @@ pub use http;
 pub use shutdown::{Hold, Shutdown};
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "private/mod.rs"]
 pub mod __private;

@@ -7,11 +7,10 @@ use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::check::{CachePolicy, Checked, Source, TagPart};
-use crate::exports::{phantom_data, private, private_at, result};
+use crate::exports::{option, phantom_data, private, private_at};
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let p = private();
-    let result = result();
     let phantom_data = phantom_data();
     let func = route.func;
     let vis = &func.vis;
@@ -23,82 +22,80 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let bindings: Vec<_> = (0..route.args.len())
         .map(|i| format_ident!("__portico_arg{}", i))
         .collect();
-    // Each extraction is spanned on its argument's type, so a type that is
-    // neither an extractor nor a parameter is reported right there.
-    let extractions = route.args.iter().zip(&bindings).map(|(arg, binding)| {
+    // Each argument's plan, spanned on its type, so a type that is neither
+    // an extractor nor a parameter is reported right there (the runner in
+    // the runtime does the work; see its `call` module).
+    let plans = route.args.iter().map(|arg| {
         let ty = arg.ty;
-        let call = match &arg.source {
-            Source::Param { index, name } => quote_spanned! {ty.span()=>
-                #p::param::<#ty>(__portico_ctx, #index, #name)
-            },
+        match &arg.source {
+            Source::Param { index, name } => {
+                let p = private_at(ty.span());
+                quote_spanned!(ty.span()=> #p::param::<#ty>(#index, #name))
+            }
             Source::Extractor => quote_spanned! {ty.span()=>
                 {
                     #[allow(unused_imports)]
-                    use #p::{ViaExtractor as _, ViaNoExtractor as _};
-                    (&#p::ExtractProbe::<#ty>(#phantom_data)).extract(__portico_ctx).await
+                    use #p::{ViaExtracting as _, ViaNotExtractor as _, ViaValidating as _};
+                    (&&#p::ArgProbe::<#ty>(#phantom_data)).plan()
                 }
             },
-        };
-        let extracted = quote_spanned! {ty.span()=>
-            let #binding = match #call {
-                #result::Ok(value) => value,
-                #result::Err(rejection) => return #p::refuse(rejection),
-            };
-        };
-        // An extractor carrying a `Validate` type (`Json<NewUser>`) is
-        // validated here, before the handler; others pass untouched. The
-        // probe picks between the two by method resolution.
-        let validated = match &arg.source {
-            Source::Param { .. } => TokenStream::new(),
-            Source::Extractor => quote! {
-                if let #result::Err(errors) = {
-                    use #p::{ViaNothing as _, ViaValidated as _};
-                    (&#p::Probe(&#binding)).check()
-                } {
-                    return #p::invalid(errors);
-                }
-            },
-        };
-        quote!(#extracted #validated)
+        }
     });
-    // Spanned on the return type, so a type that is no response is
-    // reported there.
+    // The handler, spanned on the return type, so a type that is no
+    // response is reported there. A sync fn's answer is made a future,
+    // and a cache tag is made from the typed parameters before they move
+    // into the call.
     let span = route.output_span;
     let callee = Ident::new(&name_str, span);
-    let call = if func.sig.asyncness.is_some() {
-        quote_spanned!(span=> #callee(#(#bindings),*).await)
-    } else {
-        quote_spanned!(span=> #callee(#(#bindings),*))
-    };
     let p_at = private_at(span);
-    let respond = quote_spanned! {span=> #p_at::respond(#call) };
-    // A cache tag is made from the typed parameters, before they move
-    // into the call, and marks the response.
-    let (make_tag, respond) = match route.cache.as_ref().filter(|c| !c.tag.is_empty()) {
-        Some(policy) => {
-            let pieces = policy.tag.iter().map(|part| match part {
-                TagPart::Text(text) => quote!(__portico_tag.push_str(#text);),
-                TagPart::Param(index) => {
-                    let at = route
-                        .args
-                        .iter()
-                        .position(|arg| matches!(&arg.source, Source::Param { index: i, .. } if i == index))
-                        .expect("checked: every tag parameter is an argument");
-                    let binding = &bindings[at];
-                    let span = policy.tag_span;
-                    quote_spanned!(span=> __portico_tag.push_str(&::std::string::ToString::to_string(&#binding));)
-                }
-            });
-            (
-                quote! {
+    let types = route.args.iter().map(|arg| arg.ty);
+    let tag = route.cache.as_ref().filter(|c| !c.tag.is_empty());
+    let handler = if func.sig.asyncness.is_some() && tag.is_none() {
+        quote!(#callee)
+    } else {
+        let call = if func.sig.asyncness.is_some() {
+            quote_spanned!(span=> #callee(#(#bindings),*))
+        } else {
+            quote_spanned!(span=> #p_at::ready(#callee(#(#bindings),*)))
+        };
+        let answer = match tag {
+            Some(policy) => {
+                let pieces = policy.tag.iter().map(|part| match part {
+                    TagPart::Text(text) => quote!(__portico_tag.push_str(#text);),
+                    TagPart::Param(index) => {
+                        let at = route
+                            .args
+                            .iter()
+                            .position(|arg| matches!(&arg.source, Source::Param { index: i, .. } if i == index))
+                            .expect("checked: every tag parameter is an argument");
+                        let binding = &bindings[at];
+                        let span = policy.tag_span;
+                        quote_spanned!(span=> __portico_tag.push_str(&::std::string::ToString::to_string(&#binding));)
+                    }
+                });
+                quote! {{
                     let mut __portico_tag = ::std::string::String::new();
                     #(#pieces)*
-                },
-                quote!(#p::tagged(#respond, __portico_tag)),
-            )
-        }
-        None => (TokenStream::new(), respond),
+                    #p::tagged(#call, __portico_tag)
+                }}
+            }
+            None => call,
+        };
+        quote!(move |#(#bindings: #types),*| #answer)
     };
+    let run = format_ident!("run{}", route.args.len());
+    let option = option();
+    let role = match route.role {
+        Some(role) => quote!(#option::Some(#role)),
+        None => quote!(#option::None),
+    };
+    // Spanned on the return type too: the runner's bound that the answer
+    // is a response is what reports a return type that is not.
+    let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#plans,)* #handler));
+    let guard_need = route
+        .role
+        .map(|_| quote!(#p::declare_role(needs);))
+        .unwrap_or_default();
 
     // The dependencies of the extractor arguments, in the order the
     // handler takes them; the app resolves them when it is built.
@@ -114,20 +111,6 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             }}
         });
 
-    // `role = "…"`: checked first, so its dependency (the `Jwt`) comes
-    // first in the declared list too.
-    let (guard, guard_need) = match route.role {
-        Some(role) => (
-            quote! {
-                if let #result::Err(rejection) = #p::require_role(__portico_ctx, #role) {
-                    return #p::refuse(rejection);
-                }
-            },
-            quote!(#p::declare_role(needs);),
-        ),
-        None => (TokenStream::new(), TokenStream::new()),
-    };
-
     // At each extractor's type: that it is one (the one place a type that
     // is not gets reported), and that it does not read the body after an
     // earlier argument did.
@@ -137,14 +120,21 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .filter(|arg| matches!(arg.source, Source::Extractor))
         .map(|arg| arg.ty)
         .collect();
-    let extractor_checks = extractors.iter().enumerate().map(|(i, ty)| {
+    // The first extractor can read the body whatever it is, so it needs
+    // no constant (each costs the compiler a body to evaluate): a plain
+    // call, run when the app is built, is enough to report it.
+    let first_extractor = extractors.first().map(|ty| {
+        let p = private_at(ty.span());
+        quote_spanned!(ty.span()=> let _ = #p::takes_body::<#ty>();)
+    });
+    let extractor_checks = extractors.iter().enumerate().skip(1).map(|(i, ty)| {
         let earlier = extractors[..i].iter().map(|ty| {
             let p = private_at(ty.span());
             quote_spanned!(ty.span()=> #p::takes_body::<#ty>())
         });
         let p = private_at(ty.span());
         quote_spanned! {ty.span()=>
-            const _: () = #p::body_read_once(#p::takes_body::<#ty>() && (false #(|| #earlier)*));
+            const _: () = #p::body_read_once(#p::takes_body::<#ty>() && (#(#earlier)||*));
         }
     });
 
@@ -167,16 +157,12 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         impl #p::RouteDef for #name {
             fn route() -> #p::Route {
                 fn __portico_handler<'r, 'a>(
-                    #[allow(unused_variables)] __portico_ctx: &'r mut #p::RequestContext<'a>,
+                    __portico_ctx: &'r mut #p::RequestContext<'a>,
                 ) -> #p::HandlerFuture<'r> {
-                    #p::Box::pin(async move {
-                        #guard
-                        #(#extractions)*
-                        #make_tag
-                        #respond
-                    })
+                    #call
                 }
                 fn __portico_declare(#[allow(unused_variables)] needs: &mut #p::Needs) {
+                    #first_extractor
                     #guard_need
                     #(#declares)*
                 }

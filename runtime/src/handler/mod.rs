@@ -21,7 +21,7 @@ pub type HandlerFuture<'r> = Pin<Box<dyn Future<Output = Response> + Send + 'r>>
 /// costs no `Arc` and no vtable beyond the boxed future; it borrows the
 /// request context rather than taking it, so the boxed future stays small
 /// and the context is not copied into it.
-pub type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
+pub(crate) type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
 
 /// One route: method, path pattern, handler name and handler.
 ///

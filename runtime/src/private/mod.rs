@@ -3,9 +3,12 @@
 //! `::portico::__private_0_1_0`). Not public API: it changes
 //! without notice.
 
-pub use crate::caching::tagged;
-pub use crate::extract::{FromParam, FromRequest, RequestContext};
-pub use crate::handler::{CachePolicy, HandlerFn, HandlerFuture, Route, RouteDef};
+mod call;
+
+pub use call::*;
+
+pub use crate::extract::{FromRequest, RequestContext};
+pub use crate::handler::{CachePolicy, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
 pub use crate::response::{IntoResponse, Response};
 pub use ::http::Method;
@@ -23,29 +26,8 @@ pub mod validate {
     };
     pub use ::regex::Regex;
 }
-pub use ::std::boxed::Box;
 
-use crate::response::Rejection;
-use crate::validate::{Validated, ValidationErrors};
-
-/// Parses the route's parameter `index`, named `name`, as `T`.
-pub fn param<T: FromParam>(
-    ctx: &RequestContext<'_>,
-    index: usize,
-    name: &'static str,
-) -> Result<T, Rejection> {
-    let path = ctx.uri().path();
-    let decoded = match ctx.params().decoded(path, index) {
-        Some(Ok(decoded)) => decoded,
-        Some(Err(_)) | None => return Err(Rejection::ParamNotUtf8 { name }),
-    };
-    T::from_param(&decoded).map_err(|err| Rejection::BadParam {
-        name,
-        value: decoded.into_owned(),
-        expected: short_type_name::<T>(),
-        reason: err.to_string(),
-    })
-}
+use crate::validate::Validated;
 
 /// Whether extractor `T` reads the body. Called in a constant spanned on
 /// the argument's type, so that a type that is no extractor gets
@@ -65,56 +47,14 @@ pub const fn body_read_once(again: bool) {
     }
 }
 
-/// Runs extractor `T`, picked by method resolution like the validation
-/// probe: when `T` is no extractor the never-run fallback is chosen, so
-/// the handler body itself raises no second error for the same mistake
-/// (`assert_extractor` reports it).
-#[derive(Debug)]
-pub struct ExtractProbe<T>(pub ::core::marker::PhantomData<T>);
-
-#[allow(missing_docs)]
-pub trait ViaExtractor<T: FromRequest> {
-    fn extract<'c, 'a>(
-        &self,
-        ctx: &'c mut RequestContext<'a>,
-    ) -> impl Future<Output = Result<T, T::Rejection>> + Send;
-}
-
-impl<T: FromRequest> ViaExtractor<T> for ExtractProbe<T> {
-    fn extract<'c, 'a>(
-        &self,
-        ctx: &'c mut RequestContext<'a>,
-    ) -> impl Future<Output = Result<T, T::Rejection>> + Send {
-        T::from_request(ctx)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoExtractor<T> {
-    fn extract(
-        &self,
-        ctx: &mut RequestContext<'_>,
-    ) -> ::core::future::Ready<Result<T, ::core::convert::Infallible>>;
-}
-
-impl<T> ViaNoExtractor<T> for &ExtractProbe<T> {
-    fn extract(
-        &self,
-        _: &mut RequestContext<'_>,
-    ) -> ::core::future::Ready<Result<T, ::core::convert::Infallible>> {
-        unreachable!("assert_extractor refuses to compile a handler with a non-extractor argument")
-    }
-}
-
 /// The dependency cursor of a request, for `#[inject]` structs.
 pub fn scope<'c>(ctx: &'c mut RequestContext<'_>) -> Scope<'c> {
     ctx.scope()
 }
 
 /// Declares the dependencies of extractor `T`. Picked by method
-/// resolution like the validation probe: when `T` is no extractor the
-/// no-op is chosen, so the handler's own extraction is the one place
-/// that reports it.
+/// resolution like [`ArgProbe`]: when `T` is no extractor the no-op is
+/// chosen, so `takes_body` is the one place that reports it.
 #[derive(Debug)]
 pub struct DeclareProbe<T>(pub ::core::marker::PhantomData<T>);
 
@@ -138,15 +78,6 @@ impl<T> ViaNoDeclare for &DeclareProbe<T> {
     fn declare(&self, _: &mut Needs) {}
 }
 
-/// What `#[route(…, role = "admin")]` runs before the handler's own
-/// extractors: a valid token with that role, else 401 / 403.
-pub fn require_role(
-    ctx: &mut RequestContext<'_>,
-    role: &'static str,
-) -> Result<(), crate::auth::AuthError> {
-    crate::auth::require_role(ctx, role)
-}
-
 /// The dependency of a role guard: the app's `Jwt`.
 pub fn declare_role(needs: &mut Needs) {
     <crate::inject::Dep<crate::auth::Jwt> as Inject>::declare(needs);
@@ -154,63 +85,6 @@ pub fn declare_role(needs: &mut Needs) {
 
 /// Asserts at compile time that `T` can be injected (`#[inject]` fns).
 pub fn assert_inject<T: Inject>() {}
-
-/// The 422 response for an argument that failed validation.
-#[cold]
-pub fn invalid(errors: crate::validate::ValidationErrors) -> Response {
-    Rejection::Invalid(errors).into_response()
-}
-
-/// The response of an extractor or guard that refused the request before
-/// the handler ran, marked so ([`Refused`](crate::response::Refused)).
-#[cold]
-pub fn refuse<R: IntoResponse>(rejection: R) -> Response {
-    crate::response::refused(rejection.into_response())
-}
-
-/// Turns a handler's return value into the response.
-pub fn respond<R: IntoResponse>(value: R) -> Response {
-    value.into_response()
-}
-
-fn short_type_name<T>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    // `alloc::string::String` reads as `String`; keep generics intact.
-    let head = full.split('<').next().unwrap_or(full);
-    match head.rfind("::") {
-        Some(i) => &full[i + 2..],
-        None => full,
-    }
-}
-
-/// How `#[route]`'s generated code validates an argument only when its
-/// type is [`Validated`], without specialization: method resolution on
-/// `(&Probe(&value)).check()` picks [`ViaValidated`] (no auto-ref needed)
-/// when the bound holds, else [`ViaNothing`] (one auto-ref away).
-#[derive(Debug)]
-pub struct Probe<'a, T>(pub &'a T);
-
-#[allow(missing_docs)]
-pub trait ViaValidated {
-    fn check(&self) -> Result<(), ValidationErrors>;
-}
-
-impl<T: Validated> ViaValidated for Probe<'_, T> {
-    fn check(&self) -> Result<(), ValidationErrors> {
-        self.0.validate_extracted()
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNothing {
-    fn check(&self) -> Result<(), ValidationErrors>;
-}
-
-impl<T> ViaNothing for &Probe<'_, T> {
-    fn check(&self) -> Result<(), ValidationErrors> {
-        Ok(())
-    }
-}
 
 pub use crate::openapi::Operation;
 
