@@ -2,34 +2,47 @@
 # Build cost of a generated 100-route app (generate.py), for the app crate
 # only, dependencies built first: clean build, incremental rebuild after
 # one handler changed, `cargo check` (clean and incremental), and with
-# RELEASE=1 the release binary's size. Medians of ROUNDS (default 6).
+# RELEASE=1 the release binary's size. Several kinds are measured in
+# alternation, round by round, so that the machine's drift (±20 % here
+# between minutes) hits them alike; medians of ROUNDS (default 6), and
+# for each kind after the first its median ratio to the first, taken
+# round by round.
 #
-#   bench/buildcost/run.sh portico|portico-schema|axum [PORTICO_DIR]
+#   bench/buildcost/run.sh portico axum [PORTICO_DIR]
+#   kinds: portico, portico-schema, axum
 #
 # PORTICO_DIR (default: this checkout) is the Portico to build against:
 # a worktree of another commit gives the before/after of a change.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-kind="$1"
-portico="${2:-$here/../..}"
+kinds=()
+portico="$here/../.."
+for arg in "$@"; do
+  case "$arg" in
+    portico|portico-schema|axum) kinds+=("$arg") ;;
+    *) portico="$arg" ;;
+  esac
+done
+[ "${#kinds[@]}" -gt 0 ] || { echo "usage: run.sh portico|portico-schema|axum … [PORTICO_DIR]" >&2; exit 2; }
 rounds="${ROUNDS:-6}"
-work="${WORK:-/tmp/portico-buildcost}/$kind-$(basename "$(cd "$portico" && pwd)")"
-rm -rf "$work/src"
-case "$kind" in
-  portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
-  portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
-  axum) python3 "$here/generate.py" axum "$work" ;;
-esac
-cd "$work"
 export CARGO_INCREMENTAL=1
-cargo build -q 2>/dev/null || cargo build
-cargo check -q
-crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+
+dir_of() { echo "${WORK:-/tmp/portico-buildcost}/$1-$(basename "$(cd "$portico" && pwd)")"; }
+for kind in "${kinds[@]}"; do
+  work="$(dir_of "$kind")"
+  rm -rf "$work/src"
+  case "$kind" in
+    portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
+    portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
+    axum) python3 "$here/generate.py" axum "$work" ;;
+  esac
+  (cd "$work" && { cargo build -q 2>/dev/null || cargo build; } && cargo check -q)
+done
 
 now() { date +%s.%N; }
-median() { python3 -c 'import sys,statistics; print(f"{statistics.median(map(float, sys.argv[1:])):.2f}")' "$@"; }
 timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; python3 -c "print($(now) - $t0)"; }
-
 edit() { # a change inside one handler's body (a list's default limit)
   if grep -q "unwrap_or(20)" src/m3.rs; then
     sed -i "0,/unwrap_or(20)/s//unwrap_or(21)/" src/m3.rs
@@ -38,22 +51,42 @@ edit() { # a change inside one handler's body (a list's default limit)
   fi
 }
 
-clean=() incr=() check=() icheck=()
-for _ in $(seq "$rounds"); do
-  cargo clean -q -p "$crate"
-  clean+=("$(timed cargo build -q)")
-  edit
-  incr+=("$(timed cargo build -q)")
-  cargo clean -q -p "$crate"
-  check+=("$(timed cargo check -q)")
-  edit
-  icheck+=("$(timed cargo check -q)")
+for round in $(seq "$rounds"); do
+  for kind in "${kinds[@]}"; do
+    cd "$(dir_of "$kind")"
+    crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+    cargo clean -q -p "$crate"
+    clean=$(timed cargo build -q)
+    edit
+    incr=$(timed cargo build -q)
+    cargo clean -q -p "$crate"
+    check=$(timed cargo check -q)
+    edit
+    icheck=$(timed cargo check -q)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$kind" "$clean" "$incr" "$check" "$icheck" >> "$out"
+  done
 done
-size=-
+
+python3 - "$out" "${kinds[@]}" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
+kinds = sys.argv[2:]
+names = ["clean", "incremental", "check", "incremental check"]
+by = {(r[0], r[1]): [float(x) for x in r[2:]] for r in rows}
+rounds = sorted({r[0] for r in rows})
+for kind in kinds:
+    figures = [statistics.median(by[(n, kind)][i] for n in rounds) for i in range(4)]
+    line = "\t".join(f"{name} {v:.2f}s" for name, v in zip(names, figures))
+    if kind != kinds[0]:
+        ratios = [statistics.median(by[(n, kind)][i] / by[(n, kinds[0])][i] for n in rounds) for i in range(4)]
+        line += "\t÷ " + kinds[0] + ": " + " / ".join(f"{r:.2f}" for r in ratios)
+    print(f"{kind}\t{line}")
+PY
 if [ "${RELEASE:-0}" = 1 ]; then
-  cargo build -q --release
-  size=$(stat -c %s "target/release/$crate")
+  for kind in "${kinds[@]}"; do
+    cd "$(dir_of "$kind")"
+    crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+    cargo build -q --release
+    echo "$kind release binary: $(stat -c %s "target/release/$crate") bytes"
+  done
 fi
-printf '%s\tclean %ss\tincremental %ss\tcheck %ss\tincremental check %ss\trelease binary %s bytes\n' \
-  "$kind@$(cd "$portico" && git rev-parse --short HEAD 2>/dev/null || echo -)" \
-  "$(median "${clean[@]}")" "$(median "${incr[@]}")" "$(median "${check[@]}")" "$(median "${icheck[@]}")" "$size"
