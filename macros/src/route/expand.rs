@@ -92,25 +92,6 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     // Spanned on the return type too: the runner's bound that the answer
     // is a response is what reports a return type that is not.
     let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#plans,)* #handler));
-    let guard_need = route
-        .role
-        .map(|_| quote!(#p::declare_role(needs);))
-        .unwrap_or_default();
-
-    // The dependencies of the extractor arguments, in the order the
-    // handler takes them; the app resolves them when it is built.
-    let declares = route
-        .args
-        .iter()
-        .filter(|arg| matches!(arg.source, Source::Extractor))
-        .map(|arg| {
-            let ty = arg.ty;
-            quote! {{
-                use #p::{ViaFromRequest as _, ViaNoDeclare as _};
-                (&#p::DeclareProbe::<#ty>(#phantom_data)).declare(needs);
-            }}
-        });
-
     // At each extractor's type: that it is one (the one place a type that
     // is not gets reported), and that it does not read the body after an
     // earlier argument did.
@@ -143,7 +124,39 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .as_ref()
         .map(|policy| cache_policy(policy, &p))
         .unwrap_or_default();
-    let describe = describe(route, &p, &phantom_data);
+    // Each argument's plan for the declarations, picked where its type is
+    // known; the runtime's generic code does the rest.
+    let plans = route.args.iter().map(|arg| {
+        let ty = arg.ty;
+        match &arg.source {
+            Source::Param { .. } => quote! {{
+                use #p::{ViaPlainParam as _, ViaSchemaParam as _};
+                (&&#p::ParamProbe::<#ty>(#phantom_data)).plan()
+            }},
+            Source::Extractor => quote! {{
+                use #p::{ViaDescribed as _, ViaDescribedValidated as _, ViaNoPlan as _, ViaUndescribed as _};
+                (&&&#p::ExtractorProbe::<#ty>(#phantom_data)).plan()
+            }},
+        }
+    });
+    let params = route.args.iter().filter_map(|arg| match &arg.source {
+        Source::Param { name, .. } => Some(name),
+        Source::Extractor => None,
+    });
+    let (summary, description) = doc_comment(&route.func.attrs);
+    let output = match &route.func.sig.output {
+        syn::ReturnType::Default => quote!(()),
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    // `-> impl IntoResponse` names no type to describe.
+    let response = if output.to_string().contains("impl ") {
+        quote!(#p::undocumented_response)
+    } else {
+        quote! {{
+            use #p::{ViaDescribeResponse as _, ViaNoDescribeResponse as _};
+            (&#p::ResponseProbe::<#output>(#phantom_data)).describer()
+        }}
+    };
 
     quote! {
         #func
@@ -161,22 +174,21 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                 ) -> #p::HandlerFuture<'r> {
                     #call
                 }
-                fn __portico_declare(#[allow(unused_variables)] needs: &mut #p::Needs) {
-                    #first_extractor
-                    #guard_need
-                    #(#declares)*
-                }
-                fn __portico_describe(#[allow(unused_variables)] op: &mut #p::Operation<'_>) {
-                    #describe
-                }
-                #p::Route::new(
-                    #p::Method::#method,
-                    #path,
-                    #name_str,
-                    __portico_handler,
-                    __portico_declare,
+                #first_extractor
+                #p::route(
+                    #p::RouteInfo {
+                        method: #p::Method::#method,
+                        path: #path,
+                        name: #name_str,
+                        handler: __portico_handler,
+                        role: #role,
+                        summary: #summary,
+                        description: #description,
+                        params: &[#(#params),*],
+                    },
+                    (#(#plans,)*),
+                    #response,
                 )
-                .with_describe(__portico_describe)
                 #cache
             }
         }
@@ -200,54 +212,6 @@ fn cache_policy(policy: &CachePolicy, p: &TokenStream) -> TokenStream {
             vary_headers: &[#(#vary_headers),*],
             server_ttl: #server_ttl,
         })
-    }
-}
-
-/// The body of the route's `describe` fn: its doc comment, path
-/// parameters, role, extractors, caching and return type, each described
-/// by its own type (see the probes in the runtime's `__private`).
-fn describe(route: &Checked<'_>, p: &TokenStream, phantom_data: &TokenStream) -> TokenStream {
-    let (summary, description) = doc_comment(&route.func.attrs);
-    let args = route.args.iter().map(|arg| {
-        let ty = arg.ty;
-        match &arg.source {
-            Source::Param { name, .. } => quote! {
-                let schema = {
-                    use #p::{ViaNoSchema as _, ViaSchema as _};
-                    (&#p::SchemaProbe::<#ty>(#phantom_data)).schema(op)
-                };
-                op.path_param(#name, schema);
-            },
-            Source::Extractor => quote! {{
-                use #p::{ViaDescribe as _, ViaDescribeValidated as _, ViaNoDescribe as _};
-                (&&#p::DescribeProbe::<#ty>(#phantom_data)).describe(op);
-            }},
-        }
-    });
-    let role = route.role.map(|role| quote!(#p::describe_role(op, #role);));
-    let cached = route
-        .cache
-        .as_ref()
-        .map(|_| quote!(#p::describe_cached(op);));
-    let output = match &route.func.sig.output {
-        syn::ReturnType::Default => quote!(()),
-        syn::ReturnType::Type(_, ty) => quote!(#ty),
-    };
-    // `-> impl IntoResponse` names no type to describe.
-    let response = if output.to_string().contains("impl ") {
-        quote!(op.undocumented("impl IntoResponse");)
-    } else {
-        quote! {{
-            use #p::{ViaDescribeResponse as _, ViaNoDescribeResponse as _};
-            (&#p::ResponseProbe::<#output>(#phantom_data)).describe(op);
-        }}
-    };
-    quote! {
-        op.doc(#summary, #description);
-        #role
-        #(#args)*
-        #cached
-        #response
     }
 }
 

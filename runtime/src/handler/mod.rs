@@ -21,7 +21,7 @@ pub type HandlerFuture<'r> = Pin<Box<dyn Future<Output = Response> + Send + 'r>>
 /// costs no `Arc` and no vtable beyond the boxed future; it borrows the
 /// request context rather than taking it, so the boxed future stays small
 /// and the context is not copied into it.
-pub(crate) type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
+pub type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
 
 /// One route: method, path pattern, handler name and handler.
 ///
@@ -36,7 +36,29 @@ pub struct Route {
     declare: fn(&mut Needs),
     cache: Option<CachePolicy>,
     describe: fn(&mut Operation<'_>),
+    declared: Option<Declared>,
     documented: bool,
+}
+
+/// What `#[route]` declares of a handler for the OpenAPI document, as
+/// data and two fns the runtime instantiates, rather than a describing fn
+/// the macro would write into every route (which the compiler would
+/// check once per route).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Declared {
+    /// The doc comment's first paragraph.
+    pub summary: &'static str,
+    /// The whole doc comment.
+    pub description: &'static str,
+    /// The role the route requires, if any.
+    pub role: Option<&'static str>,
+    /// The path parameters' names, in argument order.
+    pub params: &'static [&'static str],
+    /// Describes the arguments, taking each parameter's name in turn.
+    pub args: fn(&mut Operation<'_>, &mut std::slice::Iter<'_, &'static str>),
+    /// Describes the return type.
+    pub response: fn(&mut Operation<'_>),
 }
 
 /// A route's declared caching policy (`#[route(GET, …, cache(…))]`), its
@@ -73,6 +95,7 @@ impl Route {
             declare,
             cache: None,
             describe: |_| {},
+            declared: None,
             documented: true,
         }
     }
@@ -82,6 +105,13 @@ impl Route {
     #[doc(hidden)]
     pub fn with_describe(mut self, describe: fn(&mut Operation<'_>)) -> Self {
         self.describe = describe;
+        self
+    }
+
+    /// Sets what `#[route]` declared of the handler, which describes it.
+    #[doc(hidden)]
+    pub fn with_declared(mut self, declared: Declared) -> Self {
+        self.declared = Some(declared);
         self
     }
 
@@ -99,7 +129,19 @@ impl Route {
 
     /// Describes the route into `op`.
     pub(crate) fn describe(&self, op: &mut Operation<'_>) {
-        (self.describe)(op);
+        let Some(declared) = &self.declared else {
+            return (self.describe)(op);
+        };
+        op.doc(declared.summary, declared.description);
+        if let Some(role) = declared.role {
+            op.bearer();
+            op.error(403, &format!("the token does not carry the role `{role}`"));
+        }
+        (declared.args)(op, &mut declared.params.iter());
+        if self.cache.is_some() {
+            describe_cached(op);
+        }
+        (declared.response)(op);
     }
 
     /// Declares the route's caching policy.
@@ -138,6 +180,25 @@ impl Route {
 
     pub(crate) fn handler(&self) -> HandlerFn {
         self.handler
+    }
+}
+
+/// A route with `cache(…)`: its `Cache-Control`, and the conditional GET
+/// it answers (`ETag`, `If-None-Match`, 304).
+fn describe_cached(op: &mut Operation<'_>) {
+    op.success_header("Cache-Control", "how long the answer may be reused");
+    if op.method() == Method::GET || op.method() == Method::HEAD {
+        op.success_header("ETag", "the representation's version");
+        op.header(
+            "If-None-Match",
+            false,
+            serde_json::json!({"type": "string"}),
+            "the `ETag`s the client holds",
+        );
+        op.empty_response(
+            304,
+            "not modified: the `ETag` sent in `If-None-Match` is current",
+        );
     }
 }
 

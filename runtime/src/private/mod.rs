@@ -4,11 +4,13 @@
 //! without notice.
 
 mod call;
+mod declare;
 
 pub use call::*;
+pub use declare::*;
 
 pub use crate::extract::{FromRequest, RequestContext};
-pub use crate::handler::{CachePolicy, HandlerFuture, Route, RouteDef};
+pub use crate::handler::{CachePolicy, Declared, HandlerFn, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
 pub use crate::response::{IntoResponse, Response};
 pub use ::http::Method;
@@ -26,8 +28,6 @@ pub mod validate {
     };
     pub use ::regex::Regex;
 }
-
-use crate::validate::Validated;
 
 /// Whether extractor `T` reads the body. Called in a constant spanned on
 /// the argument's type, so that a type that is no extractor gets
@@ -52,161 +52,5 @@ pub fn scope<'c>(ctx: &'c mut RequestContext<'_>) -> Scope<'c> {
     ctx.scope()
 }
 
-/// Declares the dependencies of extractor `T`. Picked by method
-/// resolution like [`ArgProbe`]: when `T` is no extractor the no-op is
-/// chosen, so `takes_body` is the one place that reports it.
-#[derive(Debug)]
-pub struct DeclareProbe<T>(pub ::core::marker::PhantomData<T>);
-
-#[allow(missing_docs)]
-pub trait ViaFromRequest {
-    fn declare(&self, needs: &mut Needs);
-}
-
-impl<T: FromRequest> ViaFromRequest for DeclareProbe<T> {
-    fn declare(&self, needs: &mut Needs) {
-        T::declare(needs);
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoDeclare {
-    fn declare(&self, needs: &mut Needs);
-}
-
-impl<T> ViaNoDeclare for &DeclareProbe<T> {
-    fn declare(&self, _: &mut Needs) {}
-}
-
-/// The dependency of a role guard: the app's `Jwt`.
-pub fn declare_role(needs: &mut Needs) {
-    <crate::inject::Dep<crate::auth::Jwt> as Inject>::declare(needs);
-}
-
 /// Asserts at compile time that `T` can be injected (`#[inject]` fns).
 pub fn assert_inject<T: Inject>() {}
-
-pub use crate::openapi::Operation;
-
-/// Describes extractor `T` for the OpenAPI document, picked by method
-/// resolution on `(&&DescribeProbe::<T>(…)).describe(op)`: a [`Describe`]
-/// extractor whose value is [`Validated`] (its rules fold into the
-/// schema it read), else a [`Describe`] one, else nothing (`Dep<T>`, a
-/// body type without `JsonSchema`).
-///
-/// [`Describe`]: crate::openapi::Describe
-#[derive(Debug)]
-pub struct DescribeProbe<T>(pub ::core::marker::PhantomData<T>);
-
-#[allow(missing_docs)]
-pub trait ViaDescribeValidated {
-    fn describe(&self, op: &mut Operation<'_>);
-}
-
-impl<T: crate::openapi::Describe + Validated> ViaDescribeValidated for &DescribeProbe<T> {
-    fn describe(&self, op: &mut Operation<'_>) {
-        T::describe(op);
-        op.constrain(T::rules());
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaDescribe {
-    fn describe(&self, op: &mut Operation<'_>);
-}
-
-impl<T: crate::openapi::Describe> ViaDescribe for &&DescribeProbe<T> {
-    fn describe(&self, op: &mut Operation<'_>) {
-        T::describe(op);
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoDescribe {
-    fn describe(&self, op: &mut Operation<'_>);
-}
-
-impl<T> ViaNoDescribe for DescribeProbe<T> {
-    fn describe(&self, _: &mut Operation<'_>) {}
-}
-
-/// Describes return type `T`: by its [`DescribeResponse`] impl, else as
-/// "any success" named in `x-portico-undocumented` (an `ApiResponse<T>`
-/// whose `T` has no `JsonSchema`).
-///
-/// [`DescribeResponse`]: crate::openapi::DescribeResponse
-#[derive(Debug)]
-pub struct ResponseProbe<T>(pub ::core::marker::PhantomData<T>);
-
-#[allow(missing_docs)]
-pub trait ViaDescribeResponse {
-    fn describe(&self, op: &mut Operation<'_>);
-}
-
-impl<T: crate::openapi::DescribeResponse> ViaDescribeResponse for ResponseProbe<T> {
-    fn describe(&self, op: &mut Operation<'_>) {
-        T::describe_response(op);
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoDescribeResponse {
-    fn describe(&self, op: &mut Operation<'_>);
-}
-
-impl<T> ViaNoDescribeResponse for &ResponseProbe<T> {
-    fn describe(&self, op: &mut Operation<'_>) {
-        op.undocumented(std::any::type_name::<T>());
-    }
-}
-
-/// The schema of path parameter type `T`, when it has one.
-#[derive(Debug)]
-pub struct SchemaProbe<T>(pub ::core::marker::PhantomData<T>);
-
-#[allow(missing_docs)]
-pub trait ViaSchema {
-    fn schema(&self, op: &mut Operation<'_>) -> Option<serde_json::Value>;
-}
-
-impl<T: crate::openapi::JsonSchema> ViaSchema for SchemaProbe<T> {
-    fn schema(&self, op: &mut Operation<'_>) -> Option<serde_json::Value> {
-        Some(op.request_schema::<T>())
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoSchema {
-    fn schema(&self, op: &mut Operation<'_>) -> Option<serde_json::Value>;
-}
-
-impl<T> ViaNoSchema for &SchemaProbe<T> {
-    fn schema(&self, _: &mut Operation<'_>) -> Option<serde_json::Value> {
-        None
-    }
-}
-
-/// A route with `cache(…)`: its `Cache-Control`, and the conditional GET
-/// it answers (`ETag`, `If-None-Match`, 304).
-pub fn describe_cached(op: &mut Operation<'_>) {
-    op.success_header("Cache-Control", "how long the answer may be reused");
-    if op.method() == Method::GET || op.method() == Method::HEAD {
-        op.success_header("ETag", "the representation's version");
-        op.header(
-            "If-None-Match",
-            false,
-            serde_json::json!({"type": "string"}),
-            "the `ETag`s the client holds",
-        );
-        op.empty_response(
-            304,
-            "not modified: the `ETag` sent in `If-None-Match` is current",
-        );
-    }
-}
-
-/// `role = "…"`: a bearer token with that role.
-pub fn describe_role(op: &mut Operation<'_>, role: &str) {
-    op.bearer();
-    op.error(403, &format!("the token does not carry the role `{role}`"));
-}
