@@ -42,10 +42,28 @@ async fn shutting_down(shutdown: Dep<Shutdown>) -> String {
     shutdown.has_begun().to_string()
 }
 
+/// How many `/abandoned` requests began and how many ran to the end.
+static ABANDONED_BEGUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static ABANDONED_FINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[route(GET, "/abandoned")]
+async fn abandoned() -> &'static str {
+    use std::sync::atomic::Ordering::SeqCst;
+    ABANDONED_BEGUN.fetch_add(1, SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    ABANDONED_FINISHED.fetch_add(1, SeqCst);
+    "nobody is listening"
+}
+
 fn app(config: ServerConfig) -> App {
-    App::new()
-        .server_config(config)
-        .mount(routes![ping, slow, echo, panics, shutting_down])
+    App::new().server_config(config).mount(routes![
+        ping,
+        slow,
+        echo,
+        panics,
+        shutting_down,
+        abandoned
+    ])
 }
 
 async fn start(config: ServerConfig) -> TestServer {
@@ -66,6 +84,49 @@ async fn read_until_close(stream: &mut TcpStream, wait: Duration) -> (String, bo
             Err(_) => return (String::from_utf8_lossy(&out).into_owned(), false),
         }
     }
+}
+
+/// A client that gives up and closes its connection while its request
+/// is being handled gets no work done on its behalf: the handler's future
+/// is dropped at the close, not run to an answer nobody reads, and the
+/// connection's slot is free again at once.
+#[tokio::test]
+async fn a_handler_whose_client_hung_up_is_stopped_not_run_to_the_end() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let server = start(ServerConfig::default().max_connections(1)).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /abandoned HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let begun = Instant::now();
+    while ABANDONED_BEGUN.load(SeqCst) == 0 {
+        assert!(
+            begun.elapsed() < Duration::from_secs(5),
+            "the handler never began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(stream);
+    // With one connection allowed, the next client is served only once
+    // the abandoned one's task has ended.
+    let mut next = TcpStream::connect(server.addr).await.unwrap();
+    next.write_all(b"GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (answer, _) = read_until_close(&mut next, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        begun.elapsed() < Duration::from_millis(350),
+        "the next client waited for the abandoned handler: {:?}",
+        begun.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        ABANDONED_FINISHED.load(SeqCst),
+        0,
+        "the abandoned handler ran to its end"
+    );
 }
 
 #[tokio::test]
