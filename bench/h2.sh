@@ -19,18 +19,12 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 STREAMS=${STREAMS:-10}
 
-if ! command -v h2load >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q && apt-get install -y -q nghttp2-client
-fi
+. ./lib.sh
+need h2load nghttp2-client
 
-echo "== building the servers (release)"
-(cd load && cargo build --release --quiet)
-BIN=load/target/release
-TOKEN=$("$BIN/load-portico" --print-token)
+build_load
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-. ./lib.sh
 
 read -r -a servers <<< "${SERVERS:-hyper axum portico}"
 read -r -a scenarios <<< "${SCENARIOS:-b e}"

@@ -24,19 +24,13 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-1000}
 FACTOR=${FACTOR:-2}
 
-if ! command -v wrk >/dev/null; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q && apt-get install -y -q wrk
-fi
+. ./lib.sh
+need wrk wrk
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-echo "== building the servers and the client (release)"
-(cd load && cargo build --release --quiet)
-BIN=load/target/release
-TOKEN=$("$BIN/load-portico" --print-token)
+build_load
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-. ./lib.sh
 
 # wrk's summary: requests, errors, then p50/p99/p99.9 in ms.
 cat > "$OUT/summary.lua" <<'LUA'
