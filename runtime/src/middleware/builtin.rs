@@ -91,18 +91,22 @@ impl Middleware for RequestId {
         // Behind routing (a route layer) the route is known now; before
         // it, the route step records it once routed.
         let (trace_id, span_id, parent_id) = trace.fields();
+        // Text fields are written with `Display`: each is checked above or
+        // the developer's own, and `Debug` would quote and escape every
+        // character of them on every request.
+        let route = next.route_template();
         let span = tracing::info_span!(
             target: "portico::request",
             "request",
-            request_id = id.to_str().unwrap_or("-"),
-            route = next.route_template(),
+            request_id = %id.to_str().unwrap_or("-"),
+            route = route.map(tracing::field::display),
             trace_id = %trace_id,
             span_id = %span_id,
             parent_id = parent_id.map(tracing::field::display),
-            "otel.name" = next.route_name(),
-            "otel.kind" = "server",
+            "otel.name" = next.route_name().map(tracing::field::display),
+            "otel.kind" = %"server",
             "http.request.method" = %request.method(),
-            "http.route" = next.route_template(),
+            "http.route" = route.map(tracing::field::display),
             "http.response.status_code" = tracing::field::Empty,
         );
         let mut response = crate::trace::scope(trace, next.run(request))
@@ -138,7 +142,7 @@ impl Middleware for AccessLog {
             path = %uri.path(),
             status = response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
-            request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
+            request_id = %id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
             trace_id = trace.as_ref().map(|(trace_id, ..)| tracing::field::display(trace_id)),
             "request"
         );

@@ -367,9 +367,10 @@ fn route_step<H: Holder, const ENTRY: bool>(
             // Behind global layers, one of which may have opened the
             // request's span (`RequestId`): it learns the route here.
             let span = tracing::Span::current();
-            span.record("route", entry.route.path());
-            span.record("http.route", entry.route.path());
-            span.record("otel.name", entry.span_name());
+            let route = entry.route.path();
+            span.record("route", tracing::field::display(route));
+            span.record("http.route", tracing::field::display(route));
+            span.record("otel.name", tracing::field::display(entry.span_name()));
         }
         let mut response = if let Some(policy) = entry.route.cache_policy() {
             // The route's layers run for every request (a layer that
