@@ -27,7 +27,9 @@ const SCHEMA: &str = "CREATE UNLOGGED TABLE IF NOT EXISTS portico_rate_limits (
 /// (interval × (capacity − 1)), both µs. Concurrent checks of one key
 /// serialise on its row, so no two take the same token. The answer: the
 /// bucket's `full_at` after the check, whether a token was taken, and the
-/// server's time.
+/// server's time read once the row was ours — not the statement's start,
+/// which a check that waited for the row would report stale, telling two
+/// clients the same tokens left.
 const CHECK: &str = "
     WITH clock AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS now),
     taken AS (
@@ -36,11 +38,12 @@ const CHECK: &str = "
         ON CONFLICT (key) DO UPDATE
             SET full_at = GREATEST(bucket.full_at, (SELECT now FROM clock)) + $2
             WHERE GREATEST(bucket.full_at, (SELECT now FROM clock)) - (SELECT now FROM clock) <= $3
-        RETURNING full_at
+        RETURNING full_at, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS at
     )
-    SELECT full_at, TRUE, (SELECT now FROM clock) FROM taken
+    SELECT full_at, TRUE, at FROM taken
     UNION ALL
-    SELECT full_at, FALSE, (SELECT now FROM clock) FROM portico_rate_limits
+    SELECT full_at, FALSE, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT
+        FROM portico_rate_limits
         WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM taken)";
 
 /// Rate-limit buckets in a PostgreSQL database, through a pool: every
