@@ -42,14 +42,15 @@ async fn shutting_down(shutdown: Dep<Shutdown>) -> String {
     shutdown.has_begun().to_string()
 }
 
-/// How many `/abandoned` requests began and how many ran to the end.
-static ABANDONED_BEGUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Told when an `/abandoned` request begins; counts those that ran to
+/// the end.
+static ABANDONED_BEGUN: tokio::sync::Notify = tokio::sync::Notify::const_new();
 static ABANDONED_FINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[route(GET, "/abandoned")]
 async fn abandoned() -> &'static str {
     use std::sync::atomic::Ordering::SeqCst;
-    ABANDONED_BEGUN.fetch_add(1, SeqCst);
+    ABANDONED_BEGUN.notify_one();
     tokio::time::sleep(Duration::from_millis(400)).await;
     ABANDONED_FINISHED.fetch_add(1, SeqCst);
     "nobody is listening"
@@ -100,13 +101,9 @@ async fn a_handler_whose_client_hung_up_is_stopped_not_run_to_the_end() {
         .await
         .unwrap();
     let begun = Instant::now();
-    while ABANDONED_BEGUN.load(SeqCst) == 0 {
-        assert!(
-            begun.elapsed() < Duration::from_secs(5),
-            "the handler never began"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(5), ABANDONED_BEGUN.notified())
+        .await
+        .expect("the handler began");
     drop(stream);
     // With one connection allowed, the next client is served only once
     // the abandoned one's task has ended.

@@ -66,7 +66,13 @@ struct PathParam {
 pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked<'a>, syn::Error> {
     let mut errors = Errors::default();
     check_method(&args.method, &mut errors);
+    let before = errors.len();
     let params = check_path(&args.path, &mut errors);
+    // A path with too many parameters is the one mistake its arguments
+    // make too: say it once.
+    if errors.len() == before {
+        check_arity(func, &mut errors);
+    }
     check_signature(func, &mut errors);
     let handler_args = check_args(&args.path, func, &params, &mut errors);
     let cache = args
@@ -217,6 +223,23 @@ fn arg_name(pat: &Pat) -> Option<&Ident> {
     match pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),
         _ => None,
+    }
+}
+
+/// The most arguments a handler takes: the runtime has a runner for each
+/// count up to this one (`private/call.rs`).
+const MAX_ARGS: usize = 16;
+
+fn check_arity(func: &ItemFn, errors: &mut Errors) {
+    let inputs = &func.sig.inputs;
+    if let Some(extra) = inputs.iter().nth(MAX_ARGS) {
+        errors.spanned(
+            extra,
+            format!(
+                "a handler takes at most {MAX_ARGS} arguments, found {}; group the rest in an `#[inject]` struct or one extractor",
+                inputs.len()
+            ),
+        );
     }
 }
 

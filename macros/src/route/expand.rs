@@ -22,10 +22,11 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let bindings: Vec<_> = (0..route.args.len())
         .map(|i| format_ident!("__portico_arg{}", i))
         .collect();
-    // Each argument's plan, spanned on its type, so a type that is neither
-    // an extractor nor a parameter is reported right there (the runner in
-    // the runtime does the work; see its `call` module).
-    let plans = route.args.iter().map(|arg| {
+    // How the runner gets each argument (see the runtime's `call`
+    // module): a parameter's plan is spanned on its type, so a type that
+    // cannot be parsed from one is reported there; an extractor's is
+    // picked by a probe (`takes_body` below reports a type that is none).
+    let arg_plans = route.args.iter().map(|arg| {
         let ty = arg.ty;
         match &arg.source {
             Source::Param { index, name } => {
@@ -56,7 +57,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         let call = if func.sig.asyncness.is_some() {
             quote_spanned!(span=> #callee(#(#bindings),*))
         } else {
-            quote_spanned!(span=> #p_at::ready(#callee(#(#bindings),*)))
+            quote_spanned!(span=> ::core::future::ready(#callee(#(#bindings),*)))
         };
         let answer = match tag {
             Some(policy) => {
@@ -91,7 +92,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     };
     // Spanned on the return type too: the runner's bound that the answer
     // is a response is what reports a return type that is not.
-    let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#plans,)* #handler));
+    let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#arg_plans,)* #handler));
     // At each extractor's type: that it is one (the one place a type that
     // is not gets reported), and that it does not read the body after an
     // earlier argument did.
@@ -103,7 +104,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .collect();
     // The first extractor can read the body whatever it is, so it needs
     // no constant (each costs the compiler a body to evaluate): a plain
-    // call, run when the app is built, is enough to report it.
+    // call in `route()` is enough to report it.
     let first_extractor = extractors.first().map(|ty| {
         let p = private_at(ty.span());
         quote_spanned!(ty.span()=> let _ = #p::takes_body::<#ty>();)
@@ -124,9 +125,10 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .as_ref()
         .map(|policy| cache_policy(policy, &p))
         .unwrap_or_default();
-    // Each argument's plan for the declarations, picked where its type is
-    // known; the runtime's generic code does the rest.
-    let plans = route.args.iter().map(|arg| {
+    // Each argument's plan for the declarations (dependencies, OpenAPI),
+    // picked where its type is known; the runtime's generic code does
+    // the rest (its `declare` module).
+    let declared_plans = route.args.iter().map(|arg| {
         let ty = arg.ty;
         match &arg.source {
             Source::Param { .. } => quote! {{
@@ -186,7 +188,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                         description: #description,
                         params: &[#(#params),*],
                     },
-                    (#(#plans,)*),
+                    (#(#declared_plans,)*),
                     #response,
                 )
                 #cache

@@ -44,21 +44,20 @@ pub struct Route {
 /// data and two fns the runtime instantiates, rather than a describing fn
 /// the macro would write into every route (which the compiler would
 /// check once per route).
-#[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
-pub struct Declared {
+pub(crate) struct Declared {
     /// The doc comment's first paragraph.
-    pub summary: &'static str,
+    pub(crate) summary: &'static str,
     /// The whole doc comment.
-    pub description: &'static str,
+    pub(crate) description: &'static str,
     /// The role the route requires, if any.
-    pub role: Option<&'static str>,
+    pub(crate) role: Option<&'static str>,
     /// The path parameters' names, in argument order.
-    pub params: &'static [&'static str],
+    pub(crate) params: &'static [&'static str],
     /// Describes the arguments, taking each parameter's name in turn.
-    pub args: fn(&mut Operation<'_>, &mut std::slice::Iter<'_, &'static str>),
+    pub(crate) args: fn(&mut Operation<'_>, &mut std::slice::Iter<'_, &'static str>),
     /// Describes the return type.
-    pub response: fn(&mut Operation<'_>),
+    pub(crate) response: fn(&mut Operation<'_>),
 }
 
 /// A route's declared caching policy (`#[route(GET, …, cache(…))]`), its
@@ -109,8 +108,7 @@ impl Route {
     }
 
     /// Sets what `#[route]` declared of the handler, which describes it.
-    #[doc(hidden)]
-    pub fn with_declared(mut self, declared: Declared) -> Self {
+    pub(crate) fn with_declared(mut self, declared: Declared) -> Self {
         self.declared = Some(declared);
         self
     }

@@ -181,7 +181,7 @@ fn invalid(errors: crate::validate::ValidationErrors) -> Refusal {
 /// The response of an extractor or guard that refused the request before
 /// the handler ran, marked so ([`Refused`](crate::response::Refused)).
 #[cold]
-pub fn refuse<R: IntoResponse>(rejection: R) -> Response {
+fn refuse<R: IntoResponse>(rejection: R) -> Response {
     crate::response::refused(rejection.into_response())
 }
 
@@ -199,7 +199,8 @@ fn guard(
 
 // The bounds on the handler are written at the invocation, so that an
 // error they raise (a return type that is no response) quotes this one
-// line rather than the whole macro.
+// line rather than the whole macro. As many runners as `#[route]` allows
+// arguments (its `MAX_ARGS`).
 macro_rules! runners {
     ($bounds:tt $($run:ident($($arg:ident $value:ident),*);)*) => {
         $(runners!(@one $bounds $run($($arg $value),*));)*
@@ -252,11 +253,6 @@ runners! {
     run14(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o);
     run15(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p);
     run16(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p, Q q);
-}
-
-/// A sync handler's answer as a future, for the runners.
-pub fn ready<R>(value: R) -> std::future::Ready<R> {
-    std::future::ready(value)
 }
 
 /// A handler's answer marked with its cache tag (`#[route(…, cache(tag

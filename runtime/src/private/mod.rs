@@ -10,9 +10,8 @@ pub use call::*;
 pub use declare::*;
 
 pub use crate::extract::{FromRequest, RequestContext};
-pub use crate::handler::{CachePolicy, Declared, HandlerFn, HandlerFuture, Route, RouteDef};
+pub use crate::handler::{CachePolicy, HandlerFn, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
-pub use crate::response::{IntoResponse, Response};
 pub use ::http::Method;
 pub use ::regex::Regex;
 pub use ::std::sync::LazyLock;

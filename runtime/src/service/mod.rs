@@ -13,9 +13,10 @@
 //! The entry (`answer`, `Service::call`) also answers what the server's
 //! wire checks refused, marks every response leaving the pipeline
 //! `X-Content-Type-Options: nosniff`, and, when the app keeps metrics,
-//! counts the request there, by the route it went to (`measure`). Each stage hands the request to the
-//! stage after it; nothing calls back into the entry. The common path, an app without middleware, is one
-//! flat future: the route step runs the handler inline rather than
+//! counts the request there, by the route it went to (`measure`). Each
+//! stage hands the request to the stage after it; nothing calls back into
+//! the entry. The common path, an app without middleware, is one flat
+//! future: the route step runs the handler inline rather than
 //! awaiting another stage's future, because every level of future nesting
 //! moves the request, its context and the response through one more frame
 //! (measured with callgrind: such copies were half of what the framework
