@@ -31,6 +31,18 @@ enum Inner {
 }
 
 impl Body {
+    /// The body's length when it is known exactly: what `size_hint().exact()`
+    /// says, without building the hint for the common kinds.
+    #[inline]
+    pub(crate) fn exact_len(&self) -> Option<u64> {
+        match &self.0 {
+            Inner::Empty => Some(0),
+            Inner::Full(bytes) => Some(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Incoming(incoming) => http_body::Body::size_hint(incoming).exact(),
+            Inner::Boxed(body) => http_body::Body::size_hint(body).exact(),
+        }
+    }
+
     /// An empty body.
     pub const fn empty() -> Self {
         Body(Inner::Empty)

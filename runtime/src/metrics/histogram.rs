@@ -81,16 +81,18 @@ impl<const N: usize> Histogram<N> {
         self.sum.fetch_add(value, Ordering::Relaxed);
     }
 
-    /// Counts one value into this shard of a sharded histogram.
+    /// Counts one value into a shard of a sharded histogram: atomically
+    /// when the shard is `SHARED` by several threads, else with plain adds
+    /// (see [`shard`](super::shard)).
     #[inline]
-    pub(crate) fn observe_in(&self, shard: super::shard::Shard, value: u64) {
+    pub(crate) fn observe_in<const SHARED: bool>(&self, value: u64) {
         let bucket = self
             .bounds
             .iter()
             .position(|&bound| value <= bound)
             .unwrap_or(N - 1);
-        shard.add(&self.counts[bucket], 1);
-        shard.add(&self.sum, value);
+        super::shard::add::<SHARED>(&self.counts[bucket], 1);
+        super::shard::add::<SHARED>(&self.sum, value);
     }
 
     /// The shards of a sharded histogram, summed.

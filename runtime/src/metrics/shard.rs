@@ -46,27 +46,49 @@ impl Shard {
         Shard { index }
     }
 
-    /// Adds `value` to `cell`, which belongs to this shard.
+    /// Whether other threads add into this shard too (shard 0).
     #[inline]
-    pub(crate) fn add(self, cell: &AtomicU64, value: u64) {
-        if self.index == 0 {
-            cell.fetch_add(value, Ordering::Relaxed);
-        } else {
-            // Only this thread writes this shard.
-            let sum = cell.load(Ordering::Relaxed).wrapping_add(value);
-            cell.store(sum, Ordering::Relaxed);
-        }
+    pub(crate) fn shared(self) -> bool {
+        self.index == 0
     }
 
     /// Adds `value` (of either sign) to `cell`, which belongs to this shard.
     #[inline]
     pub(crate) fn add_signed(self, cell: &AtomicI64, value: i64) {
-        if self.index == 0 {
-            cell.fetch_add(value, Ordering::Relaxed);
+        if self.shared() {
+            add_signed::<true>(cell, value);
         } else {
-            let sum = cell.load(Ordering::Relaxed).wrapping_add(value);
-            cell.store(sum, Ordering::Relaxed);
+            add_signed::<false>(cell, value);
         }
+    }
+}
+
+/// Adds `value` to `cell`, a shard's: atomically when the shard is
+/// `SHARED`, else with a plain load and store, since only the calling
+/// thread writes it. A caller adding several figures branches on
+/// [`Shard::shared`] once.
+#[inline]
+pub(crate) fn add<const SHARED: bool>(cell: &AtomicU64, value: u64) {
+    if SHARED {
+        cell.fetch_add(value, Ordering::Relaxed);
+    } else {
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(value),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// [`add`] for a figure that goes down as well as up.
+#[inline]
+pub(crate) fn add_signed<const SHARED: bool>(cell: &AtomicI64, value: i64) {
+    if SHARED {
+        cell.fetch_add(value, Ordering::Relaxed);
+    } else {
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(value),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -130,7 +152,11 @@ mod tests {
                 scope.spawn(|| {
                     for _ in 0..10_000 {
                         let shard = Shard::current();
-                        shard.add(&cells[shard.index], 1);
+                        if shard.shared() {
+                            add::<true>(&cells[shard.index], 1);
+                        } else {
+                            add::<false>(&cells[shard.index], 1);
+                        }
                     }
                 });
             }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use http::Method;
-use http_body::Body as _;
 
 use crate::body::Body;
 use crate::handler::Route;
@@ -76,6 +75,28 @@ struct Figures {
     response_size: Histogram<11>,
 }
 
+/// What is known of a request once answered.
+#[derive(Clone, Copy)]
+struct Done<'r> {
+    nanos: u64,
+    request_size: Option<u64>,
+    response: &'r Response,
+}
+
+impl Figures {
+    #[inline]
+    fn record<const SHARED: bool>(&self, done: Done<'_>, active: &AtomicI64) {
+        self.duration.observe_in::<SHARED>(done.nanos);
+        if let Some(size) = done.request_size {
+            self.request_size.observe_in::<SHARED>(size);
+        }
+        if let Some(size) = done.response.body().exact_len() {
+            self.response_size.observe_in::<SHARED>(size);
+        }
+        shard::add_signed::<SHARED>(active, -1);
+    }
+}
+
 impl Series {
     fn new() -> Box<Self> {
         let figures = (0..shard::count()).map(|_| Figures {
@@ -86,15 +107,14 @@ impl Series {
         Box::new(Series(figures.collect()))
     }
 
+    /// Counts a request, in `shard`, and counts it out of `active`.
     #[inline]
-    fn record(&self, shard: Shard, nanos: u64, request_size: Option<u64>, response: &Response) {
+    fn record(&self, shard: Shard, done: Done<'_>, active: &AtomicI64) {
         let figures = &self.0[shard.index];
-        figures.duration.observe_in(shard, nanos);
-        if let Some(size) = request_size {
-            figures.request_size.observe_in(shard, size);
-        }
-        if let Some(size) = response.body().size_hint().exact() {
-            figures.response_size.observe_in(shard, size);
+        if shard.shared() {
+            figures.record::<true>(done, active);
+        } else {
+            figures.record::<false>(done, active);
         }
     }
 
@@ -153,7 +173,8 @@ type RareKey = (Option<usize>, usize, u16);
 /// and the request was cancelled), it only leaves the active count.
 pub(crate) struct Watch<'m> {
     metrics: &'m HttpMetrics,
-    started: quanta::Instant,
+    /// The clock's raw reading: scaled only for the difference.
+    started: u64,
     method: usize,
     request_size: Option<u64>,
 }
@@ -186,9 +207,9 @@ impl HttpMetrics {
         shard.add_signed(&self.active[shard.index].0[method], 1);
         Watch {
             metrics: self,
-            started: self.clock.now(),
+            started: self.clock.raw(),
             method,
-            request_size: request.body().size_hint().exact(),
+            request_size: request.body().exact_len(),
         }
     }
 
@@ -202,7 +223,7 @@ impl HttpMetrics {
     }
 
     #[cold]
-    fn record_rare(&self, at: RareKey, nanos: u64, size: Option<u64>, response: &Response) {
+    fn record_rare(&self, at: RareKey, shard: Shard, done: Done<'_>, active: &AtomicI64) {
         let mut rare = self
             .rare
             .lock()
@@ -212,9 +233,7 @@ impl HttpMetrics {
             rare.push((at, Series::new()));
             rare.len() - 1
         });
-        rare[index]
-            .1
-            .record(Shard::current(), nanos, size, response);
+        rare[index].1.record(shard, done, active);
     }
 
     /// Writes the four families.
@@ -304,22 +323,23 @@ impl Watch<'_> {
     #[inline]
     pub(crate) fn finish(self, route: Option<usize>, response: &Response) {
         let metrics = self.metrics;
-        let nanos = metrics.clock.now().duration_since(self.started).as_nanos() as u64;
+        let done = Done {
+            nanos: metrics
+                .clock
+                .delta_as_nanos(self.started, metrics.clock.raw()),
+            request_size: self.request_size,
+            response,
+        };
         let shard = Shard::current();
+        let active = &metrics.active[shard.index].0[self.method];
         let code = response.status().as_u16();
         match SLOT.get(usize::from(code).wrapping_sub(100)) {
             Some(&slot) if slot != NONE => metrics.statuses(route, self.method).0
                 [usize::from(slot)]
             .get_or_init(Series::new)
-            .record(shard, nanos, self.request_size, response),
-            _ => metrics.record_rare(
-                (route, self.method, code),
-                nanos,
-                self.request_size,
-                response,
-            ),
+            .record(shard, done, active),
+            _ => metrics.record_rare((route, self.method, code), shard, done, active),
         }
-        shard.add_signed(&metrics.active[shard.index].0[self.method], -1);
         // Counted out above: the drop would count it out again.
         std::mem::forget(self);
     }
