@@ -353,6 +353,55 @@ async fn body_sizes_and_active_requests_are_counted() {
     );
 }
 
+/// Never answers: its request stays in flight until dropped.
+#[route(PUT, "/stuck")]
+async fn stuck() -> StatusCode {
+    std::future::pending().await
+}
+
+/// `http_server_active_requests` for `method`, scraped through `service`.
+async fn in_flight(service: &portico::Service, method: &str) -> Option<f64> {
+    let scrape = portico::http::Request::get("/metrics")
+        .body(portico::Body::empty())
+        .unwrap();
+    let response = service.call(scrape).await;
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    value(
+        &samples(&text),
+        "http_server_active_requests",
+        &[("http_request_method", method)],
+    )
+}
+
+#[tokio::test]
+async fn a_request_in_flight_is_active_until_answered_or_cancelled() {
+    let service = app().mount(routes![stuck]).build().await.unwrap();
+    let put = || {
+        let request = portico::http::Request::put("/stuck")
+            .body(portico::Body::empty())
+            .unwrap();
+        Box::pin(service.call(request))
+    };
+    let (mut first, mut second) = (put(), put());
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(in_flight(&service, "PUT").await, Some(2.0));
+    // A client that hangs up cancels its request: no longer in flight,
+    // and not counted as answered.
+    drop(first);
+    assert_eq!(in_flight(&service, "PUT").await, Some(1.0));
+    drop(second);
+    assert_eq!(in_flight(&service, "PUT").await, Some(0.0));
+    // Answered requests leave the count too (the scrapes themselves).
+    assert_eq!(in_flight(&service, "GET").await, Some(1.0));
+}
+
 #[tokio::test]
 async fn a_global_layer_refusal_is_counted_under_the_route_and_the_policy() {
     let app = app().wrap(RateLimit::per_client(2, 0.001));

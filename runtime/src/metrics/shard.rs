@@ -9,7 +9,7 @@
 //! nothing.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// How many shards a sharded figure has: the shared one, then one per
@@ -52,13 +52,13 @@ impl Shard {
         self.index == 0
     }
 
-    /// Adds `value` (of either sign) to `cell`, which belongs to this shard.
+    /// Adds `value` to `cell`, which belongs to this shard.
     #[inline]
-    pub(crate) fn add_signed(self, cell: &AtomicI64, value: i64) {
+    pub(crate) fn add(self, cell: &AtomicU64, value: u64) {
         if self.shared() {
-            add_signed::<true>(cell, value);
+            add::<true>(cell, value);
         } else {
-            add_signed::<false>(cell, value);
+            add::<false>(cell, value);
         }
     }
 }
@@ -69,19 +69,6 @@ impl Shard {
 /// [`Shard::shared`] once.
 #[inline]
 pub(crate) fn add<const SHARED: bool>(cell: &AtomicU64, value: u64) {
-    if SHARED {
-        cell.fetch_add(value, Ordering::Relaxed);
-    } else {
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(value),
-            Ordering::Relaxed,
-        );
-    }
-}
-
-/// [`add`] for a figure that goes down as well as up.
-#[inline]
-pub(crate) fn add_signed<const SHARED: bool>(cell: &AtomicI64, value: i64) {
     if SHARED {
         cell.fetch_add(value, Ordering::Relaxed);
     } else {

@@ -10,7 +10,7 @@
 //! route takes counts under no `http_route` and its method (`_OTHER` for
 //! one outside RFC 9110), so a scanner's random paths make no series.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use http::Method;
@@ -47,10 +47,13 @@ const SLOT: [u8; 500] = {
 };
 const NONE: u8 = u8::MAX;
 
+/// [`METHODS`]' index of HEAD.
+const HEAD: usize = 1;
+
 fn method_slot(method: &Method) -> usize {
     match *method {
         Method::GET => 0,
-        Method::HEAD => 1,
+        Method::HEAD => HEAD,
         Method::POST => 2,
         Method::PUT => 3,
         Method::DELETE => 4,
@@ -85,7 +88,7 @@ struct Done<'r> {
 
 impl Figures {
     #[inline]
-    fn record<const SHARED: bool>(&self, done: Done<'_>, active: &AtomicI64) {
+    fn record<const SHARED: bool>(&self, done: Done<'_>) {
         self.duration.observe_in::<SHARED>(done.nanos);
         if let Some(size) = done.request_size {
             self.request_size.observe_in::<SHARED>(size);
@@ -93,7 +96,6 @@ impl Figures {
         if let Some(size) = done.response.body().exact_len() {
             self.response_size.observe_in::<SHARED>(size);
         }
-        shard::add_signed::<SHARED>(active, -1);
     }
 }
 
@@ -107,14 +109,14 @@ impl Series {
         Box::new(Series(figures.collect()))
     }
 
-    /// Counts a request, in `shard`, and counts it out of `active`.
+    /// Counts a request, in `shard`.
     #[inline]
-    fn record(&self, shard: Shard, done: Done<'_>, active: &AtomicI64) {
+    fn record(&self, shard: Shard, done: Done<'_>) {
         let figures = &self.0[shard.index];
         if shard.shared() {
-            figures.record::<true>(done, active);
+            figures.record::<true>(done);
         } else {
-            figures.record::<false>(done, active);
+            figures.record::<false>(done);
         }
     }
 
@@ -128,10 +130,16 @@ impl Series {
     }
 }
 
-/// Requests in flight, by method, in one shard.
+/// Requests counted by method, in one shard.
 #[derive(Debug)]
 #[repr(align(64))]
-struct Active([AtomicI64; METHODS.len()]);
+struct ByMethod([AtomicU64; METHODS.len()]);
+
+impl ByMethod {
+    fn new() -> Self {
+        ByMethod(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
 
 /// A series per registered status code, made when first needed.
 #[derive(Debug)]
@@ -158,9 +166,12 @@ pub(crate) struct HttpMetrics {
     clock: quanta::Clock,
     routes: Box<[RouteSeries]>,
     unmatched: [Statuses; METHODS.len()],
-    /// A shard per counting thread: a request may end on another thread
-    /// than it began on, so only the sum means anything.
-    active: Box<[Active]>,
+    /// Requests started and requests cancelled unanswered, a shard per
+    /// counting thread. In flight are those neither answered (counted in
+    /// their series) nor cancelled: worked out at a scrape, so that
+    /// answering one costs no add.
+    started: Box<[ByMethod]>,
+    cancelled: Box<[ByMethod]>,
     /// Series of unregistered status codes.
     rare: Mutex<Vec<(RareKey, Box<Series>)>>,
 }
@@ -170,7 +181,7 @@ type RareKey = (Option<usize>, usize, u16);
 
 /// Where a request was counted from: made as it enters the pipeline,
 /// finished with its response. Dropped unfinished (the client went away
-/// and the request was cancelled), it only leaves the active count.
+/// and the request was cancelled), it is counted as cancelled.
 pub(crate) struct Watch<'m> {
     metrics: &'m HttpMetrics,
     /// The clock's raw reading: scaled only for the difference.
@@ -192,9 +203,8 @@ impl HttpMetrics {
                 })
                 .collect(),
             unmatched: std::array::from_fn(|_| Statuses::new()),
-            active: (0..shard::count())
-                .map(|_| Active(std::array::from_fn(|_| AtomicI64::new(0))))
-                .collect(),
+            started: (0..shard::count()).map(|_| ByMethod::new()).collect(),
+            cancelled: (0..shard::count()).map(|_| ByMethod::new()).collect(),
             rare: Mutex::new(Vec::new()),
         }
     }
@@ -204,7 +214,7 @@ impl HttpMetrics {
     pub(crate) fn start(&self, request: &http::Request<Body>) -> Watch<'_> {
         let method = method_slot(request.method());
         let shard = Shard::current();
-        shard.add_signed(&self.active[shard.index].0[method], 1);
+        shard.add(&self.started[shard.index].0[method], 1);
         Watch {
             metrics: self,
             started: self.clock.raw(),
@@ -223,7 +233,7 @@ impl HttpMetrics {
     }
 
     #[cold]
-    fn record_rare(&self, at: RareKey, shard: Shard, done: Done<'_>, active: &AtomicI64) {
+    fn record_rare(&self, at: RareKey, shard: Shard, done: Done<'_>) {
         let mut rare = self
             .rare
             .lock()
@@ -233,7 +243,7 @@ impl HttpMetrics {
             rare.push((at, Series::new()));
             rare.len() - 1
         });
-        rare[index].1.record(shard, done, active);
+        rare[index].1.record(shard, done);
     }
 
     /// Writes the four families.
@@ -244,18 +254,18 @@ impl HttpMetrics {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut samples: Vec<(Vec<(&str, &str)>, Figures)> = Vec::new();
-        let mut add =
-            |route: Option<&'static str>, method: &'static str, code: u16, series: &Series| {
-                let text = codes[usize::from(code) - 100].as_str();
-                samples.push((labels(route, method, text, code >= 500), series.summed()));
-            };
+        // Read before the requests started, so that a request answered
+        // meanwhile is never counted out without having been counted in.
+        let mut answered = [0u64; METHODS.len()];
+        let mut add = |route: Option<&'static str>, method: usize, code: u16, series: &Series| {
+            let text = codes[usize::from(code) - 100].as_str();
+            let figures = series.summed();
+            answered[method] += figures.duration.count();
+            samples.push((labels(route, METHODS[method], text, code >= 500), figures));
+        };
         for route in &self.routes {
             for (own, statuses) in route.by_method.iter().enumerate() {
-                let method = if own == 0 {
-                    METHODS[route.method]
-                } else {
-                    "HEAD"
-                };
+                let method = if own == 0 { route.method } else { HEAD };
                 for (slot, series) in statuses.0.iter().enumerate() {
                     if let Some(series) = series.get() {
                         add(Some(route.template), method, REGISTERED[slot], series);
@@ -266,7 +276,7 @@ impl HttpMetrics {
         for (method, statuses) in self.unmatched.iter().enumerate() {
             for (slot, series) in statuses.0.iter().enumerate() {
                 if let Some(series) = series.get() {
-                    add(None, METHODS[method], REGISTERED[slot], series);
+                    add(None, method, REGISTERED[slot], series);
                 }
             }
         }
@@ -274,7 +284,7 @@ impl HttpMetrics {
             let template = route
                 .and_then(|index| self.routes.get(index))
                 .map(|route| route.template);
-            add(template, METHODS[*method], *code, series);
+            add(template, *method, *code, series);
         }
         out.histogram(
             "http.server.request.duration",
@@ -306,11 +316,14 @@ impl HttpMetrics {
             "http.server.active_requests",
             "HTTP server requests being answered now.",
             active.iter().enumerate().map(|(method, labels)| {
-                let count: i64 = self
-                    .active
-                    .iter()
-                    .map(|shard| shard.0[method].load(Ordering::Relaxed))
-                    .sum();
+                let sum = |shards: &[ByMethod]| -> u64 {
+                    shards
+                        .iter()
+                        .map(|shard| shard.0[method].load(Ordering::Relaxed))
+                        .sum()
+                };
+                let ended = answered[method] + sum(&self.cancelled);
+                let count = sum(&self.started).saturating_sub(ended);
                 (&labels[..], count as f64)
             }),
         )
@@ -331,16 +344,15 @@ impl Watch<'_> {
             response,
         };
         let shard = Shard::current();
-        let active = &metrics.active[shard.index].0[self.method];
         let code = response.status().as_u16();
         match SLOT.get(usize::from(code).wrapping_sub(100)) {
             Some(&slot) if slot != NONE => metrics.statuses(route, self.method).0
                 [usize::from(slot)]
             .get_or_init(Series::new)
-            .record(shard, done, active),
-            _ => metrics.record_rare((route, self.method, code), shard, done, active),
+            .record(shard, done),
+            _ => metrics.record_rare((route, self.method, code), shard, done),
         }
-        // Counted out above: the drop would count it out again.
+        // Answered: the drop would count it as cancelled.
         std::mem::forget(self);
     }
 }
@@ -349,7 +361,7 @@ impl Drop for Watch<'_> {
     #[inline]
     fn drop(&mut self) {
         let shard = Shard::current();
-        shard.add_signed(&self.metrics.active[shard.index].0[self.method], -1);
+        shard.add(&self.metrics.cancelled[shard.index].0[self.method], 1);
     }
 }
 
