@@ -53,7 +53,9 @@ utime() { awk '{print $14}' "/proc/$1/stat"; }
 # The servers must answer alike, or the comparison means nothing: status,
 # body and content type of the measured request, and for (e) a 401 without
 # the token (so the JWT is really checked), a request id and rate-limit
-# headers on the answer. Stops the run on any difference.
+# headers on the answer; and on every answer Portico's two security
+# headers, which the peers are set up to send too. Stops the run on any
+# difference.
 declare -A want_status=([a]=200 [b]=200 [c]=200 [d]=201 [e]=200)
 declare -A want_body=([a]='Hello, World!' [b]='{"message":"Hello, World!"}' [c]='{"id":42}'
   [d]='{"name":"Alice Liddell","email":"alice@example.com","age":30}' [e]='{"id":42}')
@@ -75,6 +77,8 @@ check_answers() { # server scenario port
   fi
   grep -qi "^content-type: ${want_type[$2]}" "$OUT/head" ||
     { echo "$1 ($2): no content-type ${want_type[$2]}" >&2; cat "$OUT/head" >&2; exit 1; }
+  grep -qi '^x-content-type-options: nosniff' "$OUT/head" && grep -qi '^cache-control: no-store' "$OUT/head" ||
+    { echo "$1 ($2): no nosniff or no-store" >&2; cat "$OUT/head" >&2; exit 1; }
   if [ "$2" = e ]; then
     grep -qi '^x-request-id: ' "$OUT/head" && grep -qiE '^(x-)?ratelimit' "$OUT/head" ||
       { echo "$1 (e): no request id or rate-limit headers" >&2; cat "$OUT/head" >&2; exit 1; }

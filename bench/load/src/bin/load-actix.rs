@@ -58,6 +58,12 @@ fn main() -> std::io::Result<()> {
             });
             App::new()
                 .app_data(keys)
+                // Portico's security defaults on every answer (the same work).
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("x-content-type-options", "nosniff"))
+                        .add(("cache-control", "no-store")),
+                )
                 .route("/plaintext", web::get().to(|| async { "Hello, World!" }))
                 .route(
                     "/json",

@@ -17,6 +17,9 @@ use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use validator::Validate;
@@ -122,7 +125,16 @@ fn main() {
                 get(|Path(id): Path<u64>| async move { Json(UserId { id }) }),
             )
             .route("/users", post(create))
-            .merge(secure);
+            .merge(secure)
+            // Portico's security defaults on every answer (the same work).
+            .layer(SetResponseHeaderLayer::overriding(
+                X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            ));
         if portico_load::http2() {
             // h2c with prior knowledge: hyper's HTTP/2 server over the same
             // router, the peer address given as `axum::serve` gives it.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
@@ -30,6 +30,15 @@ fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Full<Byt
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// The two headers every Portico answer carries (its security defaults),
+/// so that each server does the same work.
+fn secure(headers: &mut hyper::HeaderMap) {
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
 }
 
 fn status(status: StatusCode) -> Response<Full<Bytes>> {
@@ -151,7 +160,11 @@ fn main() {
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request| {
                     let state = Arc::clone(&state);
-                    async move { Ok::<_, Infallible>(handle(state, peer.ip(), request).await) }
+                    async move {
+                        let mut response = handle(state, peer.ip(), request).await;
+                        secure(response.headers_mut());
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 if http2 {
                     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
