@@ -74,7 +74,18 @@ pub(crate) trait Layer: Send + Sync {
 
 impl<M: Middleware> Layer for M {
     fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static> {
-        Box::pin(async move { self.call(request, next).await })
+        // SAFETY: the reference points into the allocation `self` owns,
+        // which `Held` keeps beside the future and releases only after the
+        // future is dropped (fields drop in order); nothing else can reach
+        // the future, so the borrow never outlives the layer. (An `async
+        // move` block owning both would be safe too, but it keeps the
+        // request and `next` twice — once as its captures, once in the
+        // layer's future — and every request moves both copies.)
+        let layer: &'static M = unsafe { &*Arc::as_ptr(&self) };
+        Box::pin(Held {
+            future: layer.call(request, next),
+            _layer: self,
+        })
     }
 
     fn describe(&self, op: &mut Operation<'_>) {
@@ -83,6 +94,28 @@ impl<M: Middleware> Layer for M {
 
     fn collect(&self, out: &mut Exposition<'_>) -> std::fmt::Result {
         Middleware::collect(self, out)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A layer's future and the layer it borrows, kept alive by it.
+    struct Held<F, M> {
+        // Declared first: dropped before the layer it borrows.
+        #[pin]
+        future: F,
+        _layer: Arc<M>,
+    }
+}
+
+impl<F: Future, M> Future for Held<F, M> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().future.poll(cx)
     }
 }
 
