@@ -244,14 +244,16 @@ pub(crate) fn carried<F: std::future::Future>(
 /// written (nothing is made when no subscriber wants it).
 pub(crate) struct Hex<T>(pub(crate) T);
 
-/// The low `N` hex digits of `value`, lowercase, most significant first:
-/// a table lookup per digit, where `{:032x}` pads and loops through the
-/// formatter (a third of a log line's cost, measured).
+/// The low `N` hex digits of `value` (`N` even), lowercase, most
+/// significant first: two table lookups per byte, where `{:032x}` pads and
+/// loops through the formatter (a third of a log line's cost, measured).
 fn to_hex<const N: usize>(value: u128) -> [u8; N] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let bytes = value.to_be_bytes();
     let mut text = [0u8; N];
-    for (i, byte) in text.iter_mut().enumerate() {
-        *byte = DIGITS[((value >> (4 * (N - 1 - i))) & 0xf) as usize];
+    for (pair, byte) in text.chunks_exact_mut(2).zip(&bytes[16 - N / 2..]) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
     }
     text
 }

@@ -14,10 +14,35 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use portico_load::{Message, NewUser, SECRET, TokenClaims, UserId};
 use validator::Validate;
 
+/// A keyed governor that reports the bucket's state, for the headers.
+type Limiter = governor::RateLimiter<
+    std::net::IpAddr,
+    governor::state::keyed::DefaultKeyedStateStore<std::net::IpAddr>,
+    governor::clock::DefaultClock,
+    governor::middleware::StateInformationMiddleware,
+>;
+
+/// `"default";r=<remaining>;t=<seconds until the bucket is full>`, from
+/// the limiter's answer: the value the others work out per request too.
+fn ratelimit_value(snapshot: &governor::middleware::StateSnapshot) -> HeaderValue {
+    let quota = snapshot.quota();
+    let remaining = snapshot.remaining_burst_capacity();
+    let missing = u128::from(quota.burst_size().get() - remaining);
+    let reset = (missing * quota.replenish_interval().as_nanos()).div_ceil(1_000_000_000);
+    let (mut r, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let (r, t) = (r.format(remaining), t.format(reset as u64));
+    let mut value = Vec::with_capacity(16 + r.len() + t.len());
+    value.extend_from_slice(b"\"default\";r=");
+    value.extend_from_slice(r.as_bytes());
+    value.extend_from_slice(b";t=");
+    value.extend_from_slice(t.as_bytes());
+    HeaderValue::from_maybe_shared(Bytes::from(value)).expect("header value")
+}
+
 struct State {
     key: jsonwebtoken::DecodingKey,
     validation: jsonwebtoken::Validation,
-    limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    limiter: Limiter,
     next_id: AtomicU64,
 }
 
@@ -100,9 +125,9 @@ async fn handle(
                 route = "/secure/users/<id>"
             );
             let _entered = span.enter();
-            if state.limiter.check_key(&peer).is_err() {
+            let Ok(snapshot) = state.limiter.check_key(&peer) else {
                 return status(StatusCode::TOO_MANY_REQUESTS);
-            }
+            };
             let token = request
                 .headers()
                 .get("authorization")
@@ -124,10 +149,7 @@ async fn handle(
                 "ratelimit-policy",
                 HeaderValue::from_static("\"default\";q=1000000000;w=1"),
             );
-            headers.insert(
-                "ratelimit",
-                HeaderValue::from_static("\"default\";r=999999999;t=0"),
-            );
+            headers.insert("ratelimit", ratelimit_value(&snapshot));
             tracing::info!(method = "GET", path, status = response.status().as_u16(), latency_us = started.elapsed().as_micros() as u64, request_id = ?request_id, "request");
             response
         }
@@ -145,7 +167,10 @@ fn main() {
         let state = Arc::new(State {
             key: jsonwebtoken::DecodingKey::from_secret(SECRET),
             validation: jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256),
-            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(NonZeroU32::MAX)),
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_second(
+                NonZeroU32::new(1_000_000_000).expect("quota"),
+            ))
+            .with_middleware(),
             next_id: AtomicU64::new(0),
         });
         let writev = std::env::var("LOAD_WRITEV").map_or(true, |v| v != "0");
