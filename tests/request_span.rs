@@ -36,6 +36,7 @@ async fn a_handlers_log_lines_carry_the_request_id_and_route() {
     tracing_subscriber::fmt()
         .with_ansi(false)
         .with_writer(captured.clone())
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();
     let app = App::new()
         .wrap(RequestId::default())
@@ -100,4 +101,8 @@ async fn a_handlers_log_lines_carry_the_request_id_and_route() {
     );
     let access = line("status=500");
     assert!(access.contains("req-7f3a"), "{access}");
+    // The span carries the answer's status once it is known (its close
+    // line shows the fields it ended with).
+    let closed = line("http.response.status_code=500");
+    assert!(closed.contains("req-7f3a"), "{closed}");
 }

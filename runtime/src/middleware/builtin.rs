@@ -109,10 +109,15 @@ impl Middleware for RequestId {
             "http.route" = route.map(tracing::field::display),
             "http.response.status_code" = tracing::field::Empty,
         );
-        let mut response = crate::trace::scope(trace, next.run(request))
-            .instrument(span.clone())
-            .await;
-        span.record("http.response.status_code", response.status().as_u16());
+        // The future keeps the span; it is read back from there after the
+        // answer, rather than cloned for that (a clone and a close of the
+        // span per request, in the subscriber's registry).
+        let mut running =
+            std::pin::pin!(crate::trace::scope(trace, next.run(request)).instrument(span));
+        let mut response = running.as_mut().await;
+        running
+            .span()
+            .record("http.response.status_code", response.status().as_u16());
         response.headers_mut().insert(self.header.clone(), id);
         response
     }
