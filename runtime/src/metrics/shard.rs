@@ -139,11 +139,7 @@ mod tests {
                 scope.spawn(|| {
                     for _ in 0..10_000 {
                         let shard = Shard::current();
-                        if shard.shared() {
-                            add::<true>(&cells[shard.index], 1);
-                        } else {
-                            add::<false>(&cells[shard.index], 1);
-                        }
+                        shard.add(&cells[shard.index], 1);
                     }
                 });
             }
