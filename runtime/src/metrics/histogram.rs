@@ -1,5 +1,6 @@
-//! A histogram with fixed bounds, counted with relaxed atomic adds and no
-//! allocation, in integer units (nanoseconds, bytes).
+//! A histogram with fixed bounds, counted with relaxed atomic adds (plain
+//! ones in a thread's own shard) and no allocation, in integer units
+//! (nanoseconds, bytes).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

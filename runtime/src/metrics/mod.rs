@@ -3,9 +3,10 @@
 //! [`Exposition`] that writes them in the Prometheus / OpenMetrics text
 //! when `/metrics` is scraped.
 //!
-//! Counting is the hot path (a request pays a few relaxed atomic adds);
-//! naming, labelling and formatting happen only at a scrape. Names follow
-//! the OpenTelemetry semantic conventions as Prometheus spells them
+//! Counting is the hot path (a request pays a few adds, into counters its
+//! thread owns where it can); naming, labelling and formatting happen
+//! only at a scrape. Names follow the OpenTelemetry semantic conventions as
+//! Prometheus spells them
 //! (`http.server.request.duration` in seconds is
 //! `http_server_request_duration_seconds`); Portico's own parts use
 //! `portico_*`.

@@ -63,7 +63,8 @@ pub trait Middleware: Send + Sync + 'static {
 }
 
 /// `Middleware` made object-safe. The layer's `Arc` moves into its boxed
-/// future, so the future owns what it needs and stays small.
+/// future beside the layer's own future (`Held`), so the box owns what it
+/// needs and holds the request once.
 pub(crate) trait Layer: Send + Sync {
     fn call_boxed(self: Arc<Self>, request: Request, next: Next) -> BoxFuture<'static>;
 
