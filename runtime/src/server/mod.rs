@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::metrics::ServerStats;
 use crate::service::Service;
@@ -86,8 +85,10 @@ impl Server {
             connection::Sweeper::new(config.header_read_timeout, config.request_timeout);
         let mut sweep = tokio::time::interval(sweeper.tick);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let slots = Arc::new(Semaphore::new(config.max_connections));
-        let mut connections = JoinSet::new();
+        // Each open connection holds one slot; shutdown waits for all of
+        // them to be back rather than tracking each task.
+        let capacity = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+        let slots = Arc::new(Semaphore::new(capacity as usize));
         tokio::pin!(signal);
         loop {
             // At the cap, stop accepting: new clients wait in the listen
@@ -124,35 +125,30 @@ impl Server {
                 tracing::debug!(error = %err, %peer, "could not set TCP_NODELAY");
             }
             ServerStats::count(&service.stats().accepted);
-            let conn = Arc::new(connection::Conn::new(service.clone(), peer));
-            sweeper.watch(Arc::clone(&conn));
-            let protocols = Arc::clone(&protocols);
-            let closing = Closing(service.clone());
-            connections.spawn(async move {
-                let _slot = slot;
-                let _closing = closing;
-                connection::serve(protocols, conn, stream).await;
-            });
-            while connections.try_join_next().is_some() {}
+            let open = connection::Open::new(service.clone(), peer, &protocols, slot);
+            sweeper.watch(Arc::clone(open.conn()));
+            tokio::spawn(connection::serve(Arc::clone(&protocols), open, stream));
         }
         service.shutdown().begin();
         drop(listener);
         sweeper.drain_all();
+        let open = |slots: &Semaphore| capacity as usize - slots.available_permits();
         // Connections, not requests: idle ones close at once on the drain
         // signal, busy ones when their requests are answered.
         tracing::info!(
-            open_connections = connections.len(),
+            open_connections = open(&slots),
             "shutting down: waiting for the open connections to finish"
         );
-        let drained = async { while connections.join_next().await.is_some() {} };
-        if tokio::time::timeout(config.grace_period, drained)
+        // The semaphore is never closed, so these waits end only when
+        // every connection's task has given its slot back.
+        if tokio::time::timeout(config.grace_period, slots.acquire_many(capacity))
             .await
             .is_err()
         {
-            tracing::warn!(grace_period = ?config.grace_period, remaining = connections.len(),
+            tracing::warn!(grace_period = ?config.grace_period, remaining = open(&slots),
                 "grace period over; cutting the remaining connections");
-            connections.abort_all();
-            while connections.join_next().await.is_some() {}
+            sweeper.cut_all();
+            let _all_closed = slots.acquire_many(capacity).await;
         } else {
             tracing::info!("all connections closed");
         }
@@ -169,16 +165,6 @@ impl Server {
 }
 
 /// SIGINT and SIGTERM handlers, installed when made.
-/// Counts its connection closed when dropped: when it ends, or when the
-/// grace period aborts it.
-struct Closing(Service);
-
-impl Drop for Closing {
-    fn drop(&mut self) {
-        ServerStats::count(&self.0.stats().closed);
-    }
-}
-
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
