@@ -29,11 +29,6 @@ pub(crate) fn option() -> TokenStream {
     quote!(::core::option::Option)
 }
 
-/// `PhantomData`.
-pub(crate) fn phantom_data() -> TokenStream {
-    quote!(::core::marker::PhantomData)
-}
-
 /// `Infallible`.
 pub(crate) fn infallible() -> TokenStream {
     quote!(::core::convert::Infallible)

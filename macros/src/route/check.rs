@@ -3,11 +3,11 @@
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, LitStr, Pat, ReturnType, Type};
+use syn::{FnArg, Ident, LitStr, Pat, ReturnType, Type};
 
 use portico_path::{MAX_PARAMS, PathError, Segment};
 
-use super::parse::{CacheArgs, RouteArgs};
+use super::parse::{CacheArgs, Handler, RouteArgs};
 use crate::errors::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -17,7 +17,7 @@ pub(crate) struct Checked<'a> {
     pub(crate) role: Option<&'a LitStr>,
     pub(crate) method: Ident,
     pub(crate) path: &'a LitStr,
-    pub(crate) func: &'a ItemFn,
+    pub(crate) func: &'a Handler,
     pub(crate) args: Vec<Arg<'a>>,
     pub(crate) output_span: Span,
     pub(crate) cache: Option<CachePolicy>,
@@ -63,7 +63,7 @@ struct PathParam {
     catch_all: bool,
 }
 
-pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a ItemFn) -> Result<Checked<'a>, syn::Error> {
+pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a Handler) -> Result<Checked<'a>, syn::Error> {
     let mut errors = Errors::default();
     check_method(&args.method, &mut errors);
     let before = errors.len();
@@ -187,7 +187,7 @@ fn path_message(path: &str, error: &PathError) -> String {
     }
 }
 
-fn check_signature(func: &ItemFn, errors: &mut Errors) {
+fn check_signature(func: &Handler, errors: &mut Errors) {
     let sig = &func.sig;
     if !sig.generics.params.is_empty() {
         errors.spanned(
@@ -230,7 +230,7 @@ fn arg_name(pat: &Pat) -> Option<&Ident> {
 /// count up to this one (`private/call.rs`).
 const MAX_ARGS: usize = 16;
 
-fn check_arity(func: &ItemFn, errors: &mut Errors) {
+fn check_arity(func: &Handler, errors: &mut Errors) {
     let inputs = &func.sig.inputs;
     if let Some(extra) = inputs.iter().nth(MAX_ARGS) {
         errors.spanned(
@@ -245,7 +245,7 @@ fn check_arity(func: &ItemFn, errors: &mut Errors) {
 
 fn check_args<'a>(
     lit: &LitStr,
-    func: &'a ItemFn,
+    func: &'a Handler,
     params: &[PathParam],
     errors: &mut Errors,
 ) -> Vec<Arg<'a>> {
@@ -340,7 +340,7 @@ fn is_token(name: &str) -> bool {
 fn check_cache(
     args: &RouteArgs,
     cache: &CacheArgs,
-    func: &ItemFn,
+    func: &Handler,
     params: &[PathParam],
     errors: &mut Errors,
 ) -> Option<CachePolicy> {

@@ -7,11 +7,22 @@ use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::check::{CachePolicy, Checked, Source, TagPart};
-use crate::exports::{option, phantom_data, private, private_at};
+use crate::exports::{private, private_at};
+
+/// The support module's local name inside `route()`, spanned at `span`
+/// (for calls whose trait-bound errors must point at a user's token).
+///
+/// Every route expands to many calls into the support module, and each
+/// path costs the compiler on every `cargo check` (tokens carried across
+/// from the macro, resolved, lowered, hashed): `route()` imports the
+/// module once, under a name no user code can see, with the probes'
+/// traits, and names everything through it.
+fn local(span: proc_macro2::Span) -> TokenStream {
+    quote_spanned!(span=> __portico)
+}
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
-    let p = private();
-    let phantom_data = phantom_data();
+    let p = local(proc_macro2::Span::call_site());
     let func = route.func;
     let vis = &func.vis;
     let name = &func.sig.ident;
@@ -23,23 +34,17 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .map(|i| format_ident!("__portico_arg{}", i))
         .collect();
     // How the runner gets each argument (see the runtime's `call`
-    // module): a parameter's plan is spanned on its type, so a type that
-    // cannot be parsed from one is reported there; an extractor's is
-    // picked by a probe (`takes_body` below reports a type that is none).
+    // module), spanned on the argument's type: a parameter's plan, so a
+    // type that cannot be parsed from one is reported there; an
+    // extractor's probe, whose making reports a type that is none.
     let arg_plans = route.args.iter().map(|arg| {
         let ty = arg.ty;
+        let p = local(ty.span());
         match &arg.source {
             Source::Param { index, name } => {
-                let p = private_at(ty.span());
                 quote_spanned!(ty.span()=> #p::param::<#ty>(#index, #name))
             }
-            Source::Extractor => quote_spanned! {ty.span()=>
-                {
-                    #[allow(unused_imports)]
-                    use #p::{ViaExtracting as _, ViaNotExtractor as _, ViaValidating as _};
-                    (&&#p::ArgProbe::<#ty>(#phantom_data)).plan()
-                }
-            },
+            Source::Extractor => quote_spanned!(ty.span()=> (&&#p::arg::<#ty>()).plan()),
         }
     });
     // The handler, spanned on the return type, so a type that is no
@@ -48,7 +53,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     // into the call.
     let span = route.output_span;
     let callee = Ident::new(&name_str, span);
-    let p_at = private_at(span);
+    let p_at = local(span);
     let types = route.args.iter().map(|arg| arg.ty);
     let tag = route.cache.as_ref().filter(|c| !c.tag.is_empty());
     let handler = if func.sig.asyncness.is_some() && tag.is_none() {
@@ -85,38 +90,31 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         quote!(move |#(#bindings: #types),*| #answer)
     };
     let run = format_ident!("run{}", route.args.len());
-    let option = option();
     let role = match route.role {
-        Some(role) => quote!(#option::Some(#role)),
-        None => quote!(#option::None),
+        Some(role) => quote!(#p::Some(#role)),
+        None => quote!(#p::None),
     };
     // Spanned on the return type too: the runner's bound that the answer
     // is a response is what reports a return type that is not.
     let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#arg_plans,)* #handler));
-    // At each extractor's type: that it is one (the one place a type that
-    // is not gets reported), and that it does not read the body after an
-    // earlier argument did.
+    // At each extractor's type after the first: that it does not read
+    // the body after an earlier argument did (the first can read it
+    // whatever it is, and needs no constant: each costs the compiler a
+    // body to evaluate).
     let extractors: Vec<&syn::Type> = route
         .args
         .iter()
         .filter(|arg| matches!(arg.source, Source::Extractor))
         .map(|arg| arg.ty)
         .collect();
-    // The first extractor can read the body whatever it is, so it needs
-    // no constant (each costs the compiler a body to evaluate): a plain
-    // call in `route()` is enough to report it.
-    let first_extractor = extractors.first().map(|ty| {
-        let p = private_at(ty.span());
-        quote_spanned!(ty.span()=> let _ = #p::takes_body::<#ty>();)
-    });
     let extractor_checks = extractors.iter().enumerate().skip(1).map(|(i, ty)| {
         let earlier = extractors[..i].iter().map(|ty| {
             let p = private_at(ty.span());
-            quote_spanned!(ty.span()=> #p::takes_body::<#ty>())
+            quote_spanned!(ty.span()=> #p::arg::<#ty>().takes_body)
         });
         let p = private_at(ty.span());
         quote_spanned! {ty.span()=>
-            const _: () = #p::body_read_once(#p::takes_body::<#ty>() && (#(#earlier)||*));
+            const _: () = #p::body_read_once(#p::arg::<#ty>().takes_body && (#(#earlier)||*));
         }
     });
 
@@ -131,14 +129,8 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let declared_plans = route.args.iter().map(|arg| {
         let ty = arg.ty;
         match &arg.source {
-            Source::Param { .. } => quote! {{
-                use #p::{ViaPlainParam as _, ViaSchemaParam as _};
-                (&&#p::ParamProbe::<#ty>(#phantom_data)).plan()
-            }},
-            Source::Extractor => quote! {{
-                use #p::{ViaDescribed as _, ViaDescribedValidated as _, ViaNoPlan as _, ViaUndescribed as _};
-                (&&&#p::ExtractorProbe::<#ty>(#phantom_data)).plan()
-            }},
+            Source::Param { .. } => quote!((&&#p::param_probe::<#ty>()).plan()),
+            Source::Extractor => quote!((&&&#p::extractor::<#ty>()).plan()),
         }
     });
     let params = route.args.iter().filter_map(|arg| match &arg.source {
@@ -154,14 +146,13 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let response = if output.to_string().contains("impl ") {
         quote!(#p::undocumented_response)
     } else {
-        quote! {{
-            use #p::{ViaDescribeResponse as _, ViaNoDescribeResponse as _};
-            (&#p::ResponseProbe::<#output>(#phantom_data)).describer()
-        }}
+        quote!((&#p::response::<#output>()).describer())
     };
 
+    let func_tokens = &func.tokens;
+    let private = private();
     quote! {
-        #func
+        #func_tokens
 
         #(#extractor_checks)*
 
@@ -169,14 +160,15 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         #[allow(non_camel_case_types)]
         #vis struct #name {}
 
-        impl #p::RouteDef for #name {
-            fn route() -> #p::Route {
+        impl #private::RouteDef for #name {
+            fn route() -> #private::Route {
+                #[allow(unused_imports)]
+                use #private::{self as #p, probe::*};
                 fn __portico_handler<'r, 'a>(
                     __portico_ctx: &'r mut #p::RequestContext<'a>,
                 ) -> #p::HandlerFuture<'r> {
                     #call
                 }
-                #first_extractor
                 #p::route(
                     #p::RouteInfo {
                         method: #p::Method::#method,

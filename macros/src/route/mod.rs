@@ -11,35 +11,38 @@ use syn::{Path, Token};
 
 use crate::errors::{Errors, with_errors};
 use crate::exports::{private, vec};
-use parse::RouteArgs;
+use parse::{Handler, RouteArgs};
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let args = syn::parse2::<RouteArgs>(args)
         .map_err(|e| errors.push(e))
         .ok();
-    let func = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(func)) => func,
-        Ok(other) => {
-            errors.spanned(
-                item_keyword(&other),
-                "#[route] can only be put on a handler function (`async fn`)",
-            );
-            return with_errors(other.into_token_stream(), errors);
+    let func = match Handler::parse(item.clone()) {
+        Ok(func) => func,
+        // Another item: only now parsed whole, to point at its keyword.
+        Err(None) => {
+            if let Ok(other) = syn::parse2::<syn::Item>(item.clone()) {
+                errors.spanned(
+                    item_keyword(&other),
+                    "#[route] can only be put on a handler function (`async fn`)",
+                );
+            }
+            return with_errors(item, errors);
         }
-        Err(e) => {
+        Err(Some(e)) => {
             errors.push(e);
             return with_errors(item, errors);
         }
     };
     let Some(args) = args else {
-        return with_errors(func.into_token_stream(), errors);
+        return with_errors(func.tokens, errors);
     };
     match check::check(&args, &func) {
         Ok(checked) => expand::expand(&checked),
         Err(e) => {
             errors.push(e);
-            with_errors(func.into_token_stream(), errors)
+            with_errors(func.tokens, errors)
         }
     }
 }

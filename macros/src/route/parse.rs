@@ -194,3 +194,56 @@ impl Parse for RouteArgs {
         })
     }
 }
+
+/// The fn a `#[route]` sits on: what the macro reads of it (attributes,
+/// visibility, signature), with its body left unparsed — nothing here
+/// needs it, and parsing every handler's body is most of what the macro
+/// would cost each `cargo check`. The fn is emitted as written.
+pub(crate) struct Handler {
+    pub(crate) attrs: Vec<syn::Attribute>,
+    pub(crate) sig: syn::Signature,
+    pub(crate) vis: syn::Visibility,
+    /// The fn's tokens, as written.
+    pub(crate) tokens: proc_macro2::TokenStream,
+}
+
+impl Handler {
+    /// Reads `item` as a fn, or says why it is none: `Err(None)` when it
+    /// is some other item (the caller reports that, at its keyword).
+    pub(crate) fn parse(item: proc_macro2::TokenStream) -> Result<Self, Option<syn::Error>> {
+        let parser = |input: ParseStream| {
+            let attrs = input.call(syn::Attribute::parse_outer)?;
+            let vis: syn::Visibility = input.parse()?;
+            if !Self::starts_fn(input) {
+                input.parse::<proc_macro2::TokenStream>()?;
+                return Ok(None);
+            }
+            let sig: syn::Signature = input.parse()?;
+            if !input.peek(syn::token::Brace) {
+                return Err(input.error("expected the handler's body, `{ … }`"));
+            }
+            input.parse::<proc_macro2::Group>()?;
+            Ok(Some((attrs, vis, sig)))
+        };
+        match syn::parse::Parser::parse2(parser, item.clone()) {
+            Ok(Some((attrs, vis, sig))) => Ok(Handler {
+                attrs,
+                sig,
+                vis,
+                tokens: item,
+            }),
+            Ok(None) => Err(None),
+            Err(e) => Err(Some(e)),
+        }
+    }
+
+    /// Whether a fn signature comes next (`async`, `const`, `unsafe`,
+    /// `extern` or `fn`).
+    fn starts_fn(input: ParseStream) -> bool {
+        input.peek(Token![fn])
+            || input.peek(Token![async])
+            || input.peek(Token![const]) && !input.peek2(syn::Ident)
+            || input.peek(Token![unsafe])
+            || input.peek(Token![extern])
+    }
+}

@@ -99,7 +99,7 @@ pub struct Validating<T>(PhantomData<fn() -> T>);
 #[derive(Debug)]
 pub struct Extracting<T>(PhantomData<fn() -> T>);
 /// A type that is no extractor: never run, since the route does not
-/// compile (`takes_body` reports it at the argument's type).
+/// compile (`arg` reports it at the argument's type).
 #[derive(Debug)]
 pub struct NotExtractor<T>(PhantomData<fn() -> T>);
 
@@ -133,11 +133,27 @@ impl<T: Send> Arg for NotExtractor<T> {
 }
 
 /// Picks an extractor argument's plan by method resolution on
-/// `(&&ArgProbe::<T>(…)).plan()`: [`Validating`] when `T` is an extractor
+/// `(&&arg::<T>()).plan()`: [`Validating`] when `T` is an extractor
 /// whose value is [`Validated`], else [`Extracting`] when it is an
 /// extractor, else [`NotExtractor`].
 #[derive(Debug)]
-pub struct ArgProbe<T>(pub PhantomData<T>);
+pub struct ArgProbe<T> {
+    /// Whether the extractor reads the body (`FromRequest::TAKES_BODY`),
+    /// for the check that a handler reads it once.
+    pub takes_body: bool,
+    probed: PhantomData<T>,
+}
+
+/// The probe for extractor argument `T`, called spanned on the
+/// argument's type, in the handler and in the body-read-once check: a
+/// type that is no extractor gets `FromRequest`'s own diagnostic there
+/// (the same one each time, which the compiler reports once).
+pub const fn arg<T: FromRequest>() -> ArgProbe<T> {
+    ArgProbe {
+        takes_body: T::TAKES_BODY,
+        probed: PhantomData,
+    }
+}
 
 #[allow(missing_docs)]
 pub trait ViaValidating<T> {

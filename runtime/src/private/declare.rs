@@ -46,9 +46,14 @@ impl<T> Plan for PlainParam<T> {
     }
 }
 
-/// Picks a path parameter's plan: `(&&ParamProbe::<T>(…)).plan()`.
+/// Picks a path parameter's plan: `(&&param_probe::<T>()).plan()`.
 #[derive(Debug)]
-pub struct ParamProbe<T>(pub PhantomData<T>);
+pub struct ParamProbe<T>(PhantomData<T>);
+
+/// The probe for path parameter type `T`.
+pub fn param_probe<T>() -> ParamProbe<T> {
+    ParamProbe(PhantomData)
+}
 
 #[allow(missing_docs)]
 pub trait ViaSchemaParam<T> {
@@ -118,10 +123,16 @@ impl<T> Plan for NoPlan<T> {
 }
 
 /// Picks an extractor's plan by method resolution on
-/// `(&&&ExtractorProbe::<T>(…)).plan()`: [`DescribedValidated`], else
+/// `(&&&extractor::<T>()).plan()`: [`DescribedValidated`], else
 /// [`Described`], else [`Undescribed`], else [`NoPlan`].
 #[derive(Debug)]
-pub struct ExtractorProbe<T>(pub PhantomData<T>);
+pub struct ExtractorProbe<T>(PhantomData<T>);
+
+/// The probe for extractor type `T` (whether it is one is reported by
+/// [`arg`](super::arg)).
+pub fn extractor<T>() -> ExtractorProbe<T> {
+    ExtractorProbe(PhantomData)
+}
 
 #[allow(missing_docs)]
 pub trait ViaDescribedValidated<T> {
@@ -170,9 +181,14 @@ impl<T> ViaNoPlan<T> for ExtractorProbe<T> {
 /// How return type `T` is described: by its [`DescribeResponse`] impl,
 /// else as "any success" named in `x-portico-undocumented` (an
 /// `ApiResponse<T>` whose `T` has no `JsonSchema`). Picked by
-/// `(&ResponseProbe::<T>(…)).describer()`.
+/// `(&response::<T>()).describer()`.
 #[derive(Debug)]
-pub struct ResponseProbe<T>(pub PhantomData<T>);
+pub struct ResponseProbe<T>(PhantomData<T>);
+
+/// The probe for return type `T`.
+pub fn response<T>() -> ResponseProbe<T> {
+    ResponseProbe(PhantomData)
+}
 
 #[allow(missing_docs)]
 pub trait ViaDescribeResponse {

@@ -12,7 +12,18 @@ pub use declare::*;
 pub use crate::extract::{FromRequest, RequestContext};
 pub use crate::handler::{CachePolicy, HandlerFn, HandlerFuture, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
+pub use ::core::option::Option::{None, Some};
 pub use ::http::Method;
+
+/// The probes' traits, which `route()` imports whole: with them in
+/// scope, `(&&probe).plan()` picks a plan by method resolution.
+pub mod probe {
+    pub use super::call::{ViaExtracting, ViaNotExtractor, ViaValidating};
+    pub use super::declare::{
+        ViaDescribeResponse, ViaDescribed, ViaDescribedValidated, ViaNoDescribeResponse, ViaNoPlan,
+        ViaPlainParam, ViaSchemaParam, ViaUndescribed,
+    };
+}
 pub use ::regex::Regex;
 pub use ::std::sync::LazyLock;
 
@@ -26,14 +37,6 @@ pub mod validate {
         SchemaRule, SchemaRules, Validate, ValidationError, ValidationErrors, schema_bound,
     };
     pub use ::regex::Regex;
-}
-
-/// Whether extractor `T` reads the body. Called in a constant spanned on
-/// the argument's type, so that a type that is no extractor gets
-/// `FromRequest`'s own diagnostic there (the same one each time it is
-/// named, which the compiler reports once).
-pub const fn takes_body<T: FromRequest>() -> bool {
-    T::TAKES_BODY
 }
 
 /// Refuses, at compile time, an argument that reads the body after an
