@@ -211,6 +211,14 @@ impl Handler {
     /// Reads `item` as a fn, or says why it is none: `Err(None)` when it
     /// is some other item (the caller reports that, at its keyword).
     pub(crate) fn parse(item: proc_macro2::TokenStream) -> Result<Self, Option<syn::Error>> {
+        // Only what comes before the body is parsed: the body, the last
+        // token tree when it is `{ … }`, is never walked.
+        let mut head: Vec<proc_macro2::TokenTree> = item.clone().into_iter().collect();
+        let has_body = matches!(head.last(),
+            Some(proc_macro2::TokenTree::Group(body)) if body.delimiter() == proc_macro2::Delimiter::Brace);
+        if has_body {
+            head.pop();
+        }
         let parser = |input: ParseStream| {
             let attrs = input.call(syn::Attribute::parse_outer)?;
             let vis: syn::Visibility = input.parse()?;
@@ -219,13 +227,12 @@ impl Handler {
                 return Ok(None);
             }
             let sig: syn::Signature = input.parse()?;
-            if !input.peek(syn::token::Brace) {
+            if !has_body || !input.is_empty() {
                 return Err(input.error("expected the handler's body, `{ … }`"));
             }
-            input.parse::<proc_macro2::Group>()?;
             Ok(Some((attrs, vis, sig)))
         };
-        match syn::parse::Parser::parse2(parser, item.clone()) {
+        match syn::parse::Parser::parse2(parser, head.into_iter().collect()) {
             Ok(Some((attrs, vis, sig))) => Ok(Handler {
                 attrs,
                 sig,
