@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The build cost of the generated 100-route app (generate.py) in
+# instructions rather than seconds: the app crate's rustc run under
+# callgrind (proc macros included: they run inside it) for `cargo check`
+# after `cargo clean -p`, and for the incremental `cargo check` after one
+# handler's body changed. Unlike wall-clock times, which drift ±20 % here
+# between minutes, the counts repeat to within a few parts per thousand.
+#
+#   bench/buildcost/instructions.sh portico axum [PORTICO_DIR]
+#   kinds: portico, portico-schema, axum
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+kinds=()
+portico="$here/../.."
+for arg in "$@"; do
+  case "$arg" in
+    portico|portico-schema|axum) kinds+=("$arg") ;;
+    *) portico="$arg" ;;
+  esac
+done
+[ "${#kinds[@]}" -gt 0 ] || { echo "usage: instructions.sh portico|portico-schema|axum … [PORTICO_DIR]" >&2; exit 2; }
+export CARGO_INCREMENTAL=1
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+# A rustc wrapper that runs only the app crate's compile under callgrind.
+cat > "$tmp/wrap" <<'WRAP'
+#!/usr/bin/env bash
+rustc="$1"; shift
+for arg in "$@"; do
+  if [ "$arg" = "$APP_CRATE" ]; then
+    exec valgrind --tool=callgrind -q --callgrind-out-file="$CALLGRIND_OUT" "$rustc" "$@"
+  fi
+done
+exec "$rustc" "$@"
+WRAP
+chmod +x "$tmp/wrap"
+measured() { # runs cargo "$@" with the app's rustc counted; prints its instructions
+  rm -f "$tmp/out"
+  RUSTC_WRAPPER="$tmp/wrap" CALLGRIND_OUT="$tmp/out" cargo "$@" >/dev/null 2>&1
+  callgrind_annotate "$tmp/out" | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
+}
+edit() { # a change inside one handler's body (a list's default limit)
+  if grep -q "unwrap_or(20)" src/m3.rs; then
+    sed -i "0,/unwrap_or(20)/s//unwrap_or(21)/" src/m3.rs
+  else
+    sed -i "0,/unwrap_or(21)/s//unwrap_or(20)/" src/m3.rs
+  fi
+}
+printf "kind\tcheck (M instructions)\tincremental check\n"
+for kind in "${kinds[@]}"; do
+  work="${WORK:-/tmp/portico-buildcost}/$kind-$(basename "$(cd "$portico" && pwd)")"
+  rm -rf "$work/src"
+  case "$kind" in
+    portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
+    portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
+    axum) python3 "$here/generate.py" axum "$work" ;;
+  esac
+  cd "$work"
+  export APP_CRATE
+  APP_CRATE="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+  cargo check -q
+  cargo clean -q -p "$APP_CRATE"
+  check=$(measured check -q)
+  edit
+  icheck=$(measured check -q)
+  printf "%s\t%d\t%d\n" "$kind" $((check / 1000000)) $((icheck / 1000000))
+done
