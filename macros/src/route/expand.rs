@@ -2,7 +2,7 @@
 //! whose `RouteDef::route()` builds the registry entry.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::Ident;
 use syn::spanned::Spanned;
 
@@ -33,18 +33,24 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let bindings: Vec<_> = (0..route.args.len())
         .map(|i| format_ident!("__portico_arg{}", i))
         .collect();
+    // Each argument's type as tokens, and its span, worked out once: both
+    // walk the whole type, and each is wanted several times below.
+    let types: Vec<(TokenStream, proc_macro2::Span)> = route
+        .args
+        .iter()
+        .map(|arg| (arg.ty.to_token_stream(), arg.ty.span()))
+        .collect();
     // How the runner gets each argument (see the runtime's `call`
     // module), spanned on the argument's type: a parameter's plan, so a
     // type that cannot be parsed from one is reported there; an
     // extractor's probe, whose making reports a type that is none.
-    let arg_plans = route.args.iter().map(|arg| {
-        let ty = arg.ty;
-        let p = local(ty.span());
+    let arg_plans = route.args.iter().zip(&types).map(|(arg, (ty, span))| {
+        let p = local(*span);
         match &arg.source {
             Source::Param { index, name } => {
-                quote_spanned!(ty.span()=> #p::param::<#ty>(#index, #name))
+                quote_spanned!(*span=> #p::param::<#ty>(#index, #name))
             }
-            Source::Extractor => quote_spanned!(ty.span()=> (&&#p::arg::<#ty>()).plan()),
+            Source::Extractor => quote_spanned!(*span=> (&&#p::arg::<#ty>()).plan()),
         }
     });
     // The handler, spanned on the return type, so a type that is no
@@ -54,7 +60,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let span = route.output_span;
     let callee = Ident::new(&name_str, span);
     let p_at = local(span);
-    let types = route.args.iter().map(|arg| arg.ty);
+    let arg_types = types.iter().map(|(ty, _)| ty);
     let tag = route.cache.as_ref().filter(|c| !c.tag.is_empty());
     let handler = if func.sig.asyncness.is_some() && tag.is_none() {
         quote!(#callee)
@@ -87,7 +93,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             }
             None => call,
         };
-        quote!(move |#(#bindings: #types),*| #answer)
+        quote!(move |#(#bindings: #arg_types),*| #answer)
     };
     let run = format_ident!("run{}", route.args.len());
     let role = match route.role {
@@ -101,22 +107,27 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     // the body after an earlier argument did (the first can read it
     // whatever it is, and needs no constant: each costs the compiler a
     // body to evaluate).
-    let extractors: Vec<&syn::Type> = route
+    let extractors: Vec<&(TokenStream, proc_macro2::Span)> = route
         .args
         .iter()
-        .filter(|arg| matches!(arg.source, Source::Extractor))
-        .map(|arg| arg.ty)
+        .zip(&types)
+        .filter(|(arg, _)| matches!(arg.source, Source::Extractor))
+        .map(|(_, ty)| ty)
         .collect();
-    let extractor_checks = extractors.iter().enumerate().skip(1).map(|(i, ty)| {
-        let earlier = extractors[..i].iter().map(|ty| {
-            let p = private_at(ty.span());
-            quote_spanned!(ty.span()=> #p::arg::<#ty>().takes_body)
+    let extractor_checks = extractors
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, (ty, span))| {
+            let earlier = extractors[..i].iter().map(|(ty, span)| {
+                let p = private_at(*span);
+                quote_spanned!(*span=> #p::arg::<#ty>().takes_body)
+            });
+            let p = private_at(*span);
+            quote_spanned! {*span=>
+                const _: () = #p::body_read_once(#p::arg::<#ty>().takes_body && (#(#earlier)||*));
+            }
         });
-        let p = private_at(ty.span());
-        quote_spanned! {ty.span()=>
-            const _: () = #p::body_read_once(#p::arg::<#ty>().takes_body && (#(#earlier)||*));
-        }
-    });
 
     let cache = route
         .cache
@@ -126,13 +137,14 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     // Each argument's plan for the declarations (dependencies, OpenAPI),
     // picked where its type is known; the runtime's generic code does
     // the rest (its `declare` module).
-    let declared_plans = route.args.iter().map(|arg| {
-        let ty = arg.ty;
-        match &arg.source {
+    let declared_plans = route
+        .args
+        .iter()
+        .zip(&types)
+        .map(|(arg, (ty, _))| match &arg.source {
             Source::Param { .. } => quote!((&&#p::param_probe::<#ty>()).plan()),
             Source::Extractor => quote!((&&&#p::extractor::<#ty>()).plan()),
-        }
-    });
+        });
     let params = route.args.iter().filter_map(|arg| match &arg.source {
         Source::Param { name, .. } => Some(name),
         Source::Extractor => None,
