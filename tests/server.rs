@@ -403,6 +403,33 @@ async fn an_idle_keep_alive_client_does_not_hold_shutdown() {
 }
 
 #[tokio::test]
+async fn dropping_the_server_closes_its_connections() {
+    let server = start(ServerConfig::default()).await;
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Not stopped: its task dropped (TestServer's drop aborts it), as a
+    // runtime shutting down or a caller's select! would.
+    drop(server);
+    let (rest, closed) = read_until_close(&mut idle, Duration::from_secs(2)).await;
+    assert!(
+        closed && rest.is_empty(),
+        "the kept-alive connection is closed: {rest:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_request_longer_than_the_grace_period_is_cut() {
     let server = start(ServerConfig::default().grace_period(Duration::from_millis(300))).await;
     let mut stuck = TcpStream::connect(server.addr).await.unwrap();

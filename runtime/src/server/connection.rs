@@ -614,6 +614,15 @@ impl Sweeper {
     }
 }
 
+/// A server dropped without its graceful shutdown (its task aborted, the
+/// runtime shutting down) takes its connections with it: their tasks are
+/// spawned on their own, so they are cut here rather than left serving.
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.cut_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
