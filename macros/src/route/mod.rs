@@ -22,11 +22,12 @@ pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(func) => func,
         // Another item: only now parsed whole, to point at its keyword.
         Err(None) => {
-            if let Ok(other) = syn::parse2::<syn::Item>(item.clone()) {
-                errors.spanned(
+            match syn::parse2::<syn::Item>(item.clone()) {
+                Ok(other) => errors.spanned(
                     item_keyword(&other),
                     "#[route] can only be put on a handler function (`async fn`)",
-                );
+                ),
+                Err(e) => errors.push(e),
             }
             return with_errors(item, errors);
         }

@@ -197,8 +197,8 @@ impl Parse for RouteArgs {
 
 /// The fn a `#[route]` sits on: what the macro reads of it (attributes,
 /// visibility, signature), with its body left unparsed — nothing here
-/// needs it, and parsing every handler's body is most of what the macro
-/// would cost each `cargo check`. The fn is emitted as written.
+/// needs it, and parsing every handler's body was half of what the macro
+/// itself cost each `cargo check`. The fn is emitted as written.
 pub(crate) struct Handler {
     pub(crate) attrs: Vec<syn::Attribute>,
     pub(crate) sig: syn::Signature,
@@ -244,13 +244,17 @@ impl Handler {
         }
     }
 
-    /// Whether a fn signature comes next (`async`, `const`, `unsafe`,
-    /// `extern` or `fn`).
+    /// Whether a fn signature comes next (`fn`, or `async`, `const`,
+    /// `unsafe`, `extern` starting one rather than another item).
     fn starts_fn(input: ParseStream) -> bool {
         input.peek(Token![fn])
             || input.peek(Token![async])
-            || input.peek(Token![const]) && !input.peek2(syn::Ident)
+            || input.peek(Token![const]) && !input.peek2(syn::Ident) && !input.peek2(Token![_])
             || input.peek(Token![unsafe])
+                && !input.peek2(Token![impl])
+                && !input.peek2(Token![trait])
             || input.peek(Token![extern])
+                && !input.peek2(Token![crate])
+                && !input.peek2(syn::token::Brace)
     }
 }
