@@ -50,7 +50,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             Source::Param { index, name } => {
                 quote_spanned!(*span=> #p::param::<#ty>(#index, #name))
             }
-            Source::Extractor => quote_spanned!(*span=> (&&#p::arg::<#ty>()).plan()),
+            Source::Extractor => quote_spanned!(*span=> (&&#p::arg::<#ty>()).run_plan()),
         }
     });
     // The handler, spanned on the return type, so a type that is no
@@ -95,14 +95,17 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         };
         quote!(move |#(#bindings: #arg_types),*| #answer)
     };
-    let run = format_ident!("run{}", route.args.len());
+    let run = Ident::new(&format!("run{}", route.args.len()), span);
     let role = match route.role {
         Some(role) => quote!(#p::Some(#role)),
         None => quote!(#p::None),
     };
-    // Spanned on the return type too: the runner's bound that the answer
-    // is a response is what reports a return type that is not.
-    let call = quote_spanned!(span=> #p_at::#run(__portico_ctx, #role, #(#arg_plans,)* #handler));
+    // Spanned on the return type too, the runner's name included: the
+    // runner's bound that the answer is a response is what reports a
+    // return type that is not. A closure rather than a nested fn: one
+    // item fewer for the compiler to lower, hash and check on every
+    // `cargo check`.
+    let handler_fn = quote_spanned!(span=> |__portico_ctx| #p_at::#run(__portico_ctx, #role, #(#arg_plans,)* #handler));
     // At each extractor's type after the first: that it does not read
     // the body after an earlier argument did (the first can read it
     // whatever it is, and needs no constant: each costs the compiler a
@@ -142,8 +145,8 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         .iter()
         .zip(&types)
         .map(|(arg, (ty, _))| match &arg.source {
-            Source::Param { .. } => quote!((&&#p::param_probe::<#ty>()).plan()),
-            Source::Extractor => quote!((&&&#p::extractor::<#ty>()).plan()),
+            Source::Param { .. } => quote!((&&#p::param_probe::<#ty>()).param_plan()),
+            Source::Extractor => quote!((&&&#p::extractor::<#ty>()).extractor_plan()),
         });
     let params = route.args.iter().filter_map(|arg| match &arg.source {
         Source::Param { name, .. } => Some(name),
@@ -174,19 +177,15 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
 
         impl #private::RouteDef for #name {
             fn route() -> #private::Route {
+                use #private as #p;
                 #[allow(unused_imports)]
-                use #private::{self as #p, probe::*};
-                fn __portico_handler<'r, 'a>(
-                    __portico_ctx: &'r mut #p::RequestContext<'a>,
-                ) -> #p::HandlerFuture<'r> {
-                    #call
-                }
+                use #p::probe::*;
                 #p::route(
                     #p::RouteInfo {
                         method: #p::Method::#method,
                         path: #path,
                         name: #name_str,
-                        handler: __portico_handler,
+                        handler: #handler_fn,
                         role: #role,
                         summary: #summary,
                         description: #description,

@@ -133,7 +133,7 @@ impl<T: Send> Arg for NotExtractor<T> {
 }
 
 /// Picks an extractor argument's plan by method resolution on
-/// `(&&arg::<T>()).plan()`: [`Validating`] when `T` is an extractor
+/// `(&&arg::<T>()).run_plan()`: [`Validating`] when `T` is an extractor
 /// whose value is [`Validated`], else [`Extracting`] when it is an
 /// extractor, else [`NotExtractor`].
 #[derive(Debug)]
@@ -157,33 +157,33 @@ pub const fn arg<T: FromRequest>() -> ArgProbe<T> {
 
 #[allow(missing_docs)]
 pub trait ViaValidating<T> {
-    fn plan(&self) -> Validating<T>;
+    fn run_plan(&self) -> Validating<T>;
 }
 
 impl<T: FromRequest + Validated> ViaValidating<T> for &ArgProbe<T> {
-    fn plan(&self) -> Validating<T> {
+    fn run_plan(&self) -> Validating<T> {
         Validating(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaExtracting<T> {
-    fn plan(&self) -> Extracting<T>;
+    fn run_plan(&self) -> Extracting<T>;
 }
 
 impl<T: FromRequest> ViaExtracting<T> for &&ArgProbe<T> {
-    fn plan(&self) -> Extracting<T> {
+    fn run_plan(&self) -> Extracting<T> {
         Extracting(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaNotExtractor<T> {
-    fn plan(&self) -> NotExtractor<T>;
+    fn run_plan(&self) -> NotExtractor<T>;
 }
 
 impl<T> ViaNotExtractor<T> for ArgProbe<T> {
-    fn plan(&self) -> NotExtractor<T> {
+    fn run_plan(&self) -> NotExtractor<T> {
         NotExtractor(PhantomData)
     }
 }

@@ -46,7 +46,7 @@ impl<T> Plan for PlainParam<T> {
     }
 }
 
-/// Picks a path parameter's plan: `(&&param_probe::<T>()).plan()`.
+/// Picks a path parameter's plan: `(&&param_probe::<T>()).param_plan()`.
 #[derive(Debug)]
 pub struct ParamProbe<T>(PhantomData<T>);
 
@@ -57,22 +57,22 @@ pub fn param_probe<T>() -> ParamProbe<T> {
 
 #[allow(missing_docs)]
 pub trait ViaSchemaParam<T> {
-    fn plan(&self) -> SchemaParam<T>;
+    fn param_plan(&self) -> SchemaParam<T>;
 }
 
 impl<T: JsonSchema> ViaSchemaParam<T> for &ParamProbe<T> {
-    fn plan(&self) -> SchemaParam<T> {
+    fn param_plan(&self) -> SchemaParam<T> {
         SchemaParam(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaPlainParam<T> {
-    fn plan(&self) -> PlainParam<T>;
+    fn param_plan(&self) -> PlainParam<T>;
 }
 
 impl<T> ViaPlainParam<T> for ParamProbe<T> {
-    fn plan(&self) -> PlainParam<T> {
+    fn param_plan(&self) -> PlainParam<T> {
         PlainParam(PhantomData)
     }
 }
@@ -123,7 +123,7 @@ impl<T> Plan for NoPlan<T> {
 }
 
 /// Picks an extractor's plan by method resolution on
-/// `(&&&extractor::<T>()).plan()`: [`DescribedValidated`], else
+/// `(&&&extractor::<T>()).extractor_plan()`: [`DescribedValidated`], else
 /// [`Described`], else [`Undescribed`], else [`NoPlan`].
 #[derive(Debug)]
 pub struct ExtractorProbe<T>(PhantomData<T>);
@@ -136,44 +136,44 @@ pub fn extractor<T>() -> ExtractorProbe<T> {
 
 #[allow(missing_docs)]
 pub trait ViaDescribedValidated<T> {
-    fn plan(&self) -> DescribedValidated<T>;
+    fn extractor_plan(&self) -> DescribedValidated<T>;
 }
 
 impl<T: FromRequest + Describe + Validated> ViaDescribedValidated<T> for &&ExtractorProbe<T> {
-    fn plan(&self) -> DescribedValidated<T> {
+    fn extractor_plan(&self) -> DescribedValidated<T> {
         DescribedValidated(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaDescribed<T> {
-    fn plan(&self) -> Described<T>;
+    fn extractor_plan(&self) -> Described<T>;
 }
 
 impl<T: FromRequest + Describe> ViaDescribed<T> for &&&ExtractorProbe<T> {
-    fn plan(&self) -> Described<T> {
+    fn extractor_plan(&self) -> Described<T> {
         Described(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaUndescribed<T> {
-    fn plan(&self) -> Undescribed<T>;
+    fn extractor_plan(&self) -> Undescribed<T>;
 }
 
 impl<T: FromRequest> ViaUndescribed<T> for &ExtractorProbe<T> {
-    fn plan(&self) -> Undescribed<T> {
+    fn extractor_plan(&self) -> Undescribed<T> {
         Undescribed(PhantomData)
     }
 }
 
 #[allow(missing_docs)]
 pub trait ViaNoPlan<T> {
-    fn plan(&self) -> NoPlan<T>;
+    fn extractor_plan(&self) -> NoPlan<T>;
 }
 
 impl<T> ViaNoPlan<T> for ExtractorProbe<T> {
-    fn plan(&self) -> NoPlan<T> {
+    fn extractor_plan(&self) -> NoPlan<T> {
         NoPlan(PhantomData)
     }
 }
