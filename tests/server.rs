@@ -382,15 +382,31 @@ async fn shutdown_is_told_to_the_app_and_lets_in_flight_requests_finish() {
     );
 }
 
-#[tokio::test]
-async fn an_idle_keep_alive_client_does_not_hold_shutdown() {
-    let server = start(ServerConfig::default()).await;
-    let mut idle = TcpStream::connect(server.addr).await.unwrap();
-    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+/// A keep-alive connection to `addr` that has had one `GET /ping`
+/// answered, and now sits idle.
+async fn answered_once(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let mut buf = [0u8; 1024];
-    let _ = idle.read(&mut buf).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    stream
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_client_does_not_hold_shutdown() {
+    let server = start(ServerConfig::default()).await;
+    let mut idle = answered_once(server.addr).await;
     let started = Instant::now();
     server.stop().await.unwrap();
     assert!(
@@ -405,20 +421,7 @@ async fn an_idle_keep_alive_client_does_not_hold_shutdown() {
 #[tokio::test]
 async fn dropping_the_server_closes_its_connections() {
     let server = start(ServerConfig::default()).await;
-    let mut idle = TcpStream::connect(server.addr).await.unwrap();
-    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    assert!(
-        buf[..n].starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&buf[..n])
-    );
+    let mut idle = answered_once(server.addr).await;
     // Not stopped: its task dropped (TestServer's drop aborts it), as a
     // runtime shutting down or a caller's select! would.
     drop(server);

@@ -11,15 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-kinds=()
-portico="$here/../.."
-for arg in "$@"; do
-  case "$arg" in
-    portico|portico-schema|axum) kinds+=("$arg") ;;
-    *) portico="$arg" ;;
-  esac
-done
-[ "${#kinds[@]}" -gt 0 ] || { echo "usage: instructions.sh portico|portico-schema|axum … [PORTICO_DIR]" >&2; exit 2; }
+. "$here/args.sh"
 export CARGO_INCREMENTAL=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

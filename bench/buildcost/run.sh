@@ -15,15 +15,7 @@
 # a worktree of another commit gives the before/after of a change.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-kinds=()
-portico="$here/../.."
-for arg in "$@"; do
-  case "$arg" in
-    portico|portico-schema|axum) kinds+=("$arg") ;;
-    *) portico="$arg" ;;
-  esac
-done
-[ "${#kinds[@]}" -gt 0 ] || { echo "usage: run.sh portico|portico-schema|axum … [PORTICO_DIR]" >&2; exit 2; }
+. "$here/args.sh"
 rounds="${ROUNDS:-6}"
 export CARGO_INCREMENTAL=1
 out="$(mktemp)"
