@@ -11,7 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
-. "$here/args.sh"
+. "$here/common.sh"
 export CARGO_INCREMENTAL=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -32,22 +32,10 @@ measured() { # runs cargo "$@" with the app's rustc counted; prints its instruct
   RUSTC_WRAPPER="$tmp/wrap" CALLGRIND_OUT="$tmp/out" cargo "$@" >/dev/null 2>&1
   callgrind_annotate "$tmp/out" | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
 }
-edit() { # a change inside one handler's body (a list's default limit)
-  if grep -q "unwrap_or(20)" src/m3.rs; then
-    sed -i "0,/unwrap_or(20)/s//unwrap_or(21)/" src/m3.rs
-  else
-    sed -i "0,/unwrap_or(21)/s//unwrap_or(20)/" src/m3.rs
-  fi
-}
 printf "kind\tcheck (M instructions)\tincremental check\n"
 for kind in "${kinds[@]}"; do
-  work="${WORK:-/tmp/portico-buildcost}/$kind-$(basename "$(cd "$portico" && pwd)")"
-  rm -rf "$work/src"
-  case "$kind" in
-    portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
-    portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
-    axum) python3 "$here/generate.py" axum "$work" ;;
-  esac
+  work="$(dir_of "$kind")"
+  generate "$kind"
   cd "$work"
   export APP_CRATE
   APP_CRATE="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"

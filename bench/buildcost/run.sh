@@ -15,33 +15,20 @@
 # a worktree of another commit gives the before/after of a change.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-. "$here/args.sh"
+. "$here/common.sh"
 rounds="${ROUNDS:-6}"
 export CARGO_INCREMENTAL=1
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 
-dir_of() { echo "${WORK:-/tmp/portico-buildcost}/$1-$(basename "$(cd "$portico" && pwd)")"; }
 for kind in "${kinds[@]}"; do
   work="$(dir_of "$kind")"
-  rm -rf "$work/src"
-  case "$kind" in
-    portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
-    portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
-    axum) python3 "$here/generate.py" axum "$work" ;;
-  esac
+  generate "$kind"
   (cd "$work" && { cargo build -q 2>/dev/null || cargo build; } && cargo check -q)
 done
 
 now() { date +%s.%N; }
 timed() { local t0; t0=$(now); "$@" >/dev/null 2>&1; python3 -c "print($(now) - $t0)"; }
-edit() { # a change inside one handler's body (a list's default limit)
-  if grep -q "unwrap_or(20)" src/m3.rs; then
-    sed -i "0,/unwrap_or(20)/s//unwrap_or(21)/" src/m3.rs
-  else
-    sed -i "0,/unwrap_or(21)/s//unwrap_or(20)/" src/m3.rs
-  fi
-}
 
 for round in $(seq "$rounds"); do
   for kind in "${kinds[@]}"; do
