@@ -22,17 +22,14 @@ port=8290
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 printf "round\tprotocol\tserver\trss_before_kib\trss_with_kib\tbytes_per_connection\n"
-for round in $(seq "$ROUNDS"); do
-for protocol in http1 http2; do
-  for server in "${servers[@]}"; do
-    # actix-web serves HTTP/2 only over TLS.
-    [ "$protocol" = http2 ] && [ "$server" = actix ] && continue
-    port=$((port + 1))
-    http2=0; [ "$protocol" = http2 ] && http2=1
-    LOAD_HTTP2=$http2 taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
-    pid=$!
-    wait_for_port "$port"
-    python3 - "$port" "$N" "$pid" "$server" "$protocol" "$round" <<'PY' | tee -a "$results"
+measure() { # round protocol server: one server's RSS with N idle connections, a row
+  local round=$1 protocol=$2 server=$3 http2=0 pid
+  port=$((port + 1))
+  [ "$protocol" = http2 ] && http2=1
+  LOAD_HTTP2=$http2 taskset -c 0 "$BIN/load-$server" --port "$port" >/dev/null 2>&1 &
+  pid=$!
+  wait_for_port "$port"
+  python3 - "$port" "$N" "$pid" "$server" "$protocol" "$round" <<'PY' | tee -a "$results"
 import socket, sys, time
 port, count, pid, server, protocol, round_ = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def rss():
@@ -62,9 +59,17 @@ print(f"{round_}\t{protocol}\t{server}\t{before}\t{with_them}\t{(with_them - bef
 for s in conns:
     s.close()
 PY
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+for round in $(seq "$ROUNDS"); do
+  for protocol in http1 http2; do
+    for server in "${servers[@]}"; do
+      # actix-web serves HTTP/2 only over TLS.
+      [ "$protocol" = http2 ] && [ "$server" = actix ] && continue
+      measure "$round" "$protocol" "$server"
+    done
   done
-done
 done
 echo
 printf "protocol\tserver\tmedian_bytes_per_connection\t÷ hyper\n"
