@@ -1,17 +1,8 @@
 //! One accepted connection: HTTP/1.1 or HTTP/2 chosen by its first bytes
 //! (peeked; read and replayed only when they stop part-way into the
 //! HTTP/2 preface), served by hyper, and the little state the server's
-//! accept loop watches it through ([`Conn`]).
-//!
-//! hyper can enforce the header read timeout itself, and hyper-util can
-//! drain connections on shutdown, but both poll a timer or a channel each
-//! time the connection's task wakes, that is on every request (measured
-//! with callgrind: ~290 instructions per request, 4 % of all that raw
-//! hyper executes for one). Here a request only bumps two counters; the
-//! accept loop sweeps all connections a few times per timeout period,
-//! cuts those that stayed idle for the header timeout or whose requests
-//! made no progress for the request timeout, and on shutdown flags each
-//! one and wakes it.
+//! sweeper watches it through ([`Conn`]): a request only bumps two
+//! counters, and a signal from the sweeper wakes the connection's task.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -43,7 +34,7 @@ const DRAIN: u8 = 1;
 const CUT: u8 = 2;
 const DRAINING: u8 = 4;
 
-/// What a connection and the server's accept loop share.
+/// What a connection and the server's sweeper share.
 pub(super) struct Conn {
     service: Service,
     peer: SocketAddr,
@@ -82,7 +73,7 @@ impl Conn {
     }
 
     /// Closes the connection now.
-    fn cut(&self) {
+    pub(super) fn cut(&self) {
         self.signal(CUT);
     }
 
@@ -116,8 +107,13 @@ impl Conn {
         .await;
     }
 
+    /// What the server counts about it.
+    pub(super) fn stats(&self) -> &ServerStats {
+        self.service.stats()
+    }
+
     /// (begun, ended) request counts.
-    fn requests(&self) -> (u32, u32) {
+    pub(super) fn requests(&self) -> (u32, u32) {
         (
             self.begun.load(Ordering::Relaxed),
             self.ended.load(Ordering::Relaxed),
@@ -164,7 +160,7 @@ impl Protocols {
             .max_buf_size(config.max_header_bytes)
             .keep_alive(config.keep_alive)
             .writev(config.vectored_writes)
-            // The accept loop's sweep enforces it; hyper's timer stays off.
+            // The sweeper enforces it; hyper's timer stays off.
             .header_read_timeout(None);
         let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         http2
@@ -183,7 +179,7 @@ impl Protocols {
 }
 
 /// An open connection's hold on the server: its place under
-/// `max_connections` and the state the accept loop watches it through.
+/// `max_connections` and the state the sweeper watches it through.
 /// Counted closed, and its slot given back, when dropped — whether its
 /// task ended or was dropped.
 pub(super) struct Open {
@@ -205,7 +201,7 @@ impl Open {
         }
     }
 
-    /// What the accept loop watches the connection through.
+    /// What the sweeper watches the connection through.
     pub(super) fn conn(&self) -> &Arc<Conn> {
         &self.conn
     }
@@ -517,109 +513,6 @@ impl tokio::io::AsyncWrite for Rewind {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.project().io.poll_shutdown(cx)
-    }
-}
-
-/// The accept loop's view of the open connections: it cuts those that
-/// stay idle (no request in flight, none begun) for the header read
-/// timeout, and those whose requests in flight make no progress (none
-/// begins or ends) for the request timeout; it drains them all on shutdown.
-pub(super) struct Sweeper {
-    open: Vec<Tracked>,
-    /// How often [`sweep`](Sweeper::sweep) should run.
-    pub(super) tick: Duration,
-    /// Sweeps in a row a connection may stay idle.
-    idle_limit: u32,
-    /// Sweeps in a row a connection with requests in flight may go
-    /// without one beginning or ending.
-    stalled_limit: u32,
-}
-
-/// One open connection, and what the last sweep saw of it.
-struct Tracked {
-    conn: Arc<Conn>,
-    seen: (u32, u32),
-    idle_sweeps: u32,
-}
-
-impl Sweeper {
-    pub(super) fn new(timeout: Duration, request_timeout: Duration) -> Self {
-        // About eight sweeps per period. The first sweep that finds a
-        // connection unchanged may come right after its last activity, so
-        // one more than a period's worth are needed: it is cut between one
-        // and one and a quarter periods after that activity.
-        let tick = (timeout / 8).clamp(Duration::from_millis(5), Duration::from_secs(1));
-        let sweeps = |period: Duration| {
-            u32::try_from(period.as_nanos().div_ceil(tick.as_nanos()) + 1).unwrap_or(u32::MAX)
-        };
-        Sweeper {
-            open: Vec::new(),
-            tick,
-            idle_limit: sweeps(timeout),
-            stalled_limit: sweeps(request_timeout),
-        }
-    }
-
-    pub(super) fn watch(&mut self, conn: Arc<Conn>) {
-        self.open.push(Tracked {
-            seen: conn.requests(),
-            conn,
-            idle_sweeps: 0,
-        });
-    }
-
-    /// Forgets closed connections and cuts idle ones.
-    pub(super) fn sweep(&mut self) {
-        let (idle_limit, stalled_limit) = (self.idle_limit, self.stalled_limit);
-        self.open.retain_mut(|tracked| {
-            // Only this list holds it: the connection task has ended.
-            if Arc::strong_count(&tracked.conn) == 1 {
-                return false;
-            }
-            let now = tracked.conn.requests();
-            if now != tracked.seen {
-                tracked.seen = now;
-                tracked.idle_sweeps = 0;
-                return true;
-            }
-            tracked.idle_sweeps += 1;
-            let in_flight = now.0 != now.1;
-            let limit = if in_flight { stalled_limit } else { idle_limit };
-            if tracked.idle_sweeps >= limit {
-                let stats = tracked.conn.service.stats();
-                ServerStats::count(if in_flight {
-                    &stats.cut_stalled
-                } else {
-                    &stats.cut_idle
-                });
-                tracked.conn.cut();
-                return false;
-            }
-            true
-        });
-    }
-
-    /// Tells every open connection to drain.
-    pub(super) fn drain_all(&self) {
-        for tracked in &self.open {
-            tracked.conn.drain();
-        }
-    }
-
-    /// Closes every open connection now, requests in flight and all.
-    pub(super) fn cut_all(&self) {
-        for tracked in &self.open {
-            tracked.conn.cut();
-        }
-    }
-}
-
-/// A server dropped without its graceful shutdown (its task aborted, the
-/// runtime shutting down) takes its connections with it: their tasks are
-/// spawned on their own, so they are cut here rather than left serving.
-impl Drop for Sweeper {
-    fn drop(&mut self) {
-        self.cut_all();
     }
 }
 

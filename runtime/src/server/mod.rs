@@ -5,6 +5,7 @@
 mod canned;
 mod config;
 mod connection;
+mod sweeper;
 
 pub use config::ServerConfig;
 
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::metrics::ServerStats;
 use crate::service::Service;
+use sweeper::Sweeper;
 
 /// A bound server: the listener is open, nothing is served until
 /// [`run`](Server::run) or [`run_until`](Server::run_until).
@@ -81,10 +83,8 @@ impl Server {
             ..
         } = self;
         let protocols = Arc::new(connection::Protocols::new(&config));
-        let mut sweeper =
-            connection::Sweeper::new(config.header_read_timeout, config.request_timeout);
-        let mut sweep = tokio::time::interval(sweeper.tick);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweeper = Sweeper::new(config.header_read_timeout, config.request_timeout);
+        let mut ticker = sweeper.ticker();
         // Each open connection holds one slot; shutdown waits for all of
         // them to be back rather than tracking each task.
         let capacity = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
@@ -105,7 +105,7 @@ impl Server {
             let (slot, stream, peer) = tokio::select! {
                 biased;
                 () = &mut signal => break,
-                _ = sweep.tick() => {
+                () = ticker.tick() => {
                     sweeper.sweep();
                     continue;
                 }
