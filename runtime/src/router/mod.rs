@@ -279,20 +279,25 @@ impl<T> Node<T> {
             }
             return self.catch_all.as_deref().inspect(|_| params.push(pos, pos));
         }
+        // A static key matches when the rest of the path starts with it and
+        // its segment ends there: no scan for the segment's end unless a
+        // parameter must take it. Keys hold no `/`, so one key at most can
+        // match.
         let seg_start = pos + 1;
-        let mut seg_end = seg_start;
-        while seg_end < path.len() && path[seg_end] != b'/' {
-            seg_end += 1;
-        }
-        let segment = &path[seg_start..seg_end];
-        if let Some(i) = self
-            .static_keys
-            .iter()
-            .position(|key| key.as_bytes() == segment)
-            && let Some(found) = self.static_nodes[i].find(path, seg_end, params)
+        let rest = &path[seg_start..];
+        if let Some(i) = self.static_keys.iter().position(|key| {
+            let key = key.as_bytes();
+            rest.starts_with(key) && rest.get(key.len()).is_none_or(|&b| b == b'/')
+        }) && let Some(found) =
+            self.static_nodes[i].find(path, seg_start + self.static_keys[i].len(), params)
         {
             return Some(found);
         }
+        let seg_end = rest
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(path.len(), |at| seg_start + at);
+        let segment = &path[seg_start..seg_end];
         if let Some(child) = &self.param
             && !segment.is_empty()
         {
@@ -384,6 +389,34 @@ mod tests {
             found(&r, Method::GET, "/users/me/settings").unwrap().0,
             "/users/me/settings"
         );
+    }
+
+    #[test]
+    fn a_static_key_matches_a_whole_segment_only() {
+        let r = router(&[
+            (Method::GET, "/a"),
+            (Method::GET, "/ab"),
+            (Method::GET, "/abc/<x>"),
+            (Method::GET, "/<any>/z"),
+        ]);
+        assert_eq!(found(&r, Method::GET, "/a").unwrap().0, "/a");
+        assert_eq!(found(&r, Method::GET, "/ab").unwrap().0, "/ab");
+        // `/ab` is a prefix of `abc` and `abcd`, not their segment.
+        assert!(found(&r, Method::GET, "/abc").is_none());
+        assert!(found(&r, Method::GET, "/abcd/1").is_none());
+        assert_eq!(
+            found(&r, Method::GET, "/abc/1").unwrap(),
+            ("/abc/<x>", vec!["1".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/ab/z").unwrap(),
+            ("/<any>/z", vec!["ab".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/abc/z").unwrap(),
+            ("/abc/<x>", vec!["z".into()])
+        );
+        assert!(found(&r, Method::GET, "/a/").is_none());
     }
 
     #[test]
