@@ -15,7 +15,7 @@ use http::{HeaderValue, Method};
 use serde_json::{Map, Value, json};
 
 use crate::extract::RequestContext;
-use crate::handler::{HandlerFuture, Route};
+use crate::handler::{HandlerFuture, Route, handler_future};
 use crate::inject::{Dep, Inject, Needs};
 use crate::openapi::{Limits, Operation, Schemas};
 use crate::response::{ApiError, IntoResponse, Response};
@@ -136,7 +136,7 @@ fn declare_published(needs: &mut Needs) {
 
 fn openapi_json<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
     let published = <Dep<Published> as Inject>::resolve(&mut ctx.scope());
-    Box::pin(async move {
+    handler_future(async move {
         match published.0.get() {
             Some(document) => {
                 let mut response = Response::new(crate::body::Body::from(document.clone()));

@@ -6,7 +6,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
 
 use crate::extract::RequestContext;
-use crate::handler::{HandlerFuture, Route};
+use crate::handler::{HandlerFuture, Route, handler_future};
 use crate::response::Response;
 
 const CONTENT_SECURITY_POLICY: HeaderName = HeaderName::from_static("content-security-policy");
@@ -33,7 +33,7 @@ macro_rules! assets {
     ($($fn_name:ident, $path:literal, $file:literal, $type:literal;)*) => {
         $(
             fn $fn_name<'r>(_: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
-                Box::pin(async {
+                handler_future(async {
                     asset(include_bytes!(concat!("../../assets/swagger-ui/", $file)), $type)
                 })
             }

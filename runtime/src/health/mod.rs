@@ -13,7 +13,7 @@ use http::header::CACHE_CONTROL;
 use serde::Serialize;
 
 use crate::extract::RequestContext;
-use crate::handler::{HandlerFuture, Route};
+use crate::handler::{HandlerFuture, Route, handler_future};
 use crate::inject::{Dep, Inject, Needs};
 use crate::openapi::Operation;
 use crate::pool::{Manager, Pool};
@@ -278,7 +278,7 @@ fn no_store(mut response: Response) -> Response {
 }
 
 fn liveness<'r>(_: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
-    Box::pin(async {
+    handler_future(async {
         no_store(ApiResponse::ok(serde_json::json!({"status": "alive"})).into_response())
     })
 }
@@ -312,7 +312,7 @@ fn readiness<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
     let mut scope = ctx.scope();
     let checker = <Dep<HealthChecker> as Inject>::resolve(&mut scope);
     let shutdown = <Dep<Shutdown> as Inject>::resolve(&mut scope);
-    Box::pin(async move {
+    handler_future(async move {
         // Fail first when shutting down, so load balancers stop routing here.
         if shutdown.has_begun() {
             return no_store(ApiError::unavailable("shutting down").into_response());

@@ -164,7 +164,7 @@ pub struct CatchPanic;
 impl Middleware for CatchPanic {
     async fn call(&self, request: Request, next: Next) -> Response {
         let stats = next.stats();
-        match CatchUnwind(Box::pin(next.run(request))).await {
+        match CatchUnwind::new(next.run(request)).await {
             Ok(response) => response,
             Err(()) => {
                 crate::metrics::ServerStats::count(&stats.panics);

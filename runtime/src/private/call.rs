@@ -11,7 +11,7 @@
 use std::marker::PhantomData;
 
 use crate::extract::{FromParam, FromRequest, RequestContext};
-use crate::handler::HandlerFuture;
+use crate::handler::{HandlerFuture, handler_future};
 use crate::response::{IntoResponse, Rejection, Response};
 use crate::validate::Validated;
 
@@ -234,7 +234,7 @@ macro_rules! runners {
             F: FnOnce($($arg::Value),*) -> Fut + Send + 'r,
             $($bound)*
         {
-            Box::pin(async move {
+            handler_future(async move {
                 if let Err(refused) = guard(ctx, role) {
                     return refuse(refused);
                 }

@@ -44,7 +44,7 @@ use http_body::Body as _;
 use crate::body::Body;
 use crate::caching::{self, ResponseCache, ResponseKey};
 use crate::extract::{RequestContext, Settings};
-use crate::handler::{CatchUnwind, Route};
+use crate::handler::{Route, poll_catching};
 use crate::inject::{Container, RouteDeps};
 use crate::metrics::ServerStats;
 use crate::response::{IntoResponse, Rejection, Response};
@@ -112,18 +112,17 @@ impl RouteEntry {
     }
 
     /// The handler step on `ctx`: request-scoped values, extractors and
-    /// handler, a panic in any of them answered as a 500. A plain future
-    /// borrowing the context, so that awaiting it moves nothing big.
-    #[inline]
-    fn handle<'r>(&'r self, ctx: &'r mut RequestContext<'_>) -> Handling<'r> {
-        let running = if self.prepare(ctx) {
-            Some(CatchUnwind((self.route.handler())(ctx)))
-        } else {
-            None
-        };
-        Handling {
-            entry: self,
-            running,
+    /// handler, a panic in any of them answered as a 500. The handler's
+    /// future is made where it is polled, inside this one (which borrows
+    /// the context): nothing big is moved on the way.
+    async fn handle(&self, ctx: &mut RequestContext<'_>) -> Response {
+        if !self.prepare(ctx) {
+            return self.panicked();
+        }
+        let mut running = std::pin::pin!((self.route.handler())(ctx));
+        match std::future::poll_fn(|cx| poll_catching(running.as_mut(), cx)).await {
+            Ok(response) => response,
+            Err(()) => self.panicked(),
         }
     }
 
@@ -138,42 +137,12 @@ impl RouteEntry {
             .is_ok()
     }
 
-    /// The handler's response, or a 500 if it (or a request-scoped
-    /// factory) panicked.
-    #[inline]
-    fn finish(&self, outcome: Result<Response, ()>) -> Response {
-        match outcome {
-            Ok(response) => response,
-            Err(()) => self.panicked(),
-        }
-    }
-
     #[cold]
     #[inline(never)]
     fn panicked(&self) -> Response {
         ServerStats::count(&self.stats.panics);
         tracing::error!(route = %self.route, "handler panicked");
         Rejection::Panic.into_response()
-    }
-}
-
-/// The future of a handler step ([`RouteEntry::handle`]).
-struct Handling<'r> {
-    entry: &'r RouteEntry,
-    /// The handler, or none when a request-scoped factory panicked.
-    running: Option<CatchUnwind<'r>>,
-}
-
-impl Future for Handling<'_> {
-    type Output = Response;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
-        let outcome = match &mut self.running {
-            Some(running) => std::task::ready!(Pin::new(running).poll(cx)),
-            None => Err(()),
-        };
-        Poll::Ready(self.entry.finish(outcome))
     }
 }
 

@@ -25,7 +25,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 use crate::extract::RequestContext;
-use crate::handler::{HandlerFuture, Route};
+use crate::handler::{HandlerFuture, Route, handler_future};
 use crate::health::{HealthChecker, Report, Status};
 use crate::inject::{Dep, Inject, Needs};
 use crate::metrics::{Exposition, Histogram, ServerStats, Unit};
@@ -463,7 +463,7 @@ fn scrape<'r>(ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
             .as_deref()
             .is_none_or(|token| format::bearer_matches(ctx.headers().get(AUTHORIZATION), token))
     });
-    Box::pin(async move {
+    handler_future(async move {
         let Some(sources) = scrape.0.get().map(Arc::clone) else {
             return ApiError::unavailable("the metrics start when the app is built")
                 .into_response();
