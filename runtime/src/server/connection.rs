@@ -370,7 +370,7 @@ where
 fn wire_check(request: &http::Request<Body>, max_headers: u32) -> Option<Rejection> {
     match request.version() {
         http::Version::HTTP_11 => {
-            let hosts = request.headers().get_all(http::header::HOST).iter().count();
+            let hosts = host_fields(request.headers());
             if hosts != 1 {
                 return Some(Rejection::HostHeader { found: hosts });
             }
@@ -384,6 +384,23 @@ fn wire_check(request: &http::Request<Body>, max_headers: u32) -> Option<Rejecti
         _ => {}
     }
     None
+}
+
+/// How many `Host` fields `headers` holds. Finding a name in the map
+/// hashes it first (FNV, a byte at a time over the name's
+/// representation): dearer than comparing it with each name of a short
+/// head, as most requests have.
+#[inline]
+fn host_fields(headers: &http::HeaderMap) -> usize {
+    const SHORT: usize = 8;
+    if headers.len() <= SHORT {
+        headers
+            .iter()
+            .filter(|(name, _)| *name == http::header::HOST)
+            .count()
+    } else {
+        headers.get_all(http::header::HOST).iter().count()
+    }
 }
 
 /// How a connection opens.
@@ -519,6 +536,40 @@ impl tokio::io::AsyncWrite for Rewind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scan of a short head and the map's lookup in a long one count
+    /// the same `Host` fields, wherever they are.
+    #[test]
+    fn host_fields_are_counted_in_short_and_long_heads() {
+        for others in 0..12 {
+            for hosts in 0..3 {
+                for at in 0..=others {
+                    let mut headers = http::HeaderMap::new();
+                    for i in 0..others {
+                        if i == at {
+                            for _ in 0..hosts {
+                                headers.append(http::header::HOST, "a".parse().unwrap());
+                            }
+                        }
+                        headers.append(
+                            format!("x-{i}").parse::<http::HeaderName>().unwrap(),
+                            "v".parse().unwrap(),
+                        );
+                    }
+                    if at == others {
+                        for _ in 0..hosts {
+                            headers.append(http::header::HOST, "a".parse().unwrap());
+                        }
+                    }
+                    assert_eq!(
+                        host_fields(&headers),
+                        hosts,
+                        "{others} others, Host at {at}"
+                    );
+                }
+            }
+        }
+    }
 
     /// A connection's task is allocated at its largest state and kept for
     /// the connection's life. Its largest state is an HTTP/2 connection's,
