@@ -45,10 +45,16 @@ impl<I> Enveloped<I> {
 const LINE: &[u8] = b"HTTP/1.1 ";
 const CANNED: &[u8] = b"\r\nconnection: close\r\ncontent-length: 0\r\n";
 
+/// Whether `head` may be one of hyper's canned answers: an ordinary
+/// response (2xx, 3xx) is told apart by one byte of its status code.
+#[inline]
+fn may_be_canned(head: &[u8]) -> bool {
+    matches!(head.get(LINE.len()), Some(b'4'))
+}
+
 /// The envelope for `head`, when it is one of hyper's canned answers.
 fn replacement(head: &[u8]) -> Option<Vec<u8>> {
-    // An ordinary response (2xx, 3xx) is told apart by one byte.
-    if !matches!(head.get(LINE.len()), Some(b'4')) || !head.starts_with(LINE) {
+    if !head.starts_with(LINE) {
         return None;
     }
     let code = head.get(LINE.len()..LINE.len() + 3)?;
@@ -89,8 +95,23 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
 
 impl<I: tokio::io::AsyncWrite> Enveloped<I> {
     /// Writes `buf`, or its envelope when it is a canned answer; the
-    /// envelope is written whole before `buf` counts as written.
+    /// envelope is written whole before `buf` counts as written. An
+    /// ordinary response goes straight through: this much is inlined in
+    /// the write, the rest is not.
+    #[inline]
     fn write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.replacing.is_none() && !may_be_canned(buf) {
+            return self.project().io.poll_write(cx, buf);
+        }
+        self.write_enveloped(cx, buf)
+    }
+
+    #[inline(never)]
+    fn write_enveloped(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
@@ -156,7 +177,7 @@ impl<I: tokio::io::AsyncWrite> tokio::io::AsyncWrite for Enveloped<I> {
     ) -> Poll<std::io::Result<usize>> {
         let mut filled = bufs.iter().filter(|b| !b.is_empty());
         match (filled.next(), filled.next()) {
-            (Some(only), None) if self.replacing.is_some() || replacement(only).is_some() => {
+            (Some(only), None) if self.replacing.is_some() || may_be_canned(only) => {
                 self.write(cx, only)
             }
             _ => self.project().io.poll_write_vectored(cx, bufs),
