@@ -4,6 +4,9 @@
 # under valgrind twice, loaded by wrk for a short and a long run; the
 # difference of the two totals over the difference of the request counts
 # is the marginal cost of one request, start-up and shut-down cancelled.
+# The counters are zeroed once the server has answered one request of the
+# scenario: what start-up costs varies from run to run (a clock's
+# calibration, say), and would otherwise leak into the difference.
 #
 #   bench/callgrind.sh BINARY SCENARIO...   (scenarios: a b c d e)
 #
@@ -33,13 +36,14 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 
 run() { # scenario seconds -> "instructions requests"
-  local scenario=$1 secs=$2 path args=()
+  local scenario=$1 secs=$2 path args=() once=()
   case $scenario in
     a) path=/plaintext ;;
     b) path=/json ;;
     c) path=/users/42 ;;
-    d) path=/users; args=(-s "$out/post.lua") ;;
-    e) path=/secure/users/42; args=(-H "Authorization: Bearer $token") ;;
+    d) path=/users; args=(-s "$out/post.lua")
+       once=(-H "Content-Type: application/json" --data "$body") ;;
+    e) path=/secure/users/42; args=(-H "Authorization: Bearer $token"); once=("${args[@]}") ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
   valgrind --tool=callgrind --callgrind-out-file="$out/cg.$scenario.$secs" \
@@ -49,6 +53,8 @@ run() { # scenario seconds -> "instructions requests"
     curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break
     sleep 0.2
   done
+  curl -s -o /dev/null "${once[@]}" "http://127.0.0.1:$port$path"
+  callgrind_control --zero "$pid" >/dev/null 2>&1
   local reqs
   reqs=$(wrk -t1 -c"${CONNS:-8}" -d"${secs}s" "${args[@]}" "http://127.0.0.1:$port$path" \
     | awk '/requests in/ {print $1}')
