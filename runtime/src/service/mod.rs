@@ -262,7 +262,7 @@ impl<F: Future<Output = Response>> Future for Answer<F> {
 /// machine keeps nothing either, and a route that wants revalidation
 /// declares `cache(no_cache)` and gets an ETag with it.
 #[inline]
-fn secured(mut response: Response) -> Response {
+fn secure(response: &mut Response) {
     const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
     const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     let headers = response.headers_mut();
@@ -270,7 +270,6 @@ fn secured(mut response: Response) -> Response {
     if let http::header::Entry::Vacant(entry) = headers.entry(http::header::CACHE_CONTROL) {
         entry.insert(NO_STORE);
     }
-    response
 }
 
 /// The route step: finds the route (answering 404, 405 and OPTIONS
@@ -299,76 +298,83 @@ fn route_step<H: Holder, const ENTRY: bool>(
             Some(metrics) if ENTRY => Some(metrics.start(&request)),
             _ => None,
         };
-        let leaving = move |response, route: Option<usize>| {
+        // Every way out of the pipeline passes one point below, where the
+        // response is marked in place (rather than passed through a
+        // closure and back, a copy each way).
+        let (mut response, route) = 'answered: {
+            if ENTRY {
+                if let Some(refused) = refused {
+                    break 'answered (refused.into_response(), None);
+                }
+                if !pipeline.global.is_empty() {
+                    // The route a global layer may answer for (a 429) is
+                    // looked up only to label the metrics.
+                    let route = pipeline
+                        .metrics
+                        .as_ref()
+                        .and_then(|_| pipeline.route_index(&request));
+                    let next = Next::global(Arc::clone(pipeline), peer);
+                    break 'answered (next.boxed(request).await, route);
+                }
+            }
+            let (index, params, head_via_get) = match pipeline.route(&request) {
+                Routed::To {
+                    index,
+                    params,
+                    head_via_get,
+                } => (index, params, head_via_get),
+                Routed::Answered(response) => break 'answered (response, None),
+            };
+            let entry = &pipeline.routes[index];
             if !ENTRY {
-                return response;
+                // Behind global layers, one of which may have opened the
+                // request's span (`RequestId`): it learns the route here.
+                let span = tracing::Span::current();
+                let route = entry.route.path();
+                span.record("route", tracing::field::display(route));
+                span.record("http.route", tracing::field::display(route));
+                span.record("otel.name", tracing::field::display(entry.span_name()));
             }
-            let response = secured(response);
-            if let Some(watch) = watch {
-                watch.finish(route, &response);
-            }
-            response
-        };
-        if ENTRY {
-            if let Some(refused) = refused {
-                return leaving(refused.into_response(), None);
-            }
-            if !pipeline.global.is_empty() {
-                // The route a global layer may answer for (a 429) is
-                // looked up only to label the metrics.
-                let route = pipeline
-                    .metrics
-                    .as_ref()
-                    .and_then(|_| pipeline.route_index(&request));
-                let next = Next::global(Arc::clone(pipeline), peer);
-                return leaving(next.boxed(request).await, route);
-            }
-        }
-        let (index, params, head_via_get) = match pipeline.route(&request) {
-            Routed::To {
-                index,
-                params,
-                head_via_get,
-            } => (index, params, head_via_get),
-            Routed::Answered(response) => return leaving(response, None),
-        };
-        let entry = &pipeline.routes[index];
-        if !ENTRY {
-            // Behind global layers, one of which may have opened the
-            // request's span (`RequestId`): it learns the route here.
-            let span = tracing::Span::current();
-            let route = entry.route.path();
-            span.record("route", tracing::field::display(route));
-            span.record("http.route", tracing::field::display(route));
-            span.record("otel.name", tracing::field::display(entry.span_name()));
-        }
-        let mut response = if let Some(policy) = entry.route.cache_policy() {
-            // The route's layers run for every request (a layer that
-            // authenticates is never skipped); the answer kept server-side
-            // stands in for the handler step alone.
-            let if_none_match = caching::if_none_match(request.headers());
-            let response = if entry.stack.is_empty() {
-                cached_handler_step(pipeline, index, *policy, request, params, peer).await
+            let mut response = if let Some(policy) = entry.route.cache_policy() {
+                // The route's layers run for every request (a layer that
+                // authenticates is never skipped); the answer kept server-side
+                // stands in for the handler step alone.
+                let if_none_match = caching::if_none_match(request.headers());
+                let response = if entry.stack.is_empty() {
+                    cached_handler_step(pipeline, index, *policy, request, params, peer).await
+                } else {
+                    Next::route(Arc::clone(pipeline), peer, index, params)
+                        .run(request)
+                        .await
+                };
+                caching::conditional(if_none_match.as_ref(), response)
+            } else if entry.stack.is_empty() {
+                // The handler step, inline (see the module docs).
+                let mut ctx = RequestContext::new(
+                    &mut request,
+                    params,
+                    peer,
+                    &pipeline.settings,
+                    &entry.deps,
+                );
+                entry.handle(&mut ctx).await
             } else {
                 Next::route(Arc::clone(pipeline), peer, index, params)
                     .run(request)
                     .await
             };
-            caching::conditional(if_none_match.as_ref(), response)
-        } else if entry.stack.is_empty() {
-            // The handler step, inline (see the module docs).
-            let mut ctx =
-                RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-            entry.handle(&mut ctx).await
-        } else {
-            Next::route(Arc::clone(pipeline), peer, index, params)
-                .run(request)
-                .await
+            if head_via_get {
+                strip_body(&mut response);
+            }
+            (response, Some(index))
         };
-        if head_via_get {
-            strip_body(&mut response);
+        if ENTRY {
+            secure(&mut response);
+            if let Some(watch) = watch {
+                watch.finish(route, &response);
+            }
         }
-        leaving(response, Some(index))
+        response
     }
 }
 
