@@ -482,6 +482,26 @@ async fn a_two_mebibyte_body_is_413_with_the_default_limit() {
     assert_eq!(reply.body.len(), 1024 * 1024);
 }
 
+/// A `Content-Length` over the limit is refused before any of the body is
+/// read: the 413 comes at once, not after the body's 10 s idle wait.
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_413_before_the_body_arrives() {
+    let server = start(ServerConfig::default()).await;
+    let head = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2097152\r\n\r\n";
+    let started = std::time::Instant::now();
+    let response = common::raw(server.addr, head, Duration::from_secs(3)).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.contains("larger than the limit of 1048576 bytes"),
+        "{response}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn responses_are_written_whole_with_either_write_strategy() {
     // Bytes that differ along the way, so a lost or repeated chunk shows.

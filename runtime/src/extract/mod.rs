@@ -66,16 +66,8 @@ impl Settings {
             Some(layer) => layer.0.min(self.body_limit),
             None => self.body_limit,
         };
-        let declared = body::declared_length(request.headers());
         let taken = std::mem::take(request.body_mut());
-        body::read_limited(
-            taken,
-            declared,
-            limit,
-            self.body_idle_timeout,
-            self.body_timeout,
-        )
-        .await
+        body::read_limited(taken, limit, self.body_idle_timeout, self.body_timeout).await
     }
 }
 
