@@ -287,7 +287,10 @@ impl<T> Node<T> {
         let rest = &path[seg_start..];
         if let Some(i) = self.static_keys.iter().position(|key| {
             let key = key.as_bytes();
-            rest.starts_with(key) && rest.get(key.len()).is_none_or(|&b| b == b'/')
+            // The first byte first, inline: most keys differ there.
+            rest.first() == key.first()
+                && rest.starts_with(key)
+                && rest.get(key.len()).is_none_or(|&b| b == b'/')
         }) && let Some(found) =
             self.static_nodes[i].find(path, seg_start + self.static_keys[i].len(), params)
         {
