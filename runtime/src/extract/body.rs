@@ -133,14 +133,16 @@ pub(crate) async fn read_limited(
     if body.exact_len().is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge { limit });
     }
-    let deadline = tokio::time::Instant::now() + total;
+    let started = tokio::time::Instant::now();
+    let deadline = started + total;
+    // The next piece is waited for within both the idle wait and the
+    // deadline.
+    let mut wait = (started + idle).min(deadline);
     // Most bodies come in one piece: kept as it is, copied only when a
     // second piece follows.
     let mut whole = Bytes::new();
     let mut pieces: Option<BytesMut> = None;
     loop {
-        // The next piece, within both the idle wait and the deadline.
-        let wait = (tokio::time::Instant::now() + idle).min(deadline);
         let frame = match tokio::time::timeout_at(wait, body.frame()).await {
             Ok(frame) => frame,
             Err(_) => return Err(Rejection::BodyTimeout),
@@ -148,10 +150,8 @@ pub(crate) async fn read_limited(
         let data = match frame {
             None => return Ok(pieces.map_or(whole, BytesMut::freeze)),
             Some(Err(_)) => return Err(Rejection::BodyRead),
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => data,
-                Err(_) => continue, // trailers
-            },
+            // Trailers carry no data.
+            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
         };
         let read = pieces.as_ref().map_or(whole.len(), BytesMut::len);
         if read + data.len() > limit {
@@ -167,6 +167,12 @@ pub(crate) async fn read_limited(
                 pieces = Some(joined);
             }
         }
+        // A body whose length was declared is known to be whole once that
+        // much has come: no wait (nor clock reading) for its end.
+        if http_body::Body::is_end_stream(&body) {
+            return Ok(pieces.map_or(whole, BytesMut::freeze));
+        }
+        wait = (tokio::time::Instant::now() + idle).min(deadline);
     }
 }
 
