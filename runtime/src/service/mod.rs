@@ -87,6 +87,29 @@ pub(crate) struct RouteEntry {
     span_name: Box<str>,
 }
 
+/// The handler step of `$entry` on `$ctx`, awaited: request-scoped
+/// values, extractors and handler, a panic in any of them answered as a
+/// 500. The handler's future is made where it is polled, in the awaiting
+/// future (which borrows the context), and its response is that future's
+/// own: an `async fn` around these lines would copy the response once
+/// more on its way out (measured: two copies, ~60 instructions per
+/// request).
+macro_rules! handled {
+    ($entry:expr, $ctx:expr) => {{
+        let entry: &RouteEntry = $entry;
+        let ctx: &mut RequestContext<'_> = $ctx;
+        if entry.prepare(ctx) {
+            let mut running = std::pin::pin!((entry.route.handler())(ctx));
+            match std::future::poll_fn(|cx| poll_catching(running.as_mut(), cx)).await {
+                Ok(response) => response,
+                Err(()) => entry.panicked(),
+            }
+        } else {
+            entry.panicked()
+        }
+    }};
+}
+
 impl RouteEntry {
     pub(crate) fn new(
         route: Route,
@@ -111,30 +134,20 @@ impl RouteEntry {
         &self.route
     }
 
-    /// The handler step on `ctx`: request-scoped values, extractors and
-    /// handler, a panic in any of them answered as a 500. The handler's
-    /// future is made where it is polled, inside this one (which borrows
-    /// the context): nothing big is moved on the way.
-    async fn handle(&self, ctx: &mut RequestContext<'_>) -> Response {
-        if !self.prepare(ctx) {
-            return self.panicked();
-        }
-        let mut running = std::pin::pin!((self.route.handler())(ctx));
-        match std::future::poll_fn(|cx| poll_catching(running.as_mut(), cx)).await {
-            Ok(response) => response,
-            Err(()) => self.panicked(),
-        }
+    /// Makes the request's request-scoped values before the handler runs;
+    /// `false` if one of those factories (user code) panicked. Most
+    /// routes have none: that check is inlined, the making is not.
+    #[inline(always)]
+    fn prepare(&self, ctx: &mut RequestContext<'_>) -> bool {
+        self.deps.plan.is_empty() || Self::make_request_values(ctx)
     }
 
-    /// Makes the request's request-scoped values before the handler runs;
-    /// `false` if one of those factories (user code) panicked.
-    #[inline]
-    fn prepare(&self, ctx: &mut RequestContext<'_>) -> bool {
-        self.deps.plan.is_empty()
-            || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                ctx.make_request_values();
-            }))
-            .is_ok()
+    #[inline(never)]
+    fn make_request_values(ctx: &mut RequestContext<'_>) -> bool {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.make_request_values();
+        }))
+        .is_ok()
     }
 
     #[cold]
@@ -301,29 +314,39 @@ fn route_step<H: Holder, const ENTRY: bool>(
         // Every way out of the pipeline passes one point below, where the
         // response is marked in place (rather than passed through a
         // closure and back, a copy each way).
-        let (mut response, route) = 'answered: {
+        // The route the request went to, for the metrics; set beside the
+        // response rather than carried with it (a tuple is one more copy
+        // of the response).
+        let mut route = None;
+        let mut response = 'answered: {
             if ENTRY {
                 if let Some(refused) = refused {
-                    break 'answered (refused.into_response(), None);
+                    break 'answered refused.into_response();
                 }
                 if !pipeline.global.is_empty() {
                     // The route a global layer may answer for (a 429) is
                     // looked up only to label the metrics.
-                    let route = pipeline
+                    route = pipeline
                         .metrics
                         .as_ref()
                         .and_then(|_| pipeline.route_index(&request));
                     let next = Next::global(Arc::clone(pipeline), peer);
-                    break 'answered (next.boxed(request).await, route);
+                    break 'answered next.boxed(request).await;
                 }
             }
-            let (index, params, head_via_get) = match pipeline.route(&request) {
-                Routed::To {
-                    index,
+            let (index, params, head_via_get) = match pipeline
+                .router
+                .lookup(request.method(), request.uri().path())
+            {
+                Lookup::Found {
+                    value,
                     params,
                     head_via_get,
-                } => (index, params, head_via_get),
-                Routed::Answered(response) => break 'answered (response, None),
+                } => (*value, params, head_via_get),
+                Lookup::MethodNotAllowed { allow } => {
+                    break 'answered unrouted_answer(&request, Some(allow));
+                }
+                Lookup::NotFound => break 'answered unrouted_answer(&request, None),
             };
             let entry = &pipeline.routes[index];
             if !ENTRY {
@@ -357,7 +380,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
                     &pipeline.settings,
                     &entry.deps,
                 );
-                entry.handle(&mut ctx).await
+                handled!(entry, &mut ctx)
             } else {
                 Next::route(Arc::clone(pipeline), peer, index, params)
                     .run(request)
@@ -366,7 +389,8 @@ fn route_step<H: Holder, const ENTRY: bool>(
             if head_via_get {
                 strip_body(&mut response);
             }
-            (response, Some(index))
+            route = Some(index);
+            response
         };
         if ENTRY {
             secure(&mut response);
@@ -397,7 +421,7 @@ fn cached_handler_step(
         let run = async {
             let mut ctx =
                 RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-            caching::describe(&policy, entry.handle(&mut ctx).await)
+            caching::describe(&policy, handled!(entry, &mut ctx))
         };
         match key {
             Some(key) => {
@@ -425,63 +449,43 @@ fn handler_step(
         }
         let mut ctx =
             RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
-        entry.handle(&mut ctx).await
+        handled!(entry, &mut ctx)
     }
-}
-
-/// Where the router sends a request.
-enum Routed {
-    /// To route `index` (a HEAD answered by the GET route strips the body).
-    To {
-        index: usize,
-        params: Params,
-        head_via_get: bool,
-    },
-    /// Nowhere: the framework answers itself (404, 405, OPTIONS).
-    Answered(Response),
 }
 
 impl Pipeline {
     /// The index of the route `request` goes to, if one takes it.
-    fn route_index(&self, request: &http::Request<Body>) -> Option<usize> {
+    pub(super) fn route_index(&self, request: &http::Request<Body>) -> Option<usize> {
         match self.router.lookup(request.method(), request.uri().path()) {
             Lookup::Found { value, .. } => Some(*value),
             _ => None,
         }
     }
+}
 
-    #[inline]
-    fn route(&self, request: &http::Request<Body>) -> Routed {
-        match self.router.lookup(request.method(), request.uri().path()) {
-            Lookup::Found {
-                value,
-                params,
-                head_via_get,
-            } => Routed::To {
-                index: *value,
-                params,
-                head_via_get,
-            },
-            Lookup::MethodNotAllowed { allow } if request.method() == Method::OPTIONS => {
-                let mut response = StatusCode::NO_CONTENT.into_response();
-                response.headers_mut().insert(ALLOW, allow.clone());
-                Routed::Answered(response)
-            }
-            Lookup::MethodNotAllowed { allow } => Routed::Answered(
-                Rejection::MethodNotAllowed {
-                    method: request.method().clone(),
-                    allow: allow.clone(),
-                }
-                .into_response(),
-            ),
-            Lookup::NotFound => Routed::Answered(
-                Rejection::NoRoute {
-                    path: request.uri().path().to_owned(),
-                    method: request.method().clone(),
-                }
-                .into_response(),
-            ),
+/// The framework's own answer to a request no route takes: for a path
+/// that has other methods (`allow`), 204 with them to OPTIONS, else 405;
+/// 404 for a path no route has. Out of line: the routed path's future
+/// should not hold room for a response made here.
+#[cold]
+#[inline(never)]
+fn unrouted_answer(request: &http::Request<Body>, allow: Option<&HeaderValue>) -> Response {
+    match allow {
+        Some(allow) if request.method() == Method::OPTIONS => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            response.headers_mut().insert(ALLOW, allow.clone());
+            response
         }
+        Some(allow) => Rejection::MethodNotAllowed {
+            method: request.method().clone(),
+            allow: allow.clone(),
+        }
+        .into_response(),
+        None => Rejection::NoRoute {
+            path: request.uri().path().to_owned(),
+            method: request.method().clone(),
+        }
+        .into_response(),
     }
 }
 

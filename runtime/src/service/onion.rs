@@ -214,10 +214,10 @@ impl Next {
     pub fn route_for(&self, request: &Request) -> Option<&'static str> {
         match self.then {
             Then::Handler { index, .. } => Some(self.pipeline.routes[index].route().path()),
-            Then::Route => match self.pipeline.route(request) {
-                super::Routed::To { index, .. } => Some(self.pipeline.routes[index].route().path()),
-                super::Routed::Answered(_) => None,
-            },
+            Then::Route => self
+                .pipeline
+                .route_index(request)
+                .map(|index| self.pipeline.routes[index].route().path()),
         }
     }
 
