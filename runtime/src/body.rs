@@ -92,10 +92,23 @@ const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 /// sending it would otherwise get a connection reset, which can discard
 /// the answer before the client reads it (a lingering close).
 impl Drop for Body {
+    // Inlined where bodies are dropped, which is every request twice: the
+    // check is a few instructions, the lingering is out of line.
+    #[inline]
     fn drop(&mut self) {
         if let Inner::Incoming(incoming) = &self.0
             && !http_body::Body::is_end_stream(incoming)
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            self.drain_later();
+        }
+    }
+}
+
+impl Body {
+    #[cold]
+    #[inline(never)]
+    fn drain_later(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current()
             && let Inner::Incoming(incoming) = std::mem::take(&mut self.0)
         {
             runtime.spawn(linger(incoming));

@@ -291,10 +291,18 @@ impl<T> Node<T> {
             rest.first() == key.first()
                 && rest.starts_with(key)
                 && rest.get(key.len()).is_none_or(|&b| b == b'/')
-        }) && let Some(found) =
-            self.static_nodes[i].find(path, seg_start + self.static_keys[i].len(), params)
-        {
-            return Some(found);
+        }) {
+            let (child, next) = (&self.static_nodes[i], seg_start + self.static_keys[i].len());
+            // A path's last segment naming a route is answered here, without
+            // a call for the child (the common end of a static route).
+            if next == path.len()
+                && let Some(endpoint) = &child.endpoint
+            {
+                return Some(endpoint);
+            }
+            if let Some(found) = child.find(path, next, params) {
+                return Some(found);
+            }
         }
         let seg_end = rest
             .iter()
@@ -305,6 +313,12 @@ impl<T> Node<T> {
             && !segment.is_empty()
         {
             params.push(seg_start, seg_end);
+            // As for a static key: a last segment naming a route ends here.
+            if seg_end == path.len()
+                && let Some(endpoint) = &child.endpoint
+            {
+                return Some(endpoint);
+            }
             if let Some(found) = child.find(path, seg_end, params) {
                 return Some(found);
             }

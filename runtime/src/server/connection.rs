@@ -88,13 +88,22 @@ impl Conn {
     /// Records the task's waker (once, unless the task's waker changes)
     /// and returns the signals set so far. Registering before reading
     /// means a signal set meanwhile either is seen here or wakes us.
+    /// Inlined into every wake-up of the connection; the registering,
+    /// rare, is not.
+    #[inline(always)]
     fn poll_signals(&self, registered: &mut Option<Waker>, cx: &Context<'_>) -> u8 {
         if !registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            let waker = cx.waker().clone();
-            *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
-            *registered = Some(waker);
+            self.register(registered, cx);
         }
         self.signals.load(Ordering::SeqCst)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&self, registered: &mut Option<Waker>, cx: &Context<'_>) {
+        let waker = cx.waker().clone();
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker.clone());
+        *registered = Some(waker);
     }
 
     /// Completes when any signal is set.
@@ -366,7 +375,7 @@ where
 /// RFC 9112 §3.2, an HTTP/1.1 request carries exactly one `Host`; an
 /// HTTP/2 one no more header fields than an HTTP/1.1 head may (hyper
 /// enforces that count for HTTP/1.1 as it parses).
-#[inline]
+#[inline(always)]
 fn wire_check(request: &http::Request<Body>, max_headers: u32) -> Option<Rejection> {
     match request.version() {
         http::Version::HTTP_11 => {
@@ -389,18 +398,25 @@ fn wire_check(request: &http::Request<Body>, max_headers: u32) -> Option<Rejecti
 /// How many `Host` fields `headers` holds. Finding a name in the map
 /// hashes it first (FNV, a byte at a time over the name's
 /// representation): dearer than comparing it with each name of a short
-/// head, as most requests have.
-#[inline]
+/// head, as most requests have. When no name repeats (the map holds as
+/// many names as values), those names are all there is to compare: a
+/// plain scan of its entries, without the walk over repeated values.
+#[inline(always)]
 fn host_fields(headers: &http::HeaderMap) -> usize {
     const SHORT: usize = 8;
-    if headers.len() <= SHORT {
-        headers
-            .iter()
-            .filter(|(name, _)| *name == http::header::HOST)
-            .count()
+    if headers.len() <= SHORT && headers.len() == headers.keys_len() {
+        usize::from(headers.keys().any(|name| name == http::header::HOST))
     } else {
-        headers.get_all(http::header::HOST).iter().count()
+        host_fields_found(headers)
     }
+}
+
+/// [`host_fields`] in a long head or one with repeated names: out of
+/// line, so that the common scan inlined where requests arrive stays
+/// small.
+#[inline(never)]
+fn host_fields_found(headers: &http::HeaderMap) -> usize {
+    headers.get_all(http::header::HOST).iter().count()
 }
 
 /// How a connection opens.
@@ -537,8 +553,9 @@ impl tokio::io::AsyncWrite for Rewind {
 mod tests {
     use super::*;
 
-    /// The scan of a short head and the map's lookup in a long one count
-    /// the same `Host` fields, wherever they are.
+    /// The scan of a short head and the map's lookup in a long one, or in
+    /// one where some name repeats, count the same `Host` fields, wherever
+    /// they are.
     #[test]
     fn host_fields_are_counted_in_short_and_long_heads() {
         for others in 0..12 {
@@ -546,6 +563,10 @@ mod tests {
                 for at in 0..=others {
                     let mut headers = http::HeaderMap::new();
                     for i in 0..others {
+                        if i == 2 {
+                            headers.append(http::header::ACCEPT, "*/*".parse().unwrap());
+                            headers.append(http::header::ACCEPT, "*/*".parse().unwrap());
+                        }
                         if i == at {
                             for _ in 0..hosts {
                                 headers.append(http::header::HOST, "a".parse().unwrap());
