@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portico_bench::github::{ROUTES, sample_path, to_matchit};
-use portico_runtime::router::{Lookup, Router};
+use portico_runtime::router::{Lookup, Params, Router};
 
 fn router_lookup(c: &mut Criterion) {
     let mut portico = Router::new();
@@ -28,8 +28,9 @@ fn router_lookup(c: &mut Criterion) {
     group.bench_function("portico", |b| {
         b.iter(|| {
             for (method, path) in &requests {
-                match portico.lookup(black_box(method), black_box(path)) {
-                    Lookup::Found { value, params, .. } => {
+                let mut params = Params::default();
+                match portico.lookup(black_box(method), black_box(path), &mut params) {
+                    Lookup::Found { value, .. } => {
                         black_box((value, params));
                     }
                     _ => unreachable!(),

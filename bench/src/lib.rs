@@ -42,7 +42,7 @@ pub struct BenchClaims {
 #[cfg(test)]
 mod tests {
     use super::github::{ROUTES, sample_path, to_matchit};
-    use portico_runtime::router::{Lookup, Router};
+    use portico_runtime::router::{Lookup, Params, Router};
 
     /// Both routers must find the same route for every sample path, or the
     /// benchmark compares different work.
@@ -56,8 +56,9 @@ mod tests {
         }
         for (i, (method, pattern)) in ROUTES.iter().enumerate() {
             let path = sample_path(pattern);
-            match portico.lookup(method, &path) {
-                Lookup::Found { value, params, .. } => {
+            let mut params = Params::default();
+            match portico.lookup(method, &path, &mut params) {
+                Lookup::Found { value, .. } => {
                     assert_eq!(*value, i, "{method} {path}");
                     let expected_params = pattern.matches('<').count();
                     assert_eq!(params.len(), expected_params, "{path}");

@@ -79,7 +79,7 @@ pub struct RequestContext<'a> {
     /// neither taken apart nor copied.
     request: &'a mut http::Request<Body>,
     body_taken: bool,
-    params: Params,
+    params: &'a Params,
     peer: Option<SocketAddr>,
     settings: &'a Settings,
     deps: &'a RouteDeps,
@@ -90,7 +90,7 @@ pub struct RequestContext<'a> {
 impl<'a> RequestContext<'a> {
     pub(crate) fn new(
         request: &'a mut http::Request<Body>,
-        params: Params,
+        params: &'a Params,
         peer: Option<SocketAddr>,
         settings: &'a Settings,
         deps: &'a RouteDeps,
@@ -173,7 +173,7 @@ impl<'a> RequestContext<'a> {
     }
 
     pub(crate) fn params(&self) -> &Params {
-        &self.params
+        self.params
     }
 }
 

@@ -68,8 +68,6 @@ pub enum Lookup<'r, T> {
     Found {
         /// The route's value.
         value: &'r T,
-        /// The captured parameters.
-        params: Params,
         /// The request was HEAD and is answered by the GET route.
         head_via_get: bool,
     },
@@ -85,13 +83,14 @@ pub enum Lookup<'r, T> {
 /// A route tree mapping `(method, path pattern)` to values of type `T`.
 ///
 /// ```
-/// use portico_runtime::router::{Lookup, Router};
+/// use portico_runtime::router::{Lookup, Params, Router};
 /// use http::Method;
 ///
 /// let mut router = Router::new();
 /// router.insert(Method::GET, "/users/<id>", "get_user").unwrap();
-/// match router.lookup(&Method::GET, "/users/42") {
-///     Lookup::Found { value, params, .. } => {
+/// let mut params = Params::default();
+/// match router.lookup(&Method::GET, "/users/42", &mut params) {
+///     Lookup::Found { value, .. } => {
 ///         assert_eq!(*value, "get_user");
 ///         assert_eq!(params.raw("/users/42", 0), Some("42"));
 ///     }
@@ -228,25 +227,27 @@ impl<T> Router<T> {
     }
 
     /// Finds the route for `method` and `path` (the URI path, still
-    /// percent-encoded). A HEAD request falls back to the GET route.
-    pub fn lookup<'r>(&'r self, method: &Method, path: &str) -> Lookup<'r, T> {
+    /// percent-encoded). A HEAD request falls back to the GET route. The
+    /// route's parameters are written into `params` (emptied first): the
+    /// caller keeps them where they are used, rather than receiving them
+    /// in the answer and moving them on.
+    pub fn lookup<'r>(&'r self, method: &Method, path: &str, params: &mut Params) -> Lookup<'r, T> {
+        params.clear();
         // `OPTIONS *` and other non-origin forms never name a route; params
         // store u16 offsets, so longer paths cannot either (hyper caps URIs
         // below that anyway).
         if !path.starts_with('/') || path.len() > u16::MAX as usize {
             return Lookup::NotFound;
         }
-        let mut params = Params::default();
         let rest = if path == "/" { "" } else { path };
         let Some(endpoint) = self
             .root
-            .find(path.as_bytes(), path.len() - rest.len(), &mut params)
+            .find(path.as_bytes(), path.len() - rest.len(), params)
         else {
             return Lookup::NotFound;
         };
         let found = |value, head_via_get| Lookup::Found {
             value,
-            params,
             head_via_get,
         };
         match method_index(method) {
@@ -374,8 +375,9 @@ mod tests {
         m: Method,
         path: &str,
     ) -> Option<(&'static str, Vec<String>)> {
-        match r.lookup(&m, path) {
-            Lookup::Found { value, params, .. } => Some((
+        let mut params = Params::default();
+        match r.lookup(&m, path, &mut params) {
+            Lookup::Found { value, .. } => Some((
                 *value,
                 (0..params.len())
                     .map(|i| params.decoded(path, i).unwrap().unwrap().into_owned())
@@ -441,12 +443,15 @@ mod tests {
         let r = router(&[(Method::GET, "/users/<id>")]);
         assert_eq!(found(&r, Method::GET, "/users/a%20b").unwrap().1, ["a b"]);
         assert!(matches!(
-            r.lookup(&Method::GET, "/users/"),
+            r.lookup(&Method::GET, "/users/", &mut Params::default()),
             Lookup::NotFound
         ));
-        assert!(matches!(r.lookup(&Method::GET, "/users"), Lookup::NotFound));
         assert!(matches!(
-            r.lookup(&Method::GET, "/users/1/x"),
+            r.lookup(&Method::GET, "/users", &mut Params::default()),
+            Lookup::NotFound
+        ));
+        assert!(matches!(
+            r.lookup(&Method::GET, "/users/1/x", &mut Params::default()),
             Lookup::NotFound
         ));
     }
@@ -471,7 +476,10 @@ mod tests {
     #[test]
     fn asterisk_form_never_matches_a_root_catch_all() {
         let r = router(&[(Method::OPTIONS, "/<rest..>")]);
-        assert!(matches!(r.lookup(&Method::OPTIONS, "*"), Lookup::NotFound));
+        assert!(matches!(
+            r.lookup(&Method::OPTIONS, "*", &mut Params::default()),
+            Lookup::NotFound
+        ));
         assert!(found(&r, Method::OPTIONS, "/x").is_some());
     }
 
@@ -479,18 +487,21 @@ mod tests {
     fn root_route() {
         let r = router(&[(Method::GET, "/")]);
         assert_eq!(found(&r, Method::GET, "/").unwrap().0, "/");
-        assert!(matches!(r.lookup(&Method::GET, "/x"), Lookup::NotFound));
+        assert!(matches!(
+            r.lookup(&Method::GET, "/x", &mut Params::default()),
+            Lookup::NotFound
+        ));
     }
 
     #[test]
     fn wrong_method_lists_allowed_ones() {
         let r = router(&[(Method::GET, "/users"), (Method::POST, "/users")]);
-        match r.lookup(&Method::DELETE, "/users") {
+        match r.lookup(&Method::DELETE, "/users", &mut Params::default()) {
             Lookup::MethodNotAllowed { allow } => assert_eq!(allow, "GET, HEAD, POST, OPTIONS"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            r.lookup(&Method::HEAD, "/users"),
+            r.lookup(&Method::HEAD, "/users", &mut Params::default()),
             Lookup::Found {
                 head_via_get: true,
                 ..

@@ -26,6 +26,10 @@ impl Params {
         self.len -= 1;
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// How many values were captured.
     pub fn len(&self) -> usize {
         self.len as usize

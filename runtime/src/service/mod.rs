@@ -334,20 +334,23 @@ fn route_step<H: Holder, const ENTRY: bool>(
                     break 'answered next.boxed(request).await;
                 }
             }
-            let (index, params, head_via_get) = match pipeline
-                .router
-                .lookup(request.method(), request.uri().path())
-            {
-                Lookup::Found {
-                    value,
-                    params,
-                    head_via_get,
-                } => (*value, params, head_via_get),
-                Lookup::MethodNotAllowed { allow } => {
-                    break 'answered unrouted_answer(&request, Some(allow));
-                }
-                Lookup::NotFound => break 'answered unrouted_answer(&request, None),
-            };
+            // The route's parameters stay here, where the handler step
+            // borrows them, rather than moving out with the lookup's answer.
+            let mut params = Params::default();
+            let (index, head_via_get) =
+                match pipeline
+                    .router
+                    .lookup(request.method(), request.uri().path(), &mut params)
+                {
+                    Lookup::Found {
+                        value,
+                        head_via_get,
+                    } => (*value, head_via_get),
+                    Lookup::MethodNotAllowed { allow } => {
+                        break 'answered unrouted_answer(&request, Some(allow));
+                    }
+                    Lookup::NotFound => break 'answered unrouted_answer(&request, None),
+                };
             let entry = &pipeline.routes[index];
             if !ENTRY {
                 // Behind global layers, one of which may have opened the
@@ -375,7 +378,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
                 // The handler step, inline (see the module docs).
                 let mut ctx = RequestContext::new(
                     &mut request,
-                    params,
+                    &params,
                     peer,
                     &pipeline.settings,
                     &entry.deps,
@@ -420,7 +423,7 @@ fn cached_handler_step(
             .then(|| ResponseKey::new(entry.route.path(), &request, policy.vary_headers));
         let run = async {
             let mut ctx =
-                RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
+                RequestContext::new(&mut request, &params, peer, &pipeline.settings, &entry.deps);
             caching::describe(&policy, handled!(entry, &mut ctx))
         };
         match key {
@@ -448,7 +451,7 @@ fn handler_step(
             return cached_handler_step(&pipeline, index, *policy, request, params, peer).await;
         }
         let mut ctx =
-            RequestContext::new(&mut request, params, peer, &pipeline.settings, &entry.deps);
+            RequestContext::new(&mut request, &params, peer, &pipeline.settings, &entry.deps);
         handled!(entry, &mut ctx)
     }
 }
@@ -456,7 +459,11 @@ fn handler_step(
 impl Pipeline {
     /// The index of the route `request` goes to, if one takes it.
     pub(super) fn route_index(&self, request: &http::Request<Body>) -> Option<usize> {
-        match self.router.lookup(request.method(), request.uri().path()) {
+        let mut params = Params::default();
+        match self
+            .router
+            .lookup(request.method(), request.uri().path(), &mut params)
+        {
             Lookup::Found { value, .. } => Some(*value),
             _ => None,
         }
