@@ -14,8 +14,8 @@ use crate::openapi::Operation;
 use crate::response::Response;
 
 /// The future of a type-erased handler, borrowing the request for `'r`:
-/// kept in place inside the request's own future when it fits in
-/// [`INLINE_HANDLER`] bytes (a handler taking a few path parameters or
+/// kept in place inside the request's own future when it fits in 128
+/// bytes (`INLINE_HANDLER`: a handler taking a few path parameters or
 /// headers), else boxed there. Boxing every one was the one allocation
 /// per request that raw hyper does not make (~140 instructions, measured
 /// with callgrind).
