@@ -313,10 +313,9 @@ fn route_step<H: Holder, const ENTRY: bool>(
         };
         // Every way out of the pipeline passes one point below, where the
         // response is marked in place (rather than passed through a
-        // closure and back, a copy each way).
-        // The route the request went to, for the metrics; set beside the
-        // response rather than carried with it (a tuple is one more copy
-        // of the response).
+        // closure and back, a copy each way); the route the request went
+        // to, for the metrics, is set beside it (a tuple with it would be
+        // one more copy of the response).
         let mut route = None;
         let mut response = 'answered: {
             if ENTRY {
