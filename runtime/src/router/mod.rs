@@ -301,6 +301,11 @@ impl<T> Node<T> {
             {
                 return Some(endpoint);
             }
+            // Nothing else to try here should the child fail: a tail call,
+            // which the compiler makes a jump.
+            if self.param.is_none() && self.catch_all.is_none() {
+                return child.find(path, next, params);
+            }
             if let Some(found) = child.find(path, next, params) {
                 return Some(found);
             }
