@@ -35,7 +35,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use http::header::{ALLOW, CONTENT_LENGTH};
 use http::{HeaderValue, Method, StatusCode};
@@ -189,7 +188,8 @@ impl Service {
 
     /// Answers one request. Never fails: every problem is a response.
     pub async fn call(&self, request: http::Request<Body>) -> Response {
-        route_step::<_, true>(self, request, None, None).await
+        let Ok(response) = route_step::<_, true>(self, request, None, None).await;
+        response
     }
 
     /// Answers one request from the client at `peer`: through the global
@@ -200,7 +200,8 @@ impl Service {
         request: http::Request<Body>,
         peer: Option<SocketAddr>,
     ) -> Response {
-        route_step::<_, true>(self, request, peer, None).await
+        let Ok(response) = route_step::<_, true>(self, request, peer, None).await;
+        response
     }
 }
 
@@ -240,29 +241,8 @@ pub(crate) fn answer<H: Holder>(
     request: http::Request<Body>,
     peer: Option<SocketAddr>,
     refused: Option<Rejection>,
-) -> Answer<impl Future<Output = Response> + Send> {
-    // Built in place: a wrapper made after the call would move the whole
-    // request future once more.
-    Answer {
-        future: route_step::<H, true>(holder, request, peer, refused),
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response future with the `Result` hyper asks a service for.
-    pub(crate) struct Answer<F> {
-        #[pin]
-        future: F,
-    }
-}
-
-impl<F: Future<Output = Response>> Future for Answer<F> {
-    type Output = Result<Response, Infallible>;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().future.poll(cx).map(Ok)
-    }
+) -> impl Future<Output = Result<Response, Infallible>> + Send {
+    route_step::<H, true>(holder, request, peer, refused)
 }
 
 /// What every response carries: browsers must not guess a content type
@@ -302,7 +282,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
     mut request: http::Request<Body>,
     peer: Option<SocketAddr>,
     refused: Option<Rejection>,
-) -> impl Future<Output = Response> + Send {
+) -> impl Future<Output = Result<Response, Infallible>> + Send {
     async move {
         let pipeline = holder.pipeline();
         // Counted from here, when the app keeps metrics; by the route the
@@ -400,7 +380,7 @@ fn route_step<H: Holder, const ENTRY: bool>(
                 watch.finish(route, &response);
             }
         }
-        response
+        Ok(response)
     }
 }
 

@@ -10,9 +10,12 @@
 
 use crate::metrics::Exposition;
 use crate::openapi::Operation;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use super::{BoxFuture, Pipeline, handler_step, route_step};
 use crate::body::Body;
@@ -263,11 +266,32 @@ impl Next {
                 },
             ),
             None => match then {
-                Then::Route => Box::pin(route_step::<_, false>(pipeline, request, peer, None)),
+                Then::Route => Box::pin(Unfailing {
+                    future: route_step::<_, false>(pipeline, request, peer, None),
+                }),
                 Then::Handler { index, params } => {
                     Box::pin(handler_step(pipeline, index, params, request, peer))
                 }
             },
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The route step's answer as the onion's `Response`: the `Result`
+    /// it gives (what hyper asks of the pipeline's entry) holds no error.
+    struct Unfailing<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Unfailing<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        self.project().future.poll(cx).map(|answer| match answer {
+            Ok(response) => response,
+        })
     }
 }
