@@ -273,7 +273,9 @@ fn secure(response: &mut Response) {
 /// wire's refusal and the global layers still lie before the route step,
 /// and the response leaves the pipeline here. After the global layers,
 /// the onion's end enters with `ENTRY` false. One function for both keeps
-/// the common path one flat future (see the module docs).
+/// the common path one flat future (see the module docs). Its answer is
+/// the `Result` hyper asks a service for, never an error, made here
+/// rather than by a wrapper mapping every poll.
 // An `async move` block rather than an `async fn`, whose arguments would
 // be moved once more into the body's locals.
 #[allow(clippy::manual_async_fn)]
