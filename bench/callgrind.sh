@@ -13,7 +13,9 @@
 # CONNS=N (default 8) sets the connections; CONNS=1 makes every request
 # one wake-up of the server, the steadiest figure for comparing builds.
 # REPEAT=N (default 3) measures each scenario N times and prints every
-# figure and their median: one pair of runs moves by about 2 %.
+# figure and their median: with CONNS=1 the runs agree to the instruction
+# (raw hyper's default writev moves by ~200 between starts); with more
+# connections, how requests share the server's wake-ups moves them.
 #
 # TOKEN=… gives the bearer token for (e) (by default the binary prints
 # one: load-portico does; bench/instructions.sh passes it to the others).

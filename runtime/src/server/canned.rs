@@ -117,20 +117,16 @@ impl<I: tokio::io::AsyncWrite> Enveloped<I> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let mut this = self.project();
-        if this.replacing.is_none() {
-            match replacement(buf) {
-                Some(bytes) => {
-                    *this.replacing = Some(Replacement {
-                        bytes,
-                        written: 0,
-                        claimed: buf.len(),
-                    })
-                }
+        let replacing = match this.replacing {
+            Some(replacing) => replacing,
+            None => match replacement(buf) {
+                Some(bytes) => this.replacing.insert(Replacement {
+                    bytes,
+                    written: 0,
+                    claimed: buf.len(),
+                }),
                 None => return this.io.poll_write(cx, buf),
-            }
-        }
-        let Some(replacing) = this.replacing.as_mut() else {
-            return this.io.poll_write(cx, buf);
+            },
         };
         while replacing.written < replacing.bytes.len() {
             let n = ready!(
