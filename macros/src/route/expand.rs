@@ -48,7 +48,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
         let p = local(*span);
         match &arg.source {
             Source::Param { index, name } => {
-                quote_spanned!(*span=> #p::param::<#ty>(#index, #name))
+                quote_spanned!(*span=> (&&#p::param::<#ty>(#index, #name)).parse_plan())
             }
             Source::Extractor => quote_spanned!(*span=> (&&#p::arg::<#ty>()).run_plan()),
         }

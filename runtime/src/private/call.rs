@@ -45,41 +45,104 @@ fn refusal<R: IntoResponse>(rejection: R) -> Refusal {
 pub struct Param<T> {
     index: usize,
     name: &'static str,
-    parse: fn(&str) -> Result<T, String>,
+    parsed: PhantomData<fn() -> T>,
 }
 
-/// The plan for path parameter `index`, spanned on the argument's type:
-/// a type that cannot be parsed from a parameter is reported there, once
-/// (the plan itself is an [`Arg`] whatever `T` is).
-pub fn param<T: FromParam>(index: usize, name: &'static str) -> Param<T> {
-    Param {
+/// A parameter whose type cannot be parsed from one: never run, since the
+/// route does not compile ([`param`] reports it at the argument's type).
+#[derive(Debug)]
+pub struct NotParam<T>(PhantomData<fn() -> T>);
+
+/// Picks a path parameter's plan by method resolution on
+/// `(&&param::<T>(index, name)).parse_plan()`: [`Param`] when `T` can be
+/// parsed from one, else [`NotParam`]. Each plan is an [`Arg`] whatever
+/// `T` is, so a type that cannot be parsed is reported once, where the
+/// probe is made; and [`Param`] parses with `T`'s own code, which the
+/// runner inlines.
+#[derive(Debug)]
+pub struct ParseProbe<T> {
+    index: usize,
+    name: &'static str,
+    probed: PhantomData<fn() -> T>,
+}
+
+/// The probe for path parameter `index`, named `name`, spanned on the
+/// argument's type: a type that cannot be parsed from a parameter is
+/// reported there.
+pub fn param<T: FromParam>(index: usize, name: &'static str) -> ParseProbe<T> {
+    ParseProbe {
         index,
         name,
-        parse: |text| T::from_param(text).map_err(|err| err.to_string()),
+        probed: PhantomData,
     }
 }
 
-impl<T: Send> Arg for Param<T> {
+#[allow(missing_docs)]
+pub trait ViaParam<T> {
+    fn parse_plan(&self) -> Param<T>;
+}
+
+impl<T: FromParam> ViaParam<T> for &ParseProbe<T> {
+    fn parse_plan(&self) -> Param<T> {
+        Param {
+            index: self.index,
+            name: self.name,
+            parsed: PhantomData,
+        }
+    }
+}
+
+#[allow(missing_docs)]
+pub trait ViaNotParam<T> {
+    fn parse_plan(&self) -> NotParam<T>;
+}
+
+impl<T> ViaNotParam<T> for ParseProbe<T> {
+    fn parse_plan(&self) -> NotParam<T> {
+        NotParam(PhantomData)
+    }
+}
+
+impl<T: FromParam + Send> Arg for Param<T> {
     type Value = T;
 
+    // Inlined into the runner: the parse is a few instructions for the
+    // common types, and a call would cost as much again.
+    #[inline(always)]
     fn get(self, ctx: &mut RequestContext<'_>) -> impl Future<Output = Result<T, Refusal>> + Send {
         std::future::ready(parse_param(ctx, self).map_err(refusal))
     }
 }
 
-fn parse_param<T>(ctx: &RequestContext<'_>, param: Param<T>) -> Result<T, Rejection> {
-    let Param { index, name, parse } = param;
+impl<T: Send> Arg for NotParam<T> {
+    type Value = T;
+
+    fn get(self, _: &mut RequestContext<'_>) -> impl Future<Output = Result<T, Refusal>> + Send {
+        // Never polled: a route with this plan does not compile.
+        std::future::pending()
+    }
+}
+
+#[inline(always)]
+fn parse_param<T: FromParam>(ctx: &RequestContext<'_>, param: Param<T>) -> Result<T, Rejection> {
+    let Param { index, name, .. } = param;
     let path = ctx.uri().path();
     let decoded = match ctx.params().decoded(path, index) {
         Some(Ok(decoded)) => decoded,
         Some(Err(_)) | None => return Err(Rejection::ParamNotUtf8 { name }),
     };
-    parse(&decoded).map_err(|reason| Rejection::BadParam {
+    T::from_param(&decoded).map_err(|err| bad_param::<T>(name, &decoded, &err))
+}
+
+/// The 400 for a parameter `T` could not be parsed from.
+#[cold]
+fn bad_param<T>(name: &'static str, value: &str, err: &dyn std::fmt::Display) -> Rejection {
+    Rejection::BadParam {
         name,
-        value: decoded.into_owned(),
+        value: value.to_owned(),
         expected: short_type_name::<T>(),
-        reason,
-    })
+        reason: err.to_string(),
+    }
 }
 
 fn short_type_name<T>() -> &'static str {

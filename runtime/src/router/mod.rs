@@ -4,8 +4,11 @@
 //! segment, prefers static segments over `<param>` over `<rest..>` (and
 //! backtracks when a static branch leads nowhere), and allocates nothing.
 
+mod key;
 mod params;
 mod pattern;
+
+use key::Key;
 
 pub use params::{MAX_PARAMS, Params};
 pub use pattern::{PathError, PatternError, Segment};
@@ -106,7 +109,7 @@ pub struct Router<T> {
 struct Node<T> {
     /// Static children: `static_keys[i]` leads to `static_nodes[i]`. The
     /// keys sit in their own compact array because a lookup scans them.
-    static_keys: Vec<Box<str>>,
+    static_keys: Vec<Key>,
     static_nodes: Vec<Node<T>>,
     param: Option<Box<Node<T>>>,
     catch_all: Option<Box<Endpoint<T>>>,
@@ -195,10 +198,10 @@ impl<T> Router<T> {
         for segment in &parsed {
             node = match segment {
                 Segment::Static(s) => {
-                    let pos = match node.static_keys.iter().position(|k| &**k == *s) {
+                    let pos = match node.static_keys.iter().position(|k| k.as_str() == *s) {
                         Some(pos) => pos,
                         None => {
-                            node.static_keys.push((*s).into());
+                            node.static_keys.push(Key::new(s));
                             node.static_nodes.push(Node::default());
                             node.static_keys.len() - 1
                         }
@@ -286,13 +289,13 @@ impl<T> Node<T> {
         // match.
         let seg_start = pos + 1;
         let rest = &path[seg_start..];
-        if let Some(i) = self.static_keys.iter().position(|key| {
-            let key = key.as_bytes();
-            // The first byte first, inline: most keys differ there.
-            rest.first() == key.first()
-                && rest.starts_with(key)
-                && rest.get(key.len()).is_none_or(|&b| b == b'/')
-        }) {
+        if !self.static_keys.is_empty()
+            && let head = key::word(rest)
+            && let Some(i) = self
+                .static_keys
+                .iter()
+                .position(|key| key.starts(rest, head))
+        {
             let (child, next) = (&self.static_nodes[i], seg_start + self.static_keys[i].len());
             // A path's last segment naming a route is answered here, without
             // a call for the child (the common end of a static route).
