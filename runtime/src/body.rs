@@ -153,10 +153,15 @@ impl From<Vec<u8>> for Body {
     }
 }
 
+// Inlined into hyper's generic code that sends a response (it asks the
+// body its end, its size and its frames): a response body is nearly
+// always one buffer, answered in a few instructions; a streamed body is
+// asked out of line, so that what is inlined stays small.
 impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
 
+    #[inline(always)]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -164,28 +169,59 @@ impl http_body::Body for Body {
         match &mut self.get_mut().0 {
             Inner::Empty => Poll::Ready(None),
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Inner::Incoming(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
-            Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
+            streamed => poll_streamed(streamed, cx),
         }
     }
 
+    #[inline(always)]
     fn is_end_stream(&self) -> bool {
         match &self.0 {
             Inner::Empty => true,
             Inner::Full(bytes) => bytes.is_none(),
-            Inner::Incoming(incoming) => incoming.is_end_stream(),
-            Inner::Boxed(body) => body.is_end_stream(),
+            streamed => streamed_end(streamed),
         }
     }
 
+    #[inline(always)]
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Inner::Empty => SizeHint::with_exact(0),
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            Inner::Incoming(incoming) => incoming.size_hint(),
-            Inner::Boxed(body) => body.size_hint(),
+            streamed => streamed_size(streamed),
         }
+    }
+}
+
+#[inline(never)]
+fn poll_streamed(
+    inner: &mut Inner,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    match inner {
+        Inner::Incoming(incoming) => {
+            http_body::Body::poll_frame(Pin::new(incoming), cx).map_err(Into::into)
+        }
+        Inner::Boxed(body) => http_body::Body::poll_frame(Pin::new(body), cx),
+        Inner::Empty | Inner::Full(_) => Poll::Ready(None),
+    }
+}
+
+#[inline(never)]
+fn streamed_end(inner: &Inner) -> bool {
+    match inner {
+        Inner::Incoming(incoming) => http_body::Body::is_end_stream(incoming),
+        Inner::Boxed(body) => http_body::Body::is_end_stream(body),
+        Inner::Empty | Inner::Full(_) => true,
+    }
+}
+
+#[inline(never)]
+fn streamed_size(inner: &Inner) -> SizeHint {
+    match inner {
+        Inner::Incoming(incoming) => http_body::Body::size_hint(incoming),
+        Inner::Boxed(body) => http_body::Body::size_hint(body),
+        Inner::Empty | Inner::Full(_) => SizeHint::with_exact(0),
     }
 }
