@@ -206,6 +206,39 @@ async fn request_scoped_values_are_fresh_per_request_and_see_the_request() {
     );
 }
 
+/// A request-scoped value that counts its drops (a transaction that
+/// rolls back on drop, say).
+struct Scoped(Arc<AtomicUsize>);
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[route(GET, "/scoped")]
+async fn scoped(_value: Dep<Scoped>) -> &'static str {
+    "ok"
+}
+
+#[tokio::test]
+async fn request_scoped_values_are_dropped_when_their_request_ends() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&dropped);
+    let app = App::new()
+        .provide_request(move |_: &RequestHead<'_>| Scoped(Arc::clone(&counter)))
+        .mount(routes![scoped]);
+    let client = TestClient::new(app).await;
+    for expected in 1..=3 {
+        assert_eq!(client.get("/scoped").send().await.text(), "ok");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            expected,
+            "request {expected}"
+        );
+    }
+}
+
 #[route(GET, "/instance")]
 async fn instance(db: Dep<Database>) -> String {
     format!("{:p}", Arc::as_ptr(&db.into_arc()))

@@ -28,6 +28,7 @@ use std::future::Future;
 use http::{Extensions, HeaderMap, Method, Uri};
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -83,13 +84,32 @@ pub struct RequestContext<'a> {
     peer: Option<SocketAddr>,
     settings: &'a Settings,
     deps: &'a RouteDeps,
-    /// Made only for a route with request-scoped dependencies: boxed, so
-    /// that dropping a context without them is one check, inlined.
-    request_values: Option<Box<[Arc<dyn Any + Send + Sync>]>>,
+    /// Made only for a route with request-scoped dependencies, and
+    /// dropped by `RequestContext`'s own `Drop`: a context without them is
+    /// dropped with one check, inlined, where the compiler's drop glue
+    /// would be a call.
+    request_values: ManuallyDrop<Option<RequestValues>>,
     dep_cursor: usize,
 }
 
+/// A request's request-scoped values, in the route's plan order.
+type RequestValues = Box<[Arc<dyn Any + Send + Sync>]>;
+
+impl Drop for RequestContext<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.request_values.is_some() {
+            self.drop_request_values();
+        }
+    }
+}
+
 impl<'a> RequestContext<'a> {
+    #[inline(never)]
+    fn drop_request_values(&mut self) {
+        drop(self.request_values.take());
+    }
+
     pub(crate) fn new(
         request: &'a mut http::Request<Body>,
         params: &'a Params,
@@ -104,7 +124,7 @@ impl<'a> RequestContext<'a> {
             peer,
             settings,
             deps,
-            request_values: None,
+            request_values: ManuallyDrop::new(None),
             dep_cursor: 0,
         }
     }
@@ -112,7 +132,7 @@ impl<'a> RequestContext<'a> {
     /// Makes this request's request-scoped values (before any extractor runs).
     pub(crate) fn make_request_values(&mut self) {
         let head = RequestHead::new(&*self.request, self.peer);
-        self.request_values = Some(self.deps.run_plan(&head).into_boxed_slice());
+        *self.request_values = Some(self.deps.run_plan(&head).into_boxed_slice());
     }
 
     /// The route's dependencies, in declaration order.
