@@ -18,9 +18,9 @@ pub use ::http::Method;
 /// The probes' traits, which `route()` imports whole: with them in
 /// scope, `(&&probe).run_plan()` picks a plan by method resolution. Each
 /// family's method has its own name (`run_plan`, `parse_plan`,
-/// `param_plan`, `extractor_plan`, `describer`), so that resolving a call weighs only
-/// that family's traits: with one name for all, each call in every
-/// route weighed all of them on every `cargo check`.
+/// `param_plan`, `extractor_plan`, `describer`), so that resolving a call
+/// weighs only that family's traits: with one name for all, each call in
+/// every route weighed all of them on every `cargo check`.
 pub mod probe {
     pub use super::call::{ViaExtracting, ViaNotExtractor, ViaNotParam, ViaParam, ViaValidating};
     pub use super::declare::{
