@@ -418,6 +418,41 @@ mod tests {
         );
     }
 
+    /// Keys longer than the eight bytes compared as one word, siblings
+    /// sharing those eight (and, past sixteen, their last eight too).
+    #[test]
+    fn long_keys_sharing_their_first_bytes_are_told_apart() {
+        let r = router(&[
+            (Method::GET, "/notification"),
+            (Method::GET, "/notifications/<id>"),
+            (Method::GET, "/notifications-archive-of-2026"),
+            (Method::GET, "/notifications-archive-of-2025"),
+            (Method::GET, "/<any>"),
+        ]);
+        assert_eq!(
+            found(&r, Method::GET, "/notification").unwrap().0,
+            "/notification"
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/notifications/7").unwrap(),
+            ("/notifications/<id>", vec!["7".into()])
+        );
+        for year in ["2025", "2026"] {
+            let path = format!("/notifications-archive-of-{year}");
+            assert_eq!(found(&r, Method::GET, &path).unwrap().0, &path[..]);
+        }
+        // Same first and last eight bytes as a key, another middle.
+        assert_eq!(
+            found(&r, Method::GET, "/notifications-ARCHIVE-of-2026").unwrap(),
+            ("/<any>", vec!["notifications-ARCHIVE-of-2026".into()])
+        );
+        assert_eq!(
+            found(&r, Method::GET, "/notifications").unwrap().0,
+            "/<any>",
+            "a key's prefix is not the key"
+        );
+    }
+
     #[test]
     fn a_static_key_matches_a_whole_segment_only() {
         let r = router(&[
