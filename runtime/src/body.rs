@@ -155,8 +155,11 @@ impl From<Vec<u8>> for Body {
 
 // Inlined into hyper's generic code that sends a response (it asks the
 // body its end, its size and its frames): a response body is nearly
-// always one buffer, answered in a few instructions; a streamed body is
-// asked out of line, so that what is inlined stays small.
+// always one buffer, answered in a few instructions; every other kind,
+// the empty body included, is asked out of line, so that what is inlined
+// stays small. Testing for the one kind is a compare of the enum's niche
+// byte, where telling three kinds apart decodes it first (~10
+// instructions per question, three or four questions per response).
 impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BoxError;
@@ -167,35 +170,32 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match &mut self.get_mut().0 {
-            Inner::Empty => Poll::Ready(None),
             Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            streamed => poll_streamed(streamed, cx),
+            other => poll_other(other, cx),
         }
     }
 
     #[inline(always)]
     fn is_end_stream(&self) -> bool {
         match &self.0 {
-            Inner::Empty => true,
             Inner::Full(bytes) => bytes.is_none(),
-            streamed => streamed_end(streamed),
+            other => other_end(other),
         }
     }
 
     #[inline(always)]
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
-            Inner::Empty => SizeHint::with_exact(0),
             Inner::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            streamed => streamed_size(streamed),
+            other => other_size(other),
         }
     }
 }
 
 #[inline(never)]
-fn poll_streamed(
+fn poll_other(
     inner: &mut Inner,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -209,7 +209,7 @@ fn poll_streamed(
 }
 
 #[inline(never)]
-fn streamed_end(inner: &Inner) -> bool {
+fn other_end(inner: &Inner) -> bool {
     match inner {
         Inner::Incoming(incoming) => http_body::Body::is_end_stream(incoming),
         Inner::Boxed(body) => http_body::Body::is_end_stream(body),
@@ -218,7 +218,7 @@ fn streamed_end(inner: &Inner) -> bool {
 }
 
 #[inline(never)]
-fn streamed_size(inner: &Inner) -> SizeHint {
+fn other_size(inner: &Inner) -> SizeHint {
     match inner {
         Inner::Incoming(incoming) => http_body::Body::size_hint(incoming),
         Inner::Boxed(body) => http_body::Body::size_hint(body),
