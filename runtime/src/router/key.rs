@@ -3,7 +3,10 @@
 //! Most segments are a few letters: comparing their first eight bytes as
 //! one integer (and a longer key's last eight as another) decides a match
 //! without a call into `memcmp`, and a node's keys are all compared with
-//! the one word read from the path.
+//! the one word read from the path. The word is zero-padded, and a key's
+//! bytes are never zero (a key holding a NUL byte, which no request path
+//! can, never matches): so a short key that matches the word also tells
+//! that the path is long enough, without comparing lengths.
 
 /// A static segment of a route pattern.
 #[derive(Debug)]
@@ -21,9 +24,16 @@ impl Key {
     pub(super) fn new(text: &str) -> Self {
         let bytes = text.as_bytes();
         let len = bytes.len().min(8);
+        // No head matches a zero mask with a non-zero head: the key of a
+        // segment no request path can hold (see the module docs).
+        let matchable = !bytes.contains(&0);
         Key {
-            head: word(bytes),
-            mask: if len == 8 { !0 } else { (1 << (8 * len)) - 1 },
+            head: if matchable { word(bytes) } else { 1 },
+            mask: match len {
+                _ if !matchable => 0,
+                8 => !0,
+                len => (1 << (8 * len)) - 1,
+            },
             tail: bytes
                 .len()
                 .checked_sub(8)
@@ -46,7 +56,6 @@ impl Key {
     pub(super) fn starts(&self, rest: &[u8], head: u64) -> bool {
         let len = self.text.len();
         head & self.mask == self.head
-            && rest.len() >= len
             && (len <= 8 || self.long_matches(rest))
             && rest.get(len).is_none_or(|&b| b == b'/')
     }
@@ -54,7 +63,8 @@ impl Key {
     /// The rest of a key longer than eight bytes, its first eight matched.
     fn long_matches(&self, rest: &[u8]) -> bool {
         let len = self.text.len();
-        word(&rest[len - 8..len]) == self.tail
+        rest.len() >= len
+            && word(&rest[len - 8..len]) == self.tail
             && (len <= 16 || rest[8..len - 8] == self.text.as_bytes()[8..len - 8])
     }
 }
@@ -93,6 +103,19 @@ mod tests {
             let take = n.min(8);
             padded[..take].copy_from_slice(&text[..take]);
             assert_eq!(word(&text[..n]), u64::from_le_bytes(padded), "{n} bytes");
+        }
+    }
+
+    #[test]
+    fn a_key_holding_a_nul_byte_never_matches() {
+        for text in ["a\0", "\0", "abc\0defghij"] {
+            let key = Key::new(text);
+            for rest in [text, "", "a", "\0\0\0\0\0\0\0\0\0\0\0\0"] {
+                assert!(
+                    !key.starts(rest.as_bytes(), word(rest.as_bytes())),
+                    "{text:?} on {rest:?}"
+                );
+            }
         }
     }
 

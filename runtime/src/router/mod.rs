@@ -291,12 +291,14 @@ impl<T> Node<T> {
         let rest = &path[seg_start..];
         if !self.static_keys.is_empty()
             && let head = key::word(rest)
-            && let Some(i) = self
+            // Zipped rather than indexed: no bounds check on the node found.
+            && let Some((key, child)) = self
                 .static_keys
                 .iter()
-                .position(|key| key.starts(rest, head))
+                .zip(&self.static_nodes)
+                .find(|(key, _)| key.starts(rest, head))
         {
-            let (child, next) = (&self.static_nodes[i], seg_start + self.static_keys[i].len());
+            let next = seg_start + key.len();
             // A path's last segment naming a route is answered here, without
             // a call for the child (the common end of a static route).
             if next == path.len()
@@ -317,9 +319,8 @@ impl<T> Node<T> {
             .iter()
             .position(|&b| b == b'/')
             .map_or(path.len(), |at| seg_start + at);
-        let segment = &path[seg_start..seg_end];
         if let Some(child) = &self.param
-            && !segment.is_empty()
+            && seg_end > seg_start
         {
             params.push(seg_start, seg_end);
             // As for a static key: a last segment naming a route ends here.
