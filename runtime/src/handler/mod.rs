@@ -274,8 +274,6 @@ pub(crate) fn poll_catching<F: Future>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<F::Output, ()>> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-        Ok(poll) => poll.map(Ok),
-        Err(_) => Poll::Ready(Err(())),
-    }
+    std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx).map(Ok)))
+        .unwrap_or(Poll::Ready(Err(())))
 }
