@@ -260,9 +260,9 @@ fn secure(response: &mut Response) {
     const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
     let headers = response.headers_mut();
     headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    if let http::header::Entry::Vacant(entry) = headers.entry(http::header::CACHE_CONTROL) {
-        entry.insert(NO_STORE);
-    }
+    headers
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(NO_STORE);
 }
 
 /// The route step: finds the route (answering 404, 405 and OPTIONS
