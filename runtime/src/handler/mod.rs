@@ -274,6 +274,8 @@ pub(crate) fn poll_catching<F: Future>(
     future: Pin<&mut F>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<F::Output, ()>> {
+    // Mapped inside the closure: the answer leaves `catch_unwind` in its
+    // final shape, where mapping it afterwards copied it once more.
     std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx).map(Ok)))
         .unwrap_or(Poll::Ready(Err(())))
 }

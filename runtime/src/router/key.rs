@@ -24,16 +24,18 @@ impl Key {
     pub(super) fn new(text: &str) -> Self {
         let bytes = text.as_bytes();
         let len = bytes.len().min(8);
-        // No head matches a zero mask with a non-zero head: the key of a
-        // segment no request path can hold (see the module docs).
-        let matchable = !bytes.contains(&0);
+        // A segment no request path can hold (see the module docs): no
+        // word masked with zero equals one.
+        let (head, mask) = if bytes.contains(&0) {
+            (1, 0)
+        } else if len == 8 {
+            (word(bytes), !0)
+        } else {
+            (word(bytes), (1 << (8 * len)) - 1)
+        };
         Key {
-            head: if matchable { word(bytes) } else { 1 },
-            mask: match len {
-                _ if !matchable => 0,
-                8 => !0,
-                len => (1 << (8 * len)) - 1,
-            },
+            head,
+            mask,
             tail: bytes
                 .len()
                 .checked_sub(8)
