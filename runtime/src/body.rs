@@ -225,3 +225,32 @@ fn other_size(inner: &Inner) -> SizeHint {
         Inner::Empty | Inner::Full(_) => SizeHint::with_exact(0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What hyper asks a response body, answered inline for one buffer and
+    /// out of line for the rest: both paths must agree on the end.
+    #[tokio::test]
+    async fn in_memory_bodies_tell_their_size_frames_and_end() {
+        let mut empty = Body::empty();
+        assert!(http_body::Body::is_end_stream(&empty));
+        assert_eq!(http_body::Body::size_hint(&empty).exact(), Some(0));
+        assert!(empty.frame().await.is_none());
+
+        let mut full = Body::full("hello");
+        assert!(!http_body::Body::is_end_stream(&full));
+        assert_eq!(http_body::Body::size_hint(&full).exact(), Some(5));
+        let frame = full.frame().await.expect("a frame").expect("no error");
+        assert_eq!(frame.into_data().ok(), Some(Bytes::from_static(b"hello")));
+        assert!(http_body::Body::is_end_stream(&full));
+        assert_eq!(http_body::Body::size_hint(&full).exact(), Some(0));
+        assert!(full.frame().await.is_none());
+
+        let mut boxed = Body::new(http_body_util::Full::new(Bytes::from_static(b"hi")));
+        assert_eq!(http_body::Body::size_hint(&boxed).exact(), Some(2));
+        assert!(boxed.frame().await.is_some());
+        assert!(http_body::Body::is_end_stream(&boxed));
+    }
+}
