@@ -1,10 +1,10 @@
 //! Emits the user's fn unchanged, plus a hidden type of the same name
 //! whose `RouteDef::route()` builds the registry entry.
 
-use proc_macro2::TokenStream;
-use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::Ident;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::{Ident, Type};
 
 use super::check::{CachePolicy, Checked, Source, TagPart};
 use crate::exports::{private, private_at};
@@ -12,17 +12,19 @@ use crate::exports::{private, private_at};
 /// The support module's local name inside `route()`, spanned at `span`
 /// (for calls whose trait-bound errors must point at a user's token).
 ///
-/// Every route expands to many calls into the support module, and each
-/// path costs the compiler on every `cargo check` (tokens carried across
-/// from the macro, resolved, lowered, hashed): `route()` imports the
-/// module once, under a name no user code can see, with the probes'
-/// traits, and names everything through it.
-fn local(span: proc_macro2::Span) -> TokenStream {
-    quote_spanned!(span=> __portico)
+/// Every route expands to several calls into the support module, and
+/// each path costs the compiler on every `cargo check` (tokens carried
+/// across from the macro, resolved, lowered, hashed): `route()` imports
+/// the module once, under a name no user code can see, with the probes'
+/// traits, and names everything through it. An ident, not a stream: the
+/// macro hands an ident to the compiler with the tokens around it, a
+/// stream on its own.
+fn local(span: Span) -> Ident {
+    Ident::new("__portico", span)
 }
 
 pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
-    let p = local(proc_macro2::Span::call_site());
+    let p = local(Span::call_site());
     let func = route.func;
     let vis = &func.vis;
     let name = &func.sig.ident;
@@ -30,41 +32,36 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     let method = &route.method;
     let path = route.path;
 
-    let bindings: Vec<_> = (0..route.args.len())
-        .map(|i| format_ident!("__portico_arg{}", i))
-        .collect();
-    // Each argument's type as tokens, and its span, worked out once: both
-    // walk the whole type, and each is wanted several times below.
-    let types: Vec<(TokenStream, proc_macro2::Span)> = route
-        .args
-        .iter()
-        .map(|arg| (arg.ty.to_token_stream(), arg.ty.span()))
-        .collect();
-    // How the runner gets each argument (see the runtime's `call`
-    // module), spanned on the argument's type: a parameter's plan, so a
-    // type that cannot be parsed from one is reported there; an
-    // extractor's probe, whose making reports a type that is none.
-    let arg_plans = route.args.iter().zip(&types).map(|(arg, (ty, span))| {
-        let p = local(*span);
+    // Each argument's plan, picked by one probe spanned on its type: how
+    // the runner gets it and how the route declares it (the runtime's
+    // `plan` module). A parameter's probe reports a type that cannot be
+    // parsed from one; an extractor's, a type that is none.
+    let arg_plans = route.args.iter().map(|arg| {
+        let ty = arg.ty;
+        let span = ty.span();
+        let p = local(span);
         match &arg.source {
             Source::Param { index, name } => {
-                quote_spanned!(*span=> (&&#p::param::<#ty>(#index, #name)).parse_plan())
+                quote_spanned!(span=> (&&&#p::param::<#ty>(#index, #name)).param_plan())
             }
-            Source::Extractor => quote_spanned!(*span=> (&&#p::arg::<#ty>()).run_plan()),
+            Source::Extractor => quote_spanned!(span=> (&&&&&#p::arg::<#ty>()).arg_plan()),
         }
     });
-    // The handler, spanned on the return type, so a type that is no
-    // response is reported there. A sync fn's answer is made a future,
-    // and a cache tag is made from the typed parameters before they move
-    // into the call.
+    // The handler and the `route` fn taking it, spanned on the return
+    // type: that fn's bound that the answer is a response is what reports
+    // a return type that is not. An `async fn` is passed as it is; a sync
+    // fn's answer is made a future, and a cache tag is made from the typed
+    // parameters before they move into the call, in a closure that
+    // captures nothing.
     let span = route.output_span;
     let callee = Ident::new(&name_str, span);
-    let p_at = local(span);
-    let arg_types = types.iter().map(|(ty, _)| ty);
     let tag = route.cache.as_ref().filter(|c| !c.tag.is_empty());
     let handler = if func.sig.asyncness.is_some() && tag.is_none() {
         quote!(#callee)
     } else {
+        let bindings: Vec<_> = (0..route.args.len())
+            .map(|i| format_ident!("__portico_arg{}", i))
+            .collect();
         let call = if func.sig.asyncness.is_some() {
             quote_spanned!(span=> #callee(#(#bindings),*))
         } else {
@@ -93,77 +90,73 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
             }
             None => call,
         };
+        let arg_types = route.args.iter().map(|arg| arg.ty);
         quote!(move |#(#bindings: #arg_types),*| #answer)
     };
-    let run = Ident::new(&format!("run{}", route.args.len()), span);
+    let route_fn = Ident::new(&format!("route{}", route.args.len()), span);
+    let p_at = local(span);
     let role = match route.role {
         Some(role) => quote!(#p::Some(#role)),
         None => quote!(#p::None),
     };
-    // Spanned on the return type too, the runner's name included: the
-    // runner's bound that the answer is a response is what reports a
-    // return type that is not. A closure rather than a nested fn: one
-    // item fewer for the compiler to lower, hash and check on every
-    // `cargo check`.
-    let handler_fn = quote_spanned!(span=> |__portico_ctx| #p_at::#run(__portico_ctx, #role, #(#arg_plans,)* #handler));
     // At each extractor's type after the first: that it does not read
     // the body after an earlier argument did (the first can read it
     // whatever it is, and needs no constant: each costs the compiler a
     // body to evaluate).
-    let extractors: Vec<&(TokenStream, proc_macro2::Span)> = route
+    let extractors: Vec<&Type> = route
         .args
         .iter()
-        .zip(&types)
-        .filter(|(arg, _)| matches!(arg.source, Source::Extractor))
-        .map(|(_, ty)| ty)
+        .filter(|arg| matches!(arg.source, Source::Extractor))
+        .map(|arg| arg.ty)
         .collect();
-    let extractor_checks = extractors
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, (ty, span))| {
-            let earlier = extractors[..i].iter().map(|(ty, span)| {
-                let p = private_at(*span);
-                quote_spanned!(*span=> #p::arg::<#ty>().takes_body)
-            });
-            let p = private_at(*span);
-            quote_spanned! {*span=>
-                const _: () = #p::body_read_once(#p::arg::<#ty>().takes_body && (#(#earlier)||*));
-            }
+    let extractor_checks = extractors.iter().enumerate().skip(1).map(|(i, ty)| {
+        let earlier = extractors[..i].iter().map(|ty| {
+            let p = private_at(ty.span());
+            quote_spanned!(ty.span()=> #p::arg::<#ty>().takes_body)
         });
+        let span = ty.span();
+        let p = private_at(span);
+        quote_spanned! {span=>
+            const _: () = #p::body_read_once(#p::arg::<#ty>().takes_body && (#(#earlier)||*));
+        }
+    });
 
     let cache = route
         .cache
         .as_ref()
         .map(|policy| cache_policy(policy, &p))
         .unwrap_or_default();
-    // Each argument's plan for the declarations (dependencies, OpenAPI),
-    // picked where its type is known; the runtime's generic code does
-    // the rest (its `declare` module).
-    let declared_plans = route
-        .args
-        .iter()
-        .zip(&types)
-        .map(|(arg, (ty, _))| match &arg.source {
-            Source::Param { .. } => quote!((&&#p::param_probe::<#ty>()).param_plan()),
-            Source::Extractor => quote!((&&&#p::extractor::<#ty>()).extractor_plan()),
-        });
     let params = route.args.iter().filter_map(|arg| match &arg.source {
         Source::Param { name, .. } => Some(name),
         Source::Extractor => None,
     });
     let (summary, description) = doc_comment(&route.func.attrs);
-    let output = match &route.func.sig.output {
-        syn::ReturnType::Default => quote!(()),
-        syn::ReturnType::Type(_, ty) => quote!(#ty),
-    };
     // `-> impl IntoResponse` names no type to describe.
-    let response = if output.to_string().contains("impl ") {
-        quote!(#p::undocumented_response)
-    } else {
-        quote!((&#p::response::<#output>()).describer())
+    let response = match &route.func.sig.output {
+        syn::ReturnType::Default => quote!((&#p::response::<()>()).describer()),
+        syn::ReturnType::Type(_, ty) if names_no_type(ty) => quote!(#p::undocumented_response),
+        syn::ReturnType::Type(_, ty) => quote!((&#p::response::<#ty>()).describer()),
     };
 
+    // The whole call spanned on the return type, so that the bound is
+    // reported there rather than at the attribute; the arguments keep
+    // their own spans.
+    let call = quote_spanned! {span=>
+        #p_at::#route_fn(
+            #p::RouteInfo {
+                method: #p::Method::#method,
+                path: #path,
+                name: #name_str,
+                role: #role,
+                summary: #summary,
+                description: #description,
+                params: &[#(#params),*],
+            },
+            #(#arg_plans,)*
+            #handler,
+            #response,
+        )
+    };
     let func_tokens = &func.tokens;
     let private = private();
     quote! {
@@ -180,29 +173,41 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
                 use #private as #p;
                 #[allow(unused_imports)]
                 use #p::probe::*;
-                #p::route(
-                    #p::RouteInfo {
-                        method: #p::Method::#method,
-                        path: #path,
-                        name: #name_str,
-                        handler: #handler_fn,
-                        role: #role,
-                        summary: #summary,
-                        description: #description,
-                        params: &[#(#params),*],
-                    },
-                    (#(#declared_plans,)*),
-                    #response,
-                )
+                #call
                 #cache
             }
         }
     }
 }
 
+/// Whether `ty` is or holds an `impl Trait`, which names no type.
+fn names_no_type(ty: &Type) -> bool {
+    match ty {
+        Type::ImplTrait(_) => true,
+        Type::Group(group) => names_no_type(&group.elem),
+        Type::Paren(paren) => names_no_type(&paren.elem),
+        Type::Reference(reference) => names_no_type(&reference.elem),
+        Type::Tuple(tuple) => tuple.elems.iter().any(names_no_type),
+        Type::Array(array) => names_no_type(&array.elem),
+        Type::Slice(slice) => names_no_type(&slice.elem),
+        Type::Path(path) => {
+            path.path
+                .segments
+                .iter()
+                .any(|segment| match &segment.arguments {
+                    syn::PathArguments::AngleBracketed(args) => args.args.iter().any(
+                        |arg| matches!(arg, syn::GenericArgument::Type(ty) if names_no_type(ty)),
+                    ),
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
 /// `.with_cache(CachePolicy { … })`: the policy's header values, worked
 /// out at compile time.
-fn cache_policy(policy: &CachePolicy, p: &TokenStream) -> TokenStream {
+fn cache_policy(policy: &CachePolicy, p: &Ident) -> TokenStream {
     let CachePolicy {
         cache_control,
         vary,

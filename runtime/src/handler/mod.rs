@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Method;
@@ -19,7 +20,7 @@ use crate::response::Response;
 /// headers), else boxed there. Boxing every one was the one allocation
 /// per request that raw hyper does not make (~140 instructions, measured
 /// with callgrind).
-pub type HandlerFuture<'r> = stackfuture::StackFuture<'r, Response, INLINE_HANDLER>;
+pub(crate) type HandlerFuture<'r> = stackfuture::StackFuture<'r, Response, INLINE_HANDLER>;
 
 /// The room a handler's future gets inline: enough for no arguments (32
 /// bytes), a path parameter (80) or one with a token's claims (104).
@@ -37,11 +38,23 @@ pub(crate) fn handler_future<'r>(
 }
 
 /// A type-erased handler: extracts the arguments, calls the user's fn and
-/// turns its result into a response. A plain fn pointer, so calling it
-/// costs no `Arc` and no vtable beyond the boxed future; it borrows the
-/// request context rather than taking it, so the boxed future stays small
-/// and the context is not copied into it.
-pub type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
+/// turns its result into a response. It borrows the request context
+/// rather than taking it, so the future stays small and the context is
+/// not copied into it.
+pub(crate) trait Handle: Send + Sync + 'static {
+    /// The handler's future on the request in `ctx`.
+    fn call<'r>(&'r self, ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r>;
+}
+
+/// A handler written as one fn (the runtime's own routes: health,
+/// metrics, the OpenAPI document and its pages).
+pub(crate) type HandlerFn = for<'r, 'a> fn(&'r mut RequestContext<'a>) -> HandlerFuture<'r>;
+
+impl Handle for HandlerFn {
+    fn call<'r>(&'r self, ctx: &'r mut RequestContext<'_>) -> HandlerFuture<'r> {
+        self(ctx)
+    }
+}
 
 /// One route: method, path pattern, handler name and handler.
 ///
@@ -52,7 +65,7 @@ pub struct Route {
     method: Method,
     path: &'static str,
     name: &'static str,
-    handler: HandlerFn,
+    handler: Arc<dyn Handle>,
     declare: fn(&mut Needs),
     cache: Option<CachePolicy>,
     describe: fn(&mut Operation<'_>),
@@ -96,14 +109,25 @@ pub struct CachePolicy {
 }
 
 impl Route {
-    /// A route, as `#[route]` writes it: `declare` lists the dependencies
-    /// of the handler's arguments, in the order `handler` takes them.
-    #[doc(hidden)]
-    pub fn new(
+    /// One of the runtime's own routes, its handler one fn: `declare`
+    /// lists the dependencies it takes.
+    pub(crate) fn new(
         method: Method,
         path: &'static str,
         name: &'static str,
         handler: HandlerFn,
+        declare: fn(&mut Needs),
+    ) -> Self {
+        Route::with_handle(method, path, name, Arc::new(handler), declare)
+    }
+
+    /// A route, as `#[route]` makes it: `declare` lists the dependencies
+    /// of the handler's arguments, in the order `handler` takes them.
+    pub(crate) fn with_handle(
+        method: Method,
+        path: &'static str,
+        name: &'static str,
+        handler: Arc<dyn Handle>,
         declare: fn(&mut Needs),
     ) -> Self {
         Route {
@@ -196,8 +220,8 @@ impl Route {
         self.name
     }
 
-    pub(crate) fn handler(&self) -> HandlerFn {
-        self.handler
+    pub(crate) fn handler(&self) -> &dyn Handle {
+        &*self.handler
     }
 }
 

@@ -1,19 +1,21 @@
-//! What a `#[route]` declares besides its handler: the dependencies its
-//! arguments take and how they read in the OpenAPI document.
+//! The route entry of a `#[route]` handler: what it runs and what it
+//! declares besides (the dependencies its arguments take and how they
+//! read in the OpenAPI document).
 //!
-//! The macro picks one plan per argument by its type (a probe, where the
-//! type is known) and hands the plans to [`route`], whose code, generic
-//! over them, the compiler checks once: no describing or declaring fn is
-//! written into every route.
+//! The macro picks one plan per argument by its type (the `plan` module)
+//! and hands the plans and the handler fn to a `route` fn here, whose
+//! code, generic over them, the compiler checks once: no runner,
+//! describing or declaring fn is written into every route.
 
 use std::marker::PhantomData;
 use std::slice::Iter;
+use std::sync::Arc;
 
-use crate::extract::FromRequest;
-use crate::handler::{Declared, HandlerFn, Route};
+use super::call::{Arg, Runner};
+use crate::handler::{Declared, Handle, Route};
 use crate::inject::{Inject, Needs};
-use crate::openapi::{Describe, DescribeResponse, JsonSchema, Operation};
-use crate::validate::Validated;
+use crate::openapi::{DescribeResponse, Operation};
+use crate::response::IntoResponse;
 
 /// One argument's part in the route's declarations.
 pub trait Plan {
@@ -22,160 +24,6 @@ pub trait Plan {
     /// Describes it, taking its name from `params` when it is a path
     /// parameter.
     fn describe(op: &mut Operation<'_>, params: &mut Iter<'_, &'static str>);
-}
-
-/// A path parameter whose type has a schema.
-#[derive(Debug)]
-pub struct SchemaParam<T>(PhantomData<fn() -> T>);
-/// A path parameter whose type has none (it reads as a string).
-#[derive(Debug)]
-pub struct PlainParam<T>(PhantomData<fn() -> T>);
-
-impl<T: JsonSchema> Plan for SchemaParam<T> {
-    fn declare(_: &mut Needs) {}
-    fn describe(op: &mut Operation<'_>, params: &mut Iter<'_, &'static str>) {
-        let schema = op.request_schema::<T>();
-        op.path_param(params.next().copied().unwrap_or_default(), Some(schema));
-    }
-}
-
-impl<T> Plan for PlainParam<T> {
-    fn declare(_: &mut Needs) {}
-    fn describe(op: &mut Operation<'_>, params: &mut Iter<'_, &'static str>) {
-        op.path_param(params.next().copied().unwrap_or_default(), None);
-    }
-}
-
-/// Picks a path parameter's plan: `(&&param_probe::<T>()).param_plan()`.
-#[derive(Debug)]
-pub struct ParamProbe<T>(PhantomData<T>);
-
-/// The probe for path parameter type `T`.
-pub fn param_probe<T>() -> ParamProbe<T> {
-    ParamProbe(PhantomData)
-}
-
-#[allow(missing_docs)]
-pub trait ViaSchemaParam<T> {
-    fn param_plan(&self) -> SchemaParam<T>;
-}
-
-impl<T: JsonSchema> ViaSchemaParam<T> for &ParamProbe<T> {
-    fn param_plan(&self) -> SchemaParam<T> {
-        SchemaParam(PhantomData)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaPlainParam<T> {
-    fn param_plan(&self) -> PlainParam<T>;
-}
-
-impl<T> ViaPlainParam<T> for ParamProbe<T> {
-    fn param_plan(&self) -> PlainParam<T> {
-        PlainParam(PhantomData)
-    }
-}
-
-/// An extractor that describes itself and whose value is validated: its
-/// rules fold into the schema it reads.
-#[derive(Debug)]
-pub struct DescribedValidated<T>(PhantomData<fn() -> T>);
-/// An extractor that describes itself.
-#[derive(Debug)]
-pub struct Described<T>(PhantomData<fn() -> T>);
-/// An extractor that does not (`Dep<T>`, a body type without a schema).
-#[derive(Debug)]
-pub struct Undescribed<T>(PhantomData<fn() -> T>);
-/// A type that is no extractor: the route does not compile.
-#[derive(Debug)]
-pub struct NoPlan<T>(PhantomData<fn() -> T>);
-
-impl<T: FromRequest + Describe + Validated> Plan for DescribedValidated<T> {
-    fn declare(needs: &mut Needs) {
-        T::declare(needs);
-    }
-    fn describe(op: &mut Operation<'_>, _: &mut Iter<'_, &'static str>) {
-        T::describe(op);
-        op.constrain(T::rules());
-    }
-}
-
-impl<T: FromRequest + Describe> Plan for Described<T> {
-    fn declare(needs: &mut Needs) {
-        T::declare(needs);
-    }
-    fn describe(op: &mut Operation<'_>, _: &mut Iter<'_, &'static str>) {
-        T::describe(op);
-    }
-}
-
-impl<T: FromRequest> Plan for Undescribed<T> {
-    fn declare(needs: &mut Needs) {
-        T::declare(needs);
-    }
-    fn describe(_: &mut Operation<'_>, _: &mut Iter<'_, &'static str>) {}
-}
-
-impl<T> Plan for NoPlan<T> {
-    fn declare(_: &mut Needs) {}
-    fn describe(_: &mut Operation<'_>, _: &mut Iter<'_, &'static str>) {}
-}
-
-/// Picks an extractor's plan by method resolution on
-/// `(&&&extractor::<T>()).extractor_plan()`: [`DescribedValidated`], else
-/// [`Described`], else [`Undescribed`], else [`NoPlan`].
-#[derive(Debug)]
-pub struct ExtractorProbe<T>(PhantomData<T>);
-
-/// The probe for extractor type `T` (whether it is one is reported by
-/// [`arg`](super::arg)).
-pub fn extractor<T>() -> ExtractorProbe<T> {
-    ExtractorProbe(PhantomData)
-}
-
-#[allow(missing_docs)]
-pub trait ViaDescribedValidated<T> {
-    fn extractor_plan(&self) -> DescribedValidated<T>;
-}
-
-impl<T: FromRequest + Describe + Validated> ViaDescribedValidated<T> for &&ExtractorProbe<T> {
-    fn extractor_plan(&self) -> DescribedValidated<T> {
-        DescribedValidated(PhantomData)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaDescribed<T> {
-    fn extractor_plan(&self) -> Described<T>;
-}
-
-impl<T: FromRequest + Describe> ViaDescribed<T> for &&&ExtractorProbe<T> {
-    fn extractor_plan(&self) -> Described<T> {
-        Described(PhantomData)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaUndescribed<T> {
-    fn extractor_plan(&self) -> Undescribed<T>;
-}
-
-impl<T: FromRequest> ViaUndescribed<T> for &ExtractorProbe<T> {
-    fn extractor_plan(&self) -> Undescribed<T> {
-        Undescribed(PhantomData)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaNoPlan<T> {
-    fn extractor_plan(&self) -> NoPlan<T>;
-}
-
-impl<T> ViaNoPlan<T> for ExtractorProbe<T> {
-    fn extractor_plan(&self) -> NoPlan<T> {
-        NoPlan(PhantomData)
-    }
 }
 
 /// How return type `T` is described: by its [`DescribeResponse`] impl,
@@ -268,8 +116,6 @@ pub struct RouteInfo {
     pub path: &'static str,
     /// The handler fn's name.
     pub name: &'static str,
-    /// The type-erased handler.
-    pub handler: HandlerFn,
     /// The role the route requires, if any.
     pub role: Option<&'static str>,
     /// The doc comment's first paragraph.
@@ -280,8 +126,16 @@ pub struct RouteInfo {
     pub params: &'static [&'static str],
 }
 
-/// The route entry of a `#[route]` handler.
-pub fn route<P: Plans>(info: RouteInfo, _plans: P, response: fn(&mut Operation<'_>)) -> Route {
+/// The route entry of `runner`, described by its plans `P` and by
+/// `response`.
+fn route<P: Plans, F>(
+    info: RouteInfo,
+    runner: Runner<P, F>,
+    response: fn(&mut Operation<'_>),
+) -> Route
+where
+    Runner<P, F>: Handle,
+{
     // A role guard's dependency, the app's `Jwt`, comes first: the guard
     // runs before the arguments are got.
     let declare: fn(&mut Needs) = match info.role {
@@ -291,12 +145,64 @@ pub fn route<P: Plans>(info: RouteInfo, _plans: P, response: fn(&mut Operation<'
         },
         None => P::declare,
     };
-    Route::new(info.method, info.path, info.name, info.handler, declare).with_declared(Declared {
-        summary: info.summary,
-        description: info.description,
-        role: info.role,
-        params: info.params,
-        args: P::describe,
-        response,
-    })
+    Route::with_handle(info.method, info.path, info.name, Arc::new(runner), declare).with_declared(
+        Declared {
+            summary: info.summary,
+            description: info.description,
+            role: info.role,
+            params: info.params,
+            args: P::describe,
+            response,
+        },
+    )
+}
+
+// One `route` fn per arity, as many as `#[route]` allows arguments (its
+// `MAX_ARGS`): each argument a plan, then the handler. The bounds on the
+// handler are written at the invocation, so that an error they raise (a
+// return type that is no response) quotes this one line rather than the
+// whole macro.
+macro_rules! route_fns {
+    ($bounds:tt $($route:ident($($arg:ident $value:ident),*);)*) => {
+        $(route_fns!(@one $bounds $route($($arg $value),*));)*
+    };
+    (@one {$($bound:tt)*} $route:ident($($arg:ident $value:ident),*)) => {
+        /// The route entry of a handler of this many arguments, each got
+        /// by its plan.
+        #[allow(clippy::too_many_arguments)]
+        pub fn $route<$($arg: Arg + Plan,)* F, Fut>(
+            info: RouteInfo,
+            $($value: $arg,)*
+            handler: F,
+            response: fn(&mut Operation<'_>),
+        ) -> Route
+        where
+            F: Fn($($arg::Value),*) -> Fut + Send + Sync + 'static,
+            $($bound)*
+        {
+            let role = info.role;
+            route(info, Runner { role, plans: ($($value,)*), handler }, response)
+        }
+    };
+}
+
+route_fns! {
+    { Fut: Future<Output: IntoResponse> + Send + 'static, }
+    route0();
+    route1(A a);
+    route2(A a, B b);
+    route3(A a, B b, C c);
+    route4(A a, B b, C c, D d);
+    route5(A a, B b, C c, D d, E e);
+    route6(A a, B b, C c, D d, E e, G g);
+    route7(A a, B b, C c, D d, E e, G g, H h);
+    route8(A a, B b, C c, D d, E e, G g, H h, I i);
+    route9(A a, B b, C c, D d, E e, G g, H h, I i, J j);
+    route10(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k);
+    route11(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l);
+    route12(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m);
+    route13(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n);
+    route14(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o);
+    route15(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p);
+    route16(A a, B b, C c, D d, E e, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p, Q q);
 }

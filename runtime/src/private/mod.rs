@@ -5,27 +5,29 @@
 
 mod call;
 mod declare;
+mod plan;
 
 pub use call::*;
 pub use declare::*;
+pub use plan::*;
 
 pub use crate::extract::{FromRequest, RequestContext};
-pub use crate::handler::{CachePolicy, HandlerFn, HandlerFuture, Route, RouteDef};
+pub use crate::handler::{CachePolicy, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
 pub use ::core::option::Option::{None, Some};
 pub use ::http::Method;
 
 /// The probes' traits, which `route()` imports whole: with them in
-/// scope, `(&&probe).run_plan()` picks a plan by method resolution. Each
-/// family's method has its own name (`run_plan`, `parse_plan`,
-/// `param_plan`, `extractor_plan`, `describer`), so that resolving a call
-/// weighs only that family's traits: with one name for all, each call in
-/// every route weighed all of them on every `cargo check`.
+/// scope, `(&&&probe).param_plan()` picks a plan by method resolution.
+/// Each family's method has its own name (`param_plan`, `arg_plan`,
+/// `describer`), so that resolving a call weighs only that family's
+/// traits: with one name for all, each call in every route weighed all
+/// of them on every `cargo check`.
 pub mod probe {
-    pub use super::call::{ViaExtracting, ViaNotExtractor, ViaNotParam, ViaParam, ViaValidating};
-    pub use super::declare::{
-        ViaDescribeResponse, ViaDescribed, ViaDescribedValidated, ViaNoDescribeResponse, ViaNoPlan,
-        ViaPlainParam, ViaSchemaParam, ViaUndescribed,
+    pub use super::declare::{ViaDescribeResponse, ViaNoDescribeResponse};
+    pub use super::plan::{
+        ViaDescribed, ViaExtracted, ViaNotExtractor, ViaNotParam, ViaPlainParam, ViaSchemaParam,
+        ViaValidated, ViaValidatedDescribed,
     };
 }
 pub use ::regex::Regex;

@@ -98,7 +98,7 @@ macro_rules! handled {
         let entry: &RouteEntry = $entry;
         let ctx: &mut RequestContext<'_> = $ctx;
         if entry.prepare(ctx) {
-            let mut running = std::pin::pin!((entry.route.handler())(ctx));
+            let mut running = std::pin::pin!(entry.route.handler().call(ctx));
             match std::future::poll_fn(|cx| poll_catching(running.as_mut(), cx)).await {
                 Ok(response) => response,
                 Err(()) => entry.panicked(),
