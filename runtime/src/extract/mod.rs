@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use crate::body::Body;
 use crate::inject::{Inject, Needs, RequestHead, RouteDeps, Scope};
+use crate::openapi::{Describe, Operation};
 use crate::response::{IntoResponse, Rejection};
 use crate::router::Params;
 
@@ -259,6 +260,13 @@ impl<T: FromRequest> FromRequest for Option<T> {
     async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, Self::Rejection> {
         Ok(T::from_request(ctx).await.ok())
     }
+}
+
+/// A dependency is no part of the API: it adds nothing to the OpenAPI
+/// document. Saying so rather than leaving it undescribed lets a
+/// route's argument probe settle on `Dep<T>` at its second step.
+impl<T> Describe for Dep<T> {
+    fn describe(_: &mut Operation<'_>) {}
 }
 
 impl<T: Send + Sync + 'static> FromRequest for Dep<T> {

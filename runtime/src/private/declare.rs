@@ -38,23 +38,27 @@ pub fn response<T>() -> ResponseProbe<T> {
     ResponseProbe(PhantomData)
 }
 
-#[allow(missing_docs)]
-pub trait ViaDescribeResponse {
+/// How a response is described, offered by the probe one reference
+/// deeper than the next (see [`ParamPlan`](super::ParamPlan)).
+pub trait Describer<P> {
+    #[allow(missing_docs)]
     fn describer(&self) -> fn(&mut Operation<'_>);
 }
 
-impl<T: DescribeResponse> ViaDescribeResponse for ResponseProbe<T> {
+/// The response described by its type.
+#[derive(Debug)]
+pub struct ByType;
+/// The response described as "any success".
+#[derive(Debug)]
+pub struct Undocumented;
+
+impl<T: DescribeResponse> Describer<ByType> for ResponseProbe<T> {
     fn describer(&self) -> fn(&mut Operation<'_>) {
         T::describe_response
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaNoDescribeResponse {
-    fn describer(&self) -> fn(&mut Operation<'_>);
-}
-
-impl<T> ViaNoDescribeResponse for &ResponseProbe<T> {
+impl<T> Describer<Undocumented> for &ResponseProbe<T> {
     fn describer(&self) -> fn(&mut Operation<'_>) {
         |op| op.undocumented(std::any::type_name::<T>())
     }

@@ -19,16 +19,13 @@ pub use ::http::Method;
 
 /// The probes' traits, which `route()` imports whole: with them in
 /// scope, `(&&&probe).param_plan()` picks a plan by method resolution.
-/// Each family's method has its own name (`param_plan`, `arg_plan`,
-/// `describer`), so that resolving a call weighs only that family's
-/// traits: with one name for all, each call in every route weighed all
-/// of them on every `cargo check`.
+/// One trait per family, its method named for the family (`param_plan`,
+/// `arg_plan`, `describer`), so that resolving a call weighs one
+/// candidate at each step: with a trait per plan, or one name for all,
+/// each call in every route weighed all of them on every `cargo check`.
 pub mod probe {
-    pub use super::declare::{ViaDescribeResponse, ViaNoDescribeResponse};
-    pub use super::plan::{
-        ViaDescribed, ViaExtracted, ViaNotExtractor, ViaNotParam, ViaPlainParam, ViaSchemaParam,
-        ViaValidated, ViaValidatedDescribed,
-    };
+    pub use super::declare::Describer;
+    pub use super::plan::{ArgPlan, ParamPlan};
 }
 pub use ::regex::Regex;
 pub use ::std::sync::LazyLock;

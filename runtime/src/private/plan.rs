@@ -4,13 +4,19 @@
 //!
 //! A probe is a method call resolved by autoref: `(&&&param::<T>(…))
 //! .param_plan()` for a path parameter, `(&&&&&arg::<T>()).arg_plan()`
-//! for an extractor. Each trait below offers the method one reference
-//! deeper than the next, so the first whose bounds `T` meets wins: a
-//! parameter with a schema, else without; an extractor validated and
-//! described, validated, described, plain; and last a plan for a type
-//! that is none, which never runs (the probe's own bound has reported it
-//! at the argument, once). One probe per argument serves both the runner
-//! and the declarations: each costs the compiler trait selection on every
+//! for an extractor. Each impl of the family's trait offers the method
+//! one reference deeper than the next, so the first whose bounds `T`
+//! meets wins: a parameter with a schema, else without; an extractor
+//! validated and described, described, validated, plain; and last a plan
+//! for a type that is none, which never runs (the probe's own bound has
+//! reported it at the argument, once). Described comes before validated
+//! (no type is both without being the first) so that `Dep<T>`, the most
+//! common argument, which describes itself as nothing, settles at the
+//! second step.
+//!
+//! One probe per argument serves both the runner and the declarations,
+//! and one trait per family keeps each step of its resolution to one
+//! candidate: every probe costs the compiler trait selection on every
 //! `cargo check`.
 
 use std::marker::PhantomData;
@@ -255,34 +261,27 @@ impl<T> ParamProbe<T> {
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaSchemaParam<T> {
-    fn param_plan(&self) -> Param<T, WithSchema>;
+/// A path parameter's plan `P`, offered by the probe one reference
+/// deeper than the next: one trait for the family, so that each step of
+/// the method's resolution weighs one candidate rather than one per plan.
+pub trait ParamPlan<P> {
+    #[allow(missing_docs)]
+    fn param_plan(&self) -> P;
 }
 
-impl<T: FromParam + JsonSchema> ViaSchemaParam<T> for &&ParamProbe<T> {
+impl<T: FromParam + JsonSchema> ParamPlan<Param<T, WithSchema>> for &&ParamProbe<T> {
     fn param_plan(&self) -> Param<T, WithSchema> {
         self.plan()
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaPlainParam<T> {
-    fn param_plan(&self) -> Param<T, NoSchema>;
-}
-
-impl<T: FromParam> ViaPlainParam<T> for &ParamProbe<T> {
+impl<T: FromParam> ParamPlan<Param<T, NoSchema>> for &ParamProbe<T> {
     fn param_plan(&self) -> Param<T, NoSchema> {
         self.plan()
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaNotParam<T> {
-    fn param_plan(&self) -> Unusable<T>;
-}
-
-impl<T> ViaNotParam<T> for ParamProbe<T> {
+impl<T> ParamPlan<Unusable<T>> for ParamProbe<T> {
     fn param_plan(&self) -> Unusable<T> {
         Unusable(PhantomData)
     }
@@ -308,56 +307,40 @@ pub struct ArgProbe<T> {
     probed: PhantomData<fn() -> T>,
 }
 
-#[allow(missing_docs)]
-pub trait ViaValidatedDescribed<T> {
-    fn arg_plan(&self) -> Extract<T, Validating, Described>;
+/// An extractor's plan `P`, offered by the probe one reference deeper
+/// than the next (see [`ParamPlan`]).
+pub trait ArgPlan<P> {
+    #[allow(missing_docs)]
+    fn arg_plan(&self) -> P;
 }
 
-impl<T: FromRequest + Validated + Describe> ViaValidatedDescribed<T> for &&&&ArgProbe<T> {
+impl<T: FromRequest + Validated + Describe> ArgPlan<Extract<T, Validating, Described>>
+    for &&&&ArgProbe<T>
+{
     fn arg_plan(&self) -> Extract<T, Validating, Described> {
         Extract(PhantomData, PhantomData)
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaValidated<T> {
-    fn arg_plan(&self) -> Extract<T, Validating, Undescribed>;
-}
-
-impl<T: FromRequest + Validated> ViaValidated<T> for &&&ArgProbe<T> {
-    fn arg_plan(&self) -> Extract<T, Validating, Undescribed> {
-        Extract(PhantomData, PhantomData)
-    }
-}
-
-#[allow(missing_docs)]
-pub trait ViaDescribed<T> {
-    fn arg_plan(&self) -> Extract<T, Unchecked, Described>;
-}
-
-impl<T: FromRequest + Describe> ViaDescribed<T> for &&ArgProbe<T> {
+impl<T: FromRequest + Describe> ArgPlan<Extract<T, Unchecked, Described>> for &&&ArgProbe<T> {
     fn arg_plan(&self) -> Extract<T, Unchecked, Described> {
         Extract(PhantomData, PhantomData)
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaExtracted<T> {
-    fn arg_plan(&self) -> Extract<T, Unchecked, Undescribed>;
+impl<T: FromRequest + Validated> ArgPlan<Extract<T, Validating, Undescribed>> for &&ArgProbe<T> {
+    fn arg_plan(&self) -> Extract<T, Validating, Undescribed> {
+        Extract(PhantomData, PhantomData)
+    }
 }
 
-impl<T: FromRequest> ViaExtracted<T> for &ArgProbe<T> {
+impl<T: FromRequest> ArgPlan<Extract<T, Unchecked, Undescribed>> for &ArgProbe<T> {
     fn arg_plan(&self) -> Extract<T, Unchecked, Undescribed> {
         Extract(PhantomData, PhantomData)
     }
 }
 
-#[allow(missing_docs)]
-pub trait ViaNotExtractor<T> {
-    fn arg_plan(&self) -> Unusable<T>;
-}
-
-impl<T> ViaNotExtractor<T> for ArgProbe<T> {
+impl<T> ArgPlan<Unusable<T>> for ArgProbe<T> {
     fn arg_plan(&self) -> Unusable<T> {
         Unusable(PhantomData)
     }
