@@ -24,11 +24,6 @@ pub(crate) fn result() -> TokenStream {
     quote!(::core::result::Result)
 }
 
-/// `Option`.
-pub(crate) fn option() -> TokenStream {
-    quote!(::core::option::Option)
-}
-
 /// `Infallible`.
 pub(crate) fn infallible() -> TokenStream {
     quote!(::core::convert::Infallible)

@@ -1,19 +1,28 @@
 //! Emits `impl Validate`: one block per field, each rule a check whose
 //! error is built only when it fails, so a valid value allocates nothing.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Expr, Type};
 
 use super::check::Checked;
 use super::check::{Class, Optional, classify, optional_inner};
 use super::parse::{Field, Kind, Rule};
-use crate::exports::{option, private, result};
+use crate::exports::{private, result};
+
+/// The runtime's `validate` module, imported under this name inside each
+/// fn the derive writes, so that each of the many paths into it is two
+/// segments the compiler resolves locally rather than four from the
+/// crate root (every `cargo check` resolves them again). An ident, not a
+/// stream: the macro hands an ident over with the tokens around it.
+fn local() -> Ident {
+    Ident::new("__portico_v", Span::call_site())
+}
 
 pub(crate) fn expand(input: &Checked) -> TokenStream {
     let result = result();
     let p = private();
-    let v = quote!(#p::validate);
+    let v = local();
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let fields = input.fields.iter().map(|field| expand_field(field, &v));
@@ -33,20 +42,25 @@ pub(crate) fn expand(input: &Checked) -> TokenStream {
             quote_spanned!(function.span_of()=> #v::custom(self, |__v| #function(__v))),
             "__all__",
             rule,
+            &v,
         )
     });
     quote! {
         // `|v| f(v)` is not redundant: it lets deref coercion adapt `f`.
         #[allow(clippy::redundant_closure)]
-        impl #impl_generics #v::Validate for #ident #ty_generics #where_clause {
-            fn validate(&self) -> #result<(), #v::ValidationErrors> {
+        impl #impl_generics #p::validate::Validate for #ident #ty_generics #where_clause {
+            fn validate(&self) -> #result<(), #p::validate::ValidationErrors> {
+                #[allow(unused_imports)]
+                use #p::validate as #v;
                 let mut __errors = #v::ValidationErrors::new();
                 #(#fields)*
                 #(#schema)*
                 __errors.into_result()
             }
 
-            fn describe(__rules: &mut #v::SchemaRules) {
+            fn describe(__rules: &mut #p::validate::SchemaRules) {
+                #[allow(unused_imports)]
+                use #p::validate as #v;
                 #(#described)*
                 #(#whole)*
             }
@@ -87,35 +101,32 @@ fn overrides(rule: &Rule) -> TokenStream {
 }
 
 /// Records the error of a rule call at `key`, with the rule's overrides.
-fn report(call: TokenStream, key: &str, rule: &Rule) -> TokenStream {
-    let result = result();
+fn report(call: TokenStream, key: &str, rule: &Rule, v: &Ident) -> TokenStream {
     let overrides = overrides(rule);
     quote! {
-        if let #result::Err(error) = #call {
+        if let #v::Err(error) = #call {
             __errors.add(#key, error #overrides);
         }
     }
 }
 
-fn some<T: ToTokens>(value: Option<T>) -> TokenStream {
-    let option = option();
+fn some<T: ToTokens>(value: Option<T>, v: &Ident) -> TokenStream {
     match value {
-        Some(value) => quote!(#option::Some(#value)),
-        None => quote!(#option::None),
+        Some(value) => quote!(#v::Some(#value)),
+        None => quote!(#v::None),
     }
 }
 
 /// A `range` bound as a reference to a value of the field's type. A
 /// literal on a primitive numeric field is cast to it, so that `min = 0`
 /// works on an `f64` field as it does in the `validator` crate.
-fn bound(expr: Option<&Expr>, inner: &Type) -> TokenStream {
-    let option = option();
+fn bound(expr: Option<&Expr>, inner: &Type, v: &Ident) -> TokenStream {
     match expr {
         Some(expr) => {
             let value = typed(expr, inner);
-            quote!(#option::Some(&#value))
+            quote!(#v::Some(&#value))
         }
-        None => quote!(#option::None),
+        None => quote!(#v::None),
     }
 }
 
@@ -130,9 +141,7 @@ fn typed(expr: &Expr, inner: &Type) -> TokenStream {
     }
 }
 
-fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
-    let result = result();
-    let option = option();
+fn expand_field(field: &Field, v: &Ident) -> TokenStream {
     let ident = &field.ident;
     let key = &field.key;
     let optional = optional_inner(&field.ty);
@@ -146,8 +155,11 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
         let span = rule.name.span();
         let call = match &rule.kind {
             Kind::Length { min, max, equal } => {
-                let (min, max, equal) =
-                    (some(min.as_ref()), some(max.as_ref()), some(equal.as_ref()));
+                let (min, max, equal) = (
+                    some(min.as_ref(), v),
+                    some(max.as_ref(), v),
+                    some(equal.as_ref(), v),
+                );
                 quote_spanned!(span=> #v::length(__value, #min, #max, #equal))
             }
             Kind::Range {
@@ -156,8 +168,8 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
                 exclusive_min,
                 exclusive_max,
             } => {
-                let [min, max, emin, emax] =
-                    [min, max, exclusive_min, exclusive_max].map(|b| bound(b.as_ref(), value_ty));
+                let [min, max, emin, emax] = [min, max, exclusive_min, exclusive_max]
+                    .map(|b| bound(b.as_ref(), value_ty, v));
                 quote_spanned!(span=> #v::range(__value, #min, #max, #emin, #emax))
             }
             Kind::Email => quote_spanned!(span=> #v::email(__value)),
@@ -167,11 +179,10 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
                 quote_spanned!(span=> #v::does_not_contain(__value, #pattern))
             }
             Kind::RegexPattern(pattern) => {
-                let p = private();
                 let check = quote_spanned!(span=> #v::regex(__value, &__REGEX));
                 quote! {{
-                    static __REGEX: #p::LazyLock<#p::Regex> = #p::LazyLock::new(|| {
-                        #p::Regex::new(#pattern).expect("the pattern was checked when the code was compiled")
+                    static __REGEX: #v::LazyLock<#v::Regex> = #v::LazyLock::new(|| {
+                        #v::Regex::new(#pattern).expect("the pattern was checked when the code was compiled")
                     });
                     #check
                 }}
@@ -183,7 +194,7 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
             Kind::MustMatch(other) => {
                 let other_ident = syn::Ident::new(&other.value(), other.span());
                 let call = quote_spanned!(other.span()=> #v::must_match(&self.#ident, &self.#other_ident, #other));
-                on_field.push(report(call, key, rule));
+                on_field.push(report(call, key, rule, v));
                 continue;
             }
             Kind::Required => {
@@ -191,13 +202,14 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
                     quote_spanned!(span=> #v::required(&self.#ident)),
                     key,
                     rule,
+                    v,
                 ));
                 continue;
             }
             Kind::Nested => {
                 let call = quote_spanned!(span=> #v::Nested::validate(&self.#ident));
                 on_field.push(quote! {
-                    if let #result::Err(nested) = #call {
+                    if let #v::Err(nested) = #call {
                         __errors.merge(#key, nested);
                     }
                 });
@@ -205,7 +217,7 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
             }
             Kind::Schema(_) => continue,
         };
-        on_value.push(report(call, key, rule));
+        on_value.push(report(call, key, rule, v));
     }
     let on_value = if on_value.is_empty() {
         TokenStream::new()
@@ -214,7 +226,7 @@ fn expand_field(field: &Field, v: &TokenStream) -> TokenStream {
             Optional::Option => quote!(&self.#ident),
             Optional::Patch => quote!(self.#ident.value()),
         };
-        quote!(if let #option::Some(__value) = #held { #(#on_value)* })
+        quote!(if let #v::Some(__value) = #held { #(#on_value)* })
     } else {
         quote!({ let __value = &self.#ident; #(#on_value)* })
     };
@@ -227,21 +239,20 @@ fn path_text(path: &syn::Path) -> String {
 }
 
 /// The field's rules as `SchemaRules` entries, for the published schema.
-fn describe_field(field: &Field, v: &TokenStream) -> TokenStream {
-    let option = option();
+fn describe_field(field: &Field, v: &Ident) -> TokenStream {
     let key = &field.key;
     let ty = &field.ty;
     let value_ty = optional_inner(ty).map_or(ty, |(inner, _)| inner);
     let as_u64 = |bound: &Option<Expr>| match bound {
-        Some(expr) => quote!(#option::Some((#expr) as u64)),
-        None => quote!(#option::None),
+        Some(expr) => quote!(#v::Some((#expr) as u64)),
+        None => quote!(#v::None),
     };
     let as_json = |bound: &Option<Expr>| match bound {
         Some(expr) => {
             let value = typed(expr, value_ty);
             quote!(#v::schema_bound(&#value))
         }
-        None => quote!(#option::None),
+        None => quote!(#v::None),
     };
     let rules = field.rules.iter().map(|rule| {
         let span = rule.name.span();

@@ -39,7 +39,10 @@ pub mod validate {
     pub use crate::validate::{
         SchemaRule, SchemaRules, Validate, ValidationError, ValidationErrors, schema_bound,
     };
+    pub use ::core::option::Option::{None, Some};
+    pub use ::core::result::Result::Err;
     pub use ::regex::Regex;
+    pub use ::std::sync::LazyLock;
 }
 
 /// Refuses, at compile time, an argument that reads the body after an
