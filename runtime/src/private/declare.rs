@@ -130,16 +130,15 @@ pub struct RouteInfo {
     pub params: &'static [&'static str],
 }
 
-/// The route entry of `runner`, described by its plans `P` and by
-/// `response`.
-fn route<P: Plans, F>(
+/// The route entry of `handler`, described by its plans `P` and by
+/// `response`. Generic over the plans alone, not the handler: routes
+/// whose arguments have the same types share its code (a clean build
+/// generates it once for them, not once per route).
+fn route<P: Plans>(
     info: RouteInfo,
-    runner: Runner<P, F>,
+    handler: Arc<dyn Handle>,
     response: fn(&mut Operation<'_>),
-) -> Route
-where
-    Runner<P, F>: Handle,
-{
+) -> Route {
     // A role guard's dependency, the app's `Jwt`, comes first: the guard
     // runs before the arguments are got.
     let declare: fn(&mut Needs) = match info.role {
@@ -149,7 +148,7 @@ where
         },
         None => P::declare,
     };
-    Route::with_handle(info.method, info.path, info.name, Arc::new(runner), declare).with_declared(
+    Route::with_handle(info.method, info.path, info.name, handler, declare).with_declared(
         Declared {
             summary: info.summary,
             description: info.description,
@@ -184,8 +183,8 @@ macro_rules! route_fns {
             F: Fn($($arg::Value),*) -> Fut + Send + Sync + 'static,
             $($bound)*
         {
-            let role = info.role;
-            route(info, Runner { role, plans: ($($value,)*), handler }, response)
+            let runner = Runner { role: info.role, plans: ($($value,)*), handler };
+            route::<($($arg,)*)>(info, Arc::new(runner), response)
         }
     };
 }
