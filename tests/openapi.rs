@@ -240,6 +240,45 @@ fn parameters(op: &Value) -> BTreeMap<(String, String), Value> {
         .collect()
 }
 
+/// What the dependency-taking twin of a route reads from the app.
+struct Shelf;
+
+/// Creates a thing, its body read between two dependencies.
+#[route(POST, "/shelved")]
+async fn create_shelved(
+    _before: Dep<Shelf>,
+    Json(new): Json<NewThing>,
+    _after: Dep<Shelf>,
+) -> ApiResponse<String> {
+    ApiResponse::ok(new.name)
+}
+
+/// Creates a thing.
+#[route(POST, "/plain")]
+async fn create_plain(Json(new): Json<NewThing>) -> ApiResponse<String> {
+    ApiResponse::ok(new.name)
+}
+
+#[test]
+fn a_dependency_adds_nothing_to_an_operation_and_leaves_the_body_rules_in_place() {
+    let doc = App::new()
+        .provide(Shelf)
+        .mount(routes![create_shelved, create_plain])
+        .openapi(Info::new("Shelves", "1.0.0"))
+        .openapi_document()
+        .expect("the app serves a document");
+    let shelved = operation(&doc, "post", "/shelved");
+    let plain = operation(&doc, "post", "/plain");
+    assert_eq!(shelved["requestBody"], plain["requestBody"]);
+    assert_eq!(parameters(shelved), parameters(plain));
+    assert_eq!(statuses(shelved), statuses(plain));
+    // The rules of the body read between the two dependencies are in
+    // its schema: a `Dep<T>` after it folds nothing in, or over them.
+    let name = &component(&doc, "NewThing")["properties"]["name"];
+    assert_eq!(name["minLength"], 1, "{name}");
+    assert_eq!(name["maxLength"], 20, "{name}");
+}
+
 #[test]
 fn an_app_without_openapi_publishes_nothing() {
     assert!(App::new().mount(routes![tag]).openapi_document().is_none());
