@@ -618,6 +618,39 @@ fn a_return_type_without_a_schema_is_named_not_guessed() {
     assert!(op["responses"]["2XX"].is_object());
 }
 
+/// Answers with a type it does not name.
+#[route(GET, "/hidden")]
+async fn hidden() -> impl IntoResponse {
+    "hidden"
+}
+
+/// Answers with a type it does not name, inside one it does.
+#[route(GET, "/hidden-or-not")]
+async fn hidden_or_not() -> Result<impl IntoResponse, ApiError> {
+    Ok::<_, ApiError>("maybe")
+}
+
+#[tokio::test]
+async fn a_return_type_that_names_no_type_is_served_and_listed_as_undocumented() {
+    let app = || {
+        App::new()
+            .mount(routes![hidden, hidden_or_not])
+            .openapi(Info::new("Hidden", "1.0.0"))
+    };
+    let doc = app().openapi_document().expect("the app serves a document");
+    for path in ["/hidden", "/hidden-or-not"] {
+        let op = operation(&doc, "get", path);
+        assert_eq!(
+            op["x-portico-undocumented"],
+            json!(["impl IntoResponse"]),
+            "{path}: {op:#}"
+        );
+    }
+    let client = TestClient::new(app()).await;
+    let reply = client.get("/hidden-or-not").send().await;
+    assert_eq!(reply.status(), 200);
+}
+
 #[tokio::test]
 async fn the_document_is_served_as_built() {
     let client = TestClient::new(app()).await;
