@@ -27,8 +27,6 @@ pub mod probe {
     pub use super::declare::Describer;
     pub use super::plan::{ArgPlan, ParamPlan};
 }
-pub use ::regex::Regex;
-pub use ::std::sync::LazyLock;
 
 /// The rules and types `#[derive(Validate)]` expands to.
 pub mod validate {
