@@ -703,3 +703,50 @@ async fn the_docs_page_and_its_assets_are_served_from_the_crate() {
         "no other host: {html}"
     );
 }
+
+/// Says "hi" to `C:\temp`: a doc comment's escapes survive.
+#[doc = r#"A raw line with "quotes"."#]
+///
+/// The rest.
+#[route(GET, "/odd/<id>/<name>")]
+pub(crate) async fn odd_signature(
+    #[allow(unused_mut)] mut id: u32,
+    name: String,
+    Query(pairs): Query<std::collections::HashMap<String, String>>,
+) -> Result<ApiResponse<(u32, String, usize)>, ApiError> {
+    id += 1;
+    Ok(ApiResponse::ok((id, name, pairs.len())))
+}
+
+#[tokio::test]
+async fn a_signature_is_read_as_written_attributes_patterns_and_nested_generics_included() {
+    let app = || {
+        App::new()
+            .mount(routes![odd_signature,])
+            .openapi(Info::new("Odd", "1.0.0"))
+    };
+    let doc = app().openapi_document().expect("the app serves a document");
+    let op = operation(&doc, "get", "/odd/{id}/{name}");
+    assert_eq!(
+        op["summary"],
+        r#"Says "hi" to `C:\temp`: a doc comment's escapes survive. A raw line with "quotes"."#
+    );
+    assert_eq!(
+        op["description"],
+        "Says \"hi\" to `C:\\temp`: a doc comment's escapes survive.\nA raw line with \"quotes\".\n\nThe rest."
+    );
+    let params = parameters(op);
+    assert_eq!(
+        params[&("path".into(), "id".into())]["schema"]["type"],
+        "integer"
+    );
+    assert_eq!(
+        params[&("path".into(), "name".into())]["schema"]["type"],
+        "string"
+    );
+    let client = TestClient::new(app()).await;
+    let reply = client.get("/odd/7/bob?a=1&b=2").send().await;
+    assert_eq!(reply.status(), 200);
+    let body: Value = serde_json::from_slice(reply.bytes()).unwrap();
+    assert_eq!(body["data"], json!([8, "bob", 2]));
+}

@@ -10,8 +10,12 @@ use quote::{quote, quote_spanned};
 /// a `portico-macros` paired with another `portico` fails loudly here
 /// rather than expanding to calls whose meaning has changed.
 pub(crate) fn private() -> TokenStream {
+    // The same path as `PRIVATE`, without lexing it.
     quote!(::portico::__private_0_1_0)
 }
+
+/// [`private`] as source text, for output emitted as text.
+pub(crate) const PRIVATE: &str = "::portico::__private_0_1_0";
 
 /// The same path with every token at `span`, for calls whose trait-bound
 /// errors must point at a user's token rather than at the attribute.
@@ -27,9 +31,4 @@ pub(crate) fn result() -> TokenStream {
 /// `Infallible`.
 pub(crate) fn infallible() -> TokenStream {
     quote!(::core::convert::Infallible)
-}
-
-/// The `vec!` macro.
-pub(crate) fn vec() -> TokenStream {
-    quote!(::std::vec)
 }

@@ -7,6 +7,7 @@
 //! only (see the `exports` module), and on any mistake the user's item is still
 //! emitted beside the errors so that one mistake never cascades.
 
+mod emit;
 mod errors;
 mod exports;
 mod inject;

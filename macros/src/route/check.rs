@@ -1,13 +1,12 @@
 //! The rules of `#[route]`: a known method, a well-formed path, and a
 //! plain fn whose arguments cover every `<param>`.
 
-use proc_macro2::Span;
-use syn::spanned::Spanned;
-use syn::{FnArg, Ident, LitStr, Pat, ReturnType, Type};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
+use syn::LitStr;
 
 use portico_path::{MAX_PARAMS, PathError, Segment};
 
-use super::parse::{CacheArgs, Handler, RouteArgs};
+use super::parse::{CacheArgs, Handler, InputKind, RouteArgs, first_span};
 use crate::errors::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -46,7 +45,9 @@ pub(crate) enum TagPart {
 
 /// One argument of the handler fn.
 pub(crate) struct Arg<'a> {
-    pub(crate) ty: &'a Type,
+    pub(crate) ty: &'a TokenStream,
+    /// The type's first token, where errors about the argument point.
+    pub(crate) span: Span,
     pub(crate) source: Source,
 }
 
@@ -92,10 +93,11 @@ pub(crate) fn check<'a>(args: &'a RouteArgs, func: &'a Handler) -> Result<Checke
         func,
         args: handler_args,
         cache,
-        output_span: match &func.sig.output {
-            ReturnType::Default => func.sig.ident.span(),
-            ReturnType::Type(_, ty) => ty.span(),
-        },
+        output_span: func
+            .output
+            .as_ref()
+            .and_then(first_span)
+            .unwrap_or_else(|| func.ident.span()),
     })
 }
 
@@ -188,42 +190,37 @@ fn path_message(path: &str, error: &PathError) -> String {
 }
 
 fn check_signature(func: &Handler, errors: &mut Errors) {
-    let sig = &func.sig;
-    if !sig.generics.params.is_empty() {
+    if let Some(generics) = &func.generics {
         errors.spanned(
-            &sig.generics,
+            generics,
             "a route handler cannot be generic: the router needs one concrete fn; use concrete types",
         );
     }
-    if let Some(where_clause) = &sig.generics.where_clause {
+    if let Some(where_clause) = &func.where_clause {
         errors.spanned(where_clause, "a route handler cannot have a `where` clause");
     }
-    if let Some(variadic) = &sig.variadic {
-        errors.spanned(variadic, "a route handler cannot be variadic");
-    }
-    if let Some(receiver) = sig.receiver() {
-        errors.spanned(
-            receiver,
-            "a route handler cannot take `self`: write a free fn and take what it needs as `Dep<T>`",
-        );
-    }
-    for input in &sig.inputs {
-        if let FnArg::Typed(typed) = input
-            && let Type::ImplTrait(impl_trait) = &*typed.ty
-        {
-            errors.spanned(
-                impl_trait,
-                "a route handler cannot take `impl Trait` arguments: use a concrete type",
-            );
+    for input in &func.inputs {
+        match input.kind {
+            InputKind::Variadic => {
+                errors.spanned(&input.tokens, "a route handler cannot be variadic");
+            }
+            InputKind::Receiver => errors.spanned(
+                &input.tokens,
+                "a route handler cannot take `self`: write a free fn and take what it needs as `Dep<T>`",
+            ),
+            InputKind::Typed if is_word(input.ty.clone().into_iter().next(), "impl") => {
+                errors.spanned(
+                    &input.ty,
+                    "a route handler cannot take `impl Trait` arguments: use a concrete type",
+                );
+            }
+            InputKind::Typed => {}
         }
     }
 }
 
-fn arg_name(pat: &Pat) -> Option<&Ident> {
-    match pat {
-        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(&p.ident),
-        _ => None,
-    }
+fn is_word(tt: Option<TokenTree>, word: &str) -> bool {
+    matches!(tt, Some(TokenTree::Ident(ident)) if ident == word)
 }
 
 /// The most arguments a handler takes: the runtime has a runner for each
@@ -231,10 +228,10 @@ fn arg_name(pat: &Pat) -> Option<&Ident> {
 const MAX_ARGS: usize = 16;
 
 fn check_arity(func: &Handler, errors: &mut Errors) {
-    let inputs = &func.sig.inputs;
-    if let Some(extra) = inputs.iter().nth(MAX_ARGS) {
+    let inputs = &func.inputs;
+    if let Some(extra) = inputs.get(MAX_ARGS) {
         errors.spanned(
-            extra,
+            &extra.tokens,
             format!(
                 "a handler takes at most {MAX_ARGS} arguments, found {}; group the rest in an `#[inject]` struct or one extractor",
                 inputs.len()
@@ -249,20 +246,13 @@ fn check_args<'a>(
     params: &[PathParam],
     errors: &mut Errors,
 ) -> Vec<Arg<'a>> {
-    let typed: Vec<&syn::PatType> = func
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(t) => Some(t),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    for param in params {
-        if !typed
+    let typed = || {
+        func.inputs
             .iter()
-            .any(|t| arg_name(&t.pat).is_some_and(|n| *n == param.name))
-        {
+            .filter(|input| input.kind == InputKind::Typed)
+    };
+    for param in params {
+        if !typed().any(|input| input.name.as_ref().is_some_and(|n| *n == param.name)) {
             let syntax = if param.catch_all {
                 format!("<{}..>", param.name)
             } else {
@@ -272,18 +262,20 @@ fn check_args<'a>(
                 lit,
                 format!(
                     "path parameter `{syntax}` has no matching argument: add an argument `{}: T` to `{}`",
-                    param.name, func.sig.ident
+                    param.name, func.ident
                 ),
             );
         }
     }
-    typed
-        .into_iter()
-        .map(|t| {
-            let param =
-                arg_name(&t.pat).and_then(|name| params.iter().position(|p| *name == p.name));
+    typed()
+        .map(|input| {
+            let param = input
+                .name
+                .as_ref()
+                .and_then(|name| params.iter().position(|p| *name == p.name));
             Arg {
-                ty: &t.ty,
+                ty: &input.ty,
+                span: input.ty_span(),
                 source: match param {
                     Some(index) => Source::Param {
                         index,
@@ -299,19 +291,24 @@ fn check_args<'a>(
 /// Whether an argument reads the caller's token: `Claims<T>`, also inside
 /// `Option`. (An extractor of the user's own that reads `Authorization`
 /// is declared with `vary = "Authorization"`.)
-fn reads_claims(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
-    let Some(last) = path.path.segments.last() else {
-        return false;
-    };
-    if last.ident == "Claims" {
-        return true;
+fn reads_claims(ty: &TokenStream) -> bool {
+    // The path's last segment: the last word before its `<…>`.
+    let mut tokens = ty.clone().into_iter();
+    let mut last = None;
+    for tt in tokens.by_ref() {
+        match tt {
+            TokenTree::Ident(word) => last = Some(word),
+            TokenTree::Punct(p) if p.as_char() == ':' => {}
+            TokenTree::Punct(p) if matches!(p.as_char(), '<' | '>' | ',') => break,
+            _ => return false,
+        }
     }
-    match &last.arguments {
-        syn::PathArguments::AngleBracketed(args) if last.ident == "Option" => args
-            .args
-            .iter()
-            .any(|arg| matches!(arg, syn::GenericArgument::Type(inner) if reads_claims(inner))),
+    match last {
+        Some(word) if word == "Claims" => true,
+        Some(word) if word == "Option" => {
+            let inner: TokenStream = tokens.collect();
+            reads_claims(&inner)
+        }
         _ => false,
     }
 }
@@ -354,10 +351,7 @@ fn check_cache(
             ),
         );
     }
-    let claims = func.sig.inputs.iter().any(|input| match input {
-        FnArg::Typed(typed) => reads_claims(&typed.ty),
-        FnArg::Receiver(_) => false,
-    });
+    let claims = func.inputs.iter().any(|input| reads_claims(&input.ty));
     let personal = claims || args.role.is_some();
     if let Some(public) = &cache.public {
         if personal {

@@ -4,13 +4,12 @@ mod check;
 mod expand;
 mod parse;
 
-use proc_macro2::TokenStream;
-use quote::{ToTokens, quote};
-use syn::punctuated::Punctuated;
-use syn::{Path, Token};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::ToTokens;
 
+use crate::emit::Emit;
 use crate::errors::{Errors, with_errors};
-use crate::exports::{private, vec};
+use crate::exports::PRIVATE;
 use parse::{Handler, RouteArgs};
 
 pub(crate) fn route(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -66,21 +65,54 @@ fn item_keyword(item: &syn::Item) -> TokenStream {
 }
 
 pub(crate) fn routes(input: TokenStream) -> TokenStream {
-    let parser = Punctuated::<Path, Token![,]>::parse_terminated;
-    let paths = match syn::parse::Parser::parse2(parser, input) {
+    let paths = match handler_paths(input) {
         Ok(paths) => paths,
-        Err(e) => {
-            let e = syn::Error::new(
-                e.span(),
-                "expected handler names separated by commas, as in `routes![list_users, get_user]`",
-            );
-            return e.to_compile_error();
-        }
+        Err(e) => return e.to_compile_error(),
     };
-    let p = private();
-    let entries = paths
-        .iter()
-        .map(|path| quote!(<#path as #p::RouteDef>::route()));
-    let vec = vec();
-    quote!(#vec![#(#entries),*])
+    let mut out = Emit::default();
+    out.text("::std::vec!");
+    out.group(Delimiter::Bracket, Span::call_site(), |out| {
+        for path in paths {
+            out.text("<")
+                .tokens(path)
+                .text(&format!(" as {PRIVATE}::RouteDef>::route(),"));
+        }
+    });
+    out.finish()
+}
+
+/// `a, b::c, …`: the paths, read by hand for what `routes` costs every
+/// `cargo check` (see `emit`); the compiler resolves them.
+fn handler_paths(input: TokenStream) -> Result<Vec<TokenStream>, syn::Error> {
+    let mut paths = Vec::new();
+    let mut path = TokenStream::new();
+    let mut expect_name = true;
+    for tt in input {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' && !expect_name => {
+                paths.push(std::mem::take(&mut path));
+                expect_name = true;
+                continue;
+            }
+            TokenTree::Punct(p) if p.as_char() == ':' => expect_name = true,
+            TokenTree::Ident(_) if expect_name => expect_name = false,
+            _ => {
+                return Err(syn::Error::new(
+                    tt.span(),
+                    "expected handler names separated by commas, as in `routes![list_users, get_user]`",
+                ));
+            }
+        }
+        path.extend([tt]);
+    }
+    if let Some(last) = path.clone().into_iter().last() {
+        if expect_name {
+            return Err(syn::Error::new(
+                last.span(),
+                "expected a handler name after `::`",
+            ));
+        }
+        paths.push(path);
+    }
+    Ok(paths)
 }

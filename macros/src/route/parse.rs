@@ -1,7 +1,8 @@
 //! Reads `#[route(METHOD, "path")]` and the item it sits on.
 
+use proc_macro2::{Delimiter, Ident, Spacing, Span, TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
-use syn::{Ident, LitInt, LitStr, Token};
+use syn::{LitInt, LitStr, Token};
 
 /// The attribute's arguments, read as loosely as possible so that `check`
 /// can report a wrong method and a wrong path in the same compile.
@@ -195,66 +196,291 @@ impl Parse for RouteArgs {
     }
 }
 
-/// The fn a `#[route]` sits on: what the macro reads of it (attributes,
-/// visibility, signature), with its body left unparsed — nothing here
-/// needs it, and parsing every handler's body was half of what the macro
-/// itself cost each `cargo check`. The fn is emitted as written.
+/// The fn a `#[route]` sits on, read from its tokens by hand: its doc
+/// comment, visibility, name, arguments and return type, each kept as
+/// the tokens written (so they keep their spans), with the body never
+/// walked.
+///
+/// Not `syn::Signature`: a proc macro runs unoptimized in a debug build
+/// (Cargo's default `build-override`), and syn's parse of one signature
+/// took ~0.3 M instructions, re-run for every route on every
+/// `cargo check`. The compiler has already parsed the item, so only its
+/// shape is left to find.
 pub(crate) struct Handler {
-    pub(crate) attrs: Vec<syn::Attribute>,
-    pub(crate) sig: syn::Signature,
-    pub(crate) vis: syn::Visibility,
+    /// The doc comment's lines, unescaped.
+    pub(crate) docs: Vec<String>,
+    pub(crate) vis: TokenStream,
+    pub(crate) asyncness: bool,
+    pub(crate) ident: Ident,
+    /// `<…>` after the name, when the fn is generic.
+    pub(crate) generics: Option<TokenStream>,
+    /// `where …`, when there is one.
+    pub(crate) where_clause: Option<TokenStream>,
+    pub(crate) inputs: Vec<Input>,
+    /// The return type's tokens, when there is one.
+    pub(crate) output: Option<TokenStream>,
     /// The fn's tokens, as written.
-    pub(crate) tokens: proc_macro2::TokenStream,
+    pub(crate) tokens: TokenStream,
+}
+
+/// One argument, as written.
+pub(crate) struct Input {
+    /// The whole argument, attributes aside: where errors about it point.
+    pub(crate) tokens: TokenStream,
+    /// The argument's name, when its pattern is one (`id`, `mut id`).
+    pub(crate) name: Option<Ident>,
+    /// The type's tokens (empty for a receiver or `...`).
+    pub(crate) ty: TokenStream,
+    pub(crate) kind: InputKind,
+}
+
+#[derive(PartialEq, Eq)]
+pub(crate) enum InputKind {
+    Typed,
+    /// `self`, `&self`, `mut self`, `self: Box<Self>`, …
+    Receiver,
+    /// C's `...`.
+    Variadic,
+}
+
+impl Input {
+    /// Where errors about the type point: its first token (what syn's
+    /// `span()` gives on stable, where spans do not join).
+    pub(crate) fn ty_span(&self) -> Span {
+        first_span(&self.ty).unwrap_or_else(Span::call_site)
+    }
+}
+
+/// The first token's span.
+pub(crate) fn first_span(tokens: &TokenStream) -> Option<Span> {
+    tokens.clone().into_iter().next().map(|tt| tt.span())
 }
 
 impl Handler {
     /// Reads `item` as a fn, or says why it is none: `Err(None)` when it
     /// is some other item (the caller reports that, at its keyword).
-    pub(crate) fn parse(item: proc_macro2::TokenStream) -> Result<Self, Option<syn::Error>> {
-        // Only what comes before the body is parsed: the body, the last
-        // token tree when it is `{ … }`, is never walked.
-        let mut head: Vec<proc_macro2::TokenTree> = item.clone().into_iter().collect();
-        let has_body = matches!(head.last(),
-            Some(proc_macro2::TokenTree::Group(body)) if body.delimiter() == proc_macro2::Delimiter::Brace);
-        if has_body {
-            head.pop();
+    pub(crate) fn parse(item: TokenStream) -> Result<Self, Option<syn::Error>> {
+        let tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+        let mut at = 0;
+        let mut docs = Vec::new();
+        // Outer attributes: `#` then `[…]`.
+        while let (Some(TokenTree::Punct(hash)), Some(TokenTree::Group(attr))) =
+            (tokens.get(at), tokens.get(at + 1))
+        {
+            if hash.as_char() != '#' || attr.delimiter() != Delimiter::Bracket {
+                break;
+            }
+            if let Some(line) = doc_line(attr.stream()) {
+                docs.push(line);
+            }
+            at += 2;
         }
-        let parser = |input: ParseStream| {
-            let attrs = input.call(syn::Attribute::parse_outer)?;
-            let vis: syn::Visibility = input.parse()?;
-            if !Self::starts_fn(input) {
-                input.parse::<proc_macro2::TokenStream>()?;
-                return Ok(None);
+        let vis_start = at;
+        if is_ident(tokens.get(at), "pub") {
+            at += 1;
+            if matches!(tokens.get(at), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
+            {
+                at += 1;
             }
-            let sig: syn::Signature = input.parse()?;
-            if !has_body || !input.is_empty() {
-                return Err(input.error("expected the handler's body, `{ … }`"));
+        }
+        let vis = tokens[vis_start..at].iter().cloned().collect();
+        // Qualifiers, then `fn`: anything else is another item.
+        let mut asyncness = false;
+        loop {
+            match tokens.get(at) {
+                Some(TokenTree::Ident(word)) => match word.to_string().as_str() {
+                    "fn" => break,
+                    "async" => asyncness = true,
+                    "const" | "unsafe" | "safe" => {}
+                    "extern" => {
+                        if matches!(tokens.get(at + 1), Some(TokenTree::Literal(_))) {
+                            at += 1;
+                        }
+                    }
+                    _ => return Err(None),
+                },
+                _ => return Err(None),
             }
-            Ok(Some((attrs, vis, sig)))
+            at += 1;
+        }
+        let Some(TokenTree::Ident(ident)) = tokens.get(at + 1) else {
+            return Err(None);
         };
-        match syn::parse::Parser::parse2(parser, head.into_iter().collect()) {
-            Ok(Some((attrs, vis, sig))) => Ok(Handler {
-                attrs,
-                sig,
-                vis,
-                tokens: item,
-            }),
-            Ok(None) => Err(None),
-            Err(e) => Err(Some(e)),
+        let ident = ident.clone();
+        at += 2;
+        let generics = if is_punct(tokens.get(at), '<') {
+            let end = angle_end(&tokens, at);
+            let generics = tokens[at..end].iter().cloned().collect();
+            at = end;
+            Some(generics)
+        } else {
+            None
+        };
+        let Some(TokenTree::Group(args)) = tokens.get(at) else {
+            return Err(None);
+        };
+        let inputs = split_args(args.stream());
+        at += 1;
+        if !matches!(tokens.last(), Some(TokenTree::Group(body)) if body.delimiter() == Delimiter::Brace)
+        {
+            return Err(Some(syn::Error::new(
+                ident.span(),
+                "expected the handler's body, `{ … }`",
+            )));
+        }
+        let rest = &tokens[at..tokens.len() - 1];
+        let where_at = rest
+            .iter()
+            .position(|tt| matches!(tt, TokenTree::Ident(w) if w == "where"))
+            .unwrap_or(rest.len());
+        let output = match rest {
+            [TokenTree::Punct(dash), TokenTree::Punct(arrow), ..]
+                if dash.as_char() == '-' && arrow.as_char() == '>' =>
+            {
+                Some(rest[2..where_at].iter().cloned().collect())
+            }
+            _ => None,
+        };
+        let where_clause =
+            (where_at < rest.len()).then(|| rest[where_at..].iter().cloned().collect());
+        Ok(Handler {
+            docs,
+            vis,
+            asyncness,
+            ident,
+            generics,
+            where_clause,
+            inputs,
+            output,
+            tokens: item,
+        })
+    }
+}
+
+fn is_ident(tt: Option<&TokenTree>, word: &str) -> bool {
+    matches!(tt, Some(TokenTree::Ident(i)) if i == word)
+}
+
+fn is_punct(tt: Option<&TokenTree>, ch: char) -> bool {
+    matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == ch)
+}
+
+/// Whether `tokens[i]` is a `>` that closes an angle bracket (not the
+/// end of `->` or `=>`).
+fn closes_angle(tokens: &[TokenTree], i: usize) -> bool {
+    is_punct(tokens.get(i), '>')
+        && !matches!(i.checked_sub(1).and_then(|j| tokens.get(j)),
+            Some(TokenTree::Punct(p)) if matches!(p.as_char(), '-' | '=') && p.spacing() == Spacing::Joint)
+}
+
+/// The index after the `>` matching the `<` at `start`.
+fn angle_end(tokens: &[TokenTree], start: usize) -> usize {
+    let mut depth = 0usize;
+    for i in start..tokens.len() {
+        if is_punct(tokens.get(i), '<') {
+            depth += 1;
+        } else if closes_angle(tokens, i) {
+            depth -= 1;
+            if depth == 0 {
+                return i + 1;
+            }
         }
     }
+    tokens.len()
+}
 
-    /// Whether a fn signature comes next (`fn`, or `async`, `const`,
-    /// `unsafe`, `extern` starting one rather than another item).
-    fn starts_fn(input: ParseStream) -> bool {
-        input.peek(Token![fn])
-            || input.peek(Token![async])
-            || input.peek(Token![const]) && !input.peek2(syn::Ident) && !input.peek2(Token![_])
-            || input.peek(Token![unsafe])
-                && !input.peek2(Token![impl])
-                && !input.peek2(Token![trait])
-            || input.peek(Token![extern])
-                && !input.peek2(Token![crate])
-                && !input.peek2(syn::token::Brace)
+/// The arguments in `(…)`, split at the commas outside angle brackets.
+fn split_args(stream: TokenStream) -> Vec<Input> {
+    let tokens: Vec<TokenTree> = stream.into_iter().collect();
+    let mut inputs = Vec::new();
+    let mut start = 0;
+    let mut depth = 0usize;
+    for i in 0..=tokens.len() {
+        match tokens.get(i) {
+            Some(TokenTree::Punct(p)) if p.as_char() == '<' => depth += 1,
+            Some(TokenTree::Punct(p)) if p.as_char() == '>' && closes_angle(&tokens, i) => {
+                depth = depth.saturating_sub(1);
+            }
+            Some(TokenTree::Punct(p)) if p.as_char() == ',' && depth == 0 => {
+                inputs.push(input(&tokens[start..i]));
+                start = i + 1;
+            }
+            None if start < i => inputs.push(input(&tokens[start..i])),
+            _ => {}
+        }
+    }
+    inputs
+}
+
+/// One argument's tokens: attributes, pattern, `:`, type.
+fn input(mut tokens: &[TokenTree]) -> Input {
+    while let [TokenTree::Punct(hash), TokenTree::Group(_), rest @ ..] = tokens {
+        if hash.as_char() != '#' {
+            break;
+        }
+        tokens = rest;
+    }
+    let whole = tokens.iter().cloned().collect();
+    // The `:` between pattern and type: the first one not half of `::`.
+    let colon = (0..tokens.len()).find(|&i| {
+        is_punct(tokens.get(i), ':')
+            && !is_punct(tokens.get(i + 1), ':')
+            && !(i > 0 && is_punct(tokens.get(i - 1), ':'))
+    });
+    let (pattern, ty) = match colon {
+        Some(i) => (&tokens[..i], &tokens[i + 1..]),
+        None => (tokens, &[][..]),
+    };
+    let dots = |t: &[TokenTree]| t.len() == 3 && t.iter().all(|tt| is_punct(Some(tt), '.'));
+    let kind = if pattern.last().is_some_and(|tt| is_ident(Some(tt), "self")) {
+        InputKind::Receiver
+    } else if dots(pattern) || dots(ty) {
+        InputKind::Variadic
+    } else {
+        InputKind::Typed
+    };
+    let name = match pattern {
+        [TokenTree::Ident(name)] | [TokenTree::Ident(_), TokenTree::Ident(name)]
+            if name != "_" && (pattern.len() == 1 || is_ident(pattern.first(), "mut")) =>
+        {
+            Some(name.clone())
+        }
+        _ => None,
+    };
+    Input {
+        tokens: whole,
+        name,
+        ty: if kind == InputKind::Typed {
+            ty.iter().cloned().collect()
+        } else {
+            TokenStream::new()
+        },
+        kind,
+    }
+}
+
+/// The text of a `doc = "…"` attribute's literal, unescaped; `None` for
+/// any other attribute.
+fn doc_line(attr: TokenStream) -> Option<String> {
+    let mut parts = attr.into_iter();
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (
+            Some(TokenTree::Ident(doc)),
+            Some(TokenTree::Punct(eq)),
+            Some(TokenTree::Literal(text)),
+            None,
+        ) if doc == "doc" && eq.as_char() == '=' => {
+            // A doc comment without escapes (nearly all) is its text
+            // between the quotes; syn unescapes the rest.
+            let repr = text.to_string();
+            match repr.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+                Some(plain) if !plain.contains('\\') => Some(plain.to_owned()),
+                _ => match syn::Lit::new(text) {
+                    syn::Lit::Str(text) => Some(text.value()),
+                    _ => None,
+                },
+            }
+        }
+        _ => None,
     }
 }
