@@ -17,8 +17,9 @@ use crate::exports::{PRIVATE, private_at};
 /// Every route expands to several calls into the support module, and
 /// each path costs the compiler on every `cargo check` (tokens carried
 /// across from the macro, resolved, lowered, hashed): `route()` imports
-/// the module once, under a name no user code can see, with the probes'
-/// traits, and names everything through it.
+/// the `probe` module whole, which holds the probes' traits and the
+/// support module under this name, one no user code can see, and names
+/// everything through it. One import, not two: each is an item.
 fn local(span: Span) -> Ident {
     Ident::new("__portico", span)
 }
@@ -39,11 +40,7 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     out.group(Delimiter::Brace, Span::call_site(), |out| {
         write!(out, "fn route() -> {PRIVATE}::Route").ok();
         out.group(Delimiter::Brace, Span::call_site(), |out| {
-            write!(
-                out,
-                "use {PRIVATE} as __portico; #[allow(unused_imports)] use __portico::probe::*;"
-            )
-            .ok();
+            write!(out, "#[allow(unused_imports)] use {PRIVATE}::probe::*;").ok();
             route_call(route, out);
             if let Some(policy) = &route.cache {
                 cache_policy(policy, out);

@@ -17,13 +17,16 @@ pub use crate::inject::{Inject, Needs, Scope};
 pub use ::core::option::Option::{None, Some};
 pub use ::http::Method;
 
-/// The probes' traits, which `route()` imports whole: with them in
-/// scope, `(&&&probe).param_plan()` picks a plan by method resolution.
+/// What `route()` imports whole: the probes' traits, with which in scope
+/// `(&&&probe).param_plan()` picks a plan by method resolution, and this
+/// module under the name `route()` calls it by (one import per route, not
+/// two: each is an item the compiler hashes on every `cargo check`).
 /// One trait per family, its method named for the family (`param_plan`,
 /// `arg_plan`, `describer`), so that resolving a call weighs one
 /// candidate at each step: with a trait per plan, or one name for all,
 /// each call in every route weighed all of them on every `cargo check`.
 pub mod probe {
+    pub use super as __portico;
     pub use super::declare::Describer;
     pub use super::plan::{ArgPlan, ParamPlan};
 }
