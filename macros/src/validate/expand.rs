@@ -70,11 +70,10 @@ pub(crate) fn expand(input: &Checked) -> TokenStream {
 
 /// What stands in for the impl when the input has mistakes: it accepts
 /// every value, and exists only so that the mistakes are the sole errors.
-pub(crate) fn stub(input: &syn::DeriveInput) -> TokenStream {
+pub(crate) fn stub(ident: &Ident, generics: &syn::Generics) -> TokenStream {
     let p = private();
     let result = result();
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     quote! {
         impl #impl_generics #p::validate::Validate for #ident #ty_generics #where_clause {
             fn validate(&self) -> #result<(), #p::validate::ValidationErrors> {
