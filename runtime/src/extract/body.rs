@@ -198,9 +198,7 @@ impl<T: DeserializeOwned + Send> FromRequest for Json<T> {
 
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
-        Category::Data => Rejection::InvalidJson(super::shape::shape_errors::<T, _>(
-            &mut serde_json::Deserializer::from_slice(bytes),
-        )),
+        Category::Data => Rejection::InvalidJson(super::shape::json_errors(bytes, &err)),
         Category::Syntax | Category::Eof | Category::Io => Rejection::MalformedJson {
             line: err.line(),
             column: err.column(),
