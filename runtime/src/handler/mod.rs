@@ -34,7 +34,19 @@ pub(crate) const INLINE_HANDLER: usize = 128;
 pub(crate) fn handler_future<'r>(
     future: impl Future<Output = Response> + Send + 'r,
 ) -> HandlerFuture<'r> {
-    stackfuture::StackFuture::from_or_box(future)
+    // Boxed as `dyn Future`: one boxed type for every handler, where
+    // `from_or_box` also generated `StackFuture`'s code for each
+    // handler's `Pin<Box<F>>` (a debug build generates both branches for
+    // every route, fits or not).
+    if HandlerFuture::has_space_for_val(&future) && HandlerFuture::has_alignment_for_val(&future) {
+        match stackfuture::StackFuture::try_from(future) {
+            Ok(inline) => inline,
+            Err(_) => unreachable!("the same space and alignment were checked just before"),
+        }
+    } else {
+        let boxed: Pin<Box<dyn Future<Output = Response> + Send + 'r>> = Box::pin(future);
+        stackfuture::StackFuture::from(boxed)
+    }
 }
 
 /// A type-erased handler: extracts the arguments, calls the user's fn and
