@@ -145,31 +145,39 @@ impl<T> ApiResponse<Vec<T>> {
 
 impl<T: Serialize> Serialize for ApiResponse<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.body {
-            Envelope::Ok(data) => {
-                let mut s = serializer.serialize_struct("ApiResponse", 3)?;
-                s.serialize_field("success", &true)?;
-                s.serialize_field("data", data)?;
-                s.serialize_field("error", &())?;
-                s.end()
-            }
-            Envelope::Paginated(data, meta) => paged(serializer, data, meta),
-            Envelope::Cursor(data, meta) => paged(serializer, data, meta),
-        }
+        // One body for the three shapes: what follows `data` is written
+        // by code that is not generic over `T`, so each response type
+        // costs one serializer, not three (a debug build generates every
+        // arm for every `T`).
+        let (data, key, last) = match &self.body {
+            Envelope::Ok(data) => (data, "error", Last::Null),
+            Envelope::Paginated(data, meta) => (data, "meta", Last::Page(meta)),
+            Envelope::Cursor(data, meta) => (data, "meta", Last::Cursor(meta)),
+        };
+        let mut s = serializer.serialize_struct("ApiResponse", 3)?;
+        s.serialize_field("success", &true)?;
+        s.serialize_field("data", data)?;
+        s.serialize_field(key, &last)?;
+        s.end()
     }
 }
 
-/// Writes a page's shape: `{"success":true,"data":[…],"meta":{…}}`.
-fn paged<S: Serializer, T: Serialize, M: Serialize>(
-    serializer: S,
-    data: &T,
-    meta: &M,
-) -> Result<S::Ok, S::Error> {
-    let mut s = serializer.serialize_struct("ApiResponse", 3)?;
-    s.serialize_field("success", &true)?;
-    s.serialize_field("data", data)?;
-    s.serialize_field("meta", meta)?;
-    s.end()
+/// The field after `data` in a success: `"error":null`, or a page's
+/// `"meta":{…}`.
+enum Last<'a> {
+    Null,
+    Page(&'a Meta),
+    Cursor(&'a CursorMeta),
+}
+
+impl Serialize for Last<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Last::Null => serializer.serialize_unit(),
+            Last::Page(meta) => meta.serialize(serializer),
+            Last::Cursor(meta) => meta.serialize(serializer),
+        }
+    }
 }
 
 /// Writes the fail shape: `{"success":false,"data":null,"error":{…}}`.

@@ -124,11 +124,17 @@ pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
             *response.status_mut() = status;
             response
         }
-        Err(err) => {
-            tracing::error!(error = %err, "failed to serialise a response body");
-            ApiError::internal("internal server error").into_response()
-        }
+        Err(err) => unserialisable(&err),
     }
+}
+
+/// The answer to a value that failed to serialise: not generic, so that
+/// the log event and the 500 are not generated again for each response
+/// type.
+#[cold]
+fn unserialisable(err: &serde_json::Error) -> Response {
+    tracing::error!(error = %err, "failed to serialise a response body");
+    ApiError::internal("internal server error").into_response()
 }
 
 impl<T: Serialize> IntoResponse for ApiResponse<T> {
