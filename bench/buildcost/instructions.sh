@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The build cost of the generated 100-route app (generate.py) in
 # instructions rather than seconds: the app crate's rustc run under
-# callgrind (proc macros included: they run inside it) for `cargo check`
-# after `cargo clean -p`, and for the incremental `cargo check` after one
-# handler's body changed. Unlike wall-clock times, which drift ±20 % here
-# between minutes, the counts repeat to within a few parts per thousand.
+# callgrind (proc macros included: they run inside it; every codegen
+# thread summed) for `cargo check` after `cargo clean -p`, the
+# incremental `cargo check` after one handler's body changed, and with
+# BUILD=1 the same two for `cargo build` (clean, and after the edit).
+# Unlike wall-clock times, which drift ±20 % here between minutes, the
+# counts repeat to within a few parts per thousand.
 #
 #   bench/buildcost/instructions.sh portico axum [PORTICO_DIR]
 #   kinds: portico, portico-schema, axum
@@ -32,7 +34,11 @@ measured() { # runs cargo "$@" with the app's rustc counted; prints its instruct
   RUSTC_WRAPPER="$tmp/wrap" CALLGRIND_OUT="$tmp/out" cargo "$@" >/dev/null 2>&1
   callgrind_annotate "$tmp/out" | sed -n 's/^\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
 }
-printf "kind\tcheck (M instructions)\tincremental check\n"
+if [ "${BUILD:-0}" = 1 ]; then
+  printf "kind\tcheck (M instructions)\tincremental check\tclean build\tincremental build\n"
+else
+  printf "kind\tcheck (M instructions)\tincremental check\n"
+fi
 for kind in "${kinds[@]}"; do
   work="$(dir_of "$kind")"
   generate "$kind"
@@ -44,5 +50,15 @@ for kind in "${kinds[@]}"; do
   check=$(measured check -q)
   edit
   icheck=$(measured check -q)
-  printf "%s\t%d\t%d\n" "$kind" $((check / 1000000)) $((icheck / 1000000))
+  if [ "${BUILD:-0}" != 1 ]; then
+    printf "%s\t%d\t%d\n" "$kind" $((check / 1000000)) $((icheck / 1000000))
+    continue
+  fi
+  cargo build -q
+  cargo clean -q -p "$APP_CRATE"
+  build=$(measured build -q)
+  edit
+  ibuild=$(measured build -q)
+  printf "%s\t%d\t%d\t%d\t%d\n" "$kind" $((check / 1000000)) $((icheck / 1000000)) \
+    $((build / 1000000)) $((ibuild / 1000000))
 done
