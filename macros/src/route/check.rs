@@ -6,7 +6,7 @@ use syn::LitStr;
 
 use portico_path::{MAX_PARAMS, PathError, Segment};
 
-use super::parse::{CacheArgs, Handler, InputKind, RouteArgs, first_span};
+use super::parse::{CacheArgs, Handler, InputKind, RouteArgs, first_span, is_ident};
 use crate::errors::Errors;
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -208,7 +208,7 @@ fn check_signature(func: &Handler, errors: &mut Errors) {
                 &input.tokens,
                 "a route handler cannot take `self`: write a free fn and take what it needs as `Dep<T>`",
             ),
-            InputKind::Typed if is_word(input.ty.clone().into_iter().next(), "impl") => {
+            InputKind::Typed if is_ident(input.ty.clone().into_iter().next().as_ref(), "impl") => {
                 errors.spanned(
                     &input.ty,
                     "a route handler cannot take `impl Trait` arguments: use a concrete type",
@@ -217,10 +217,6 @@ fn check_signature(func: &Handler, errors: &mut Errors) {
             InputKind::Typed => {}
         }
     }
-}
-
-fn is_word(tt: Option<TokenTree>, word: &str) -> bool {
-    matches!(tt, Some(TokenTree::Ident(ident)) if ident == word)
 }
 
 /// The most arguments a handler takes: the runtime has a runner for each

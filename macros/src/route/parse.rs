@@ -357,7 +357,8 @@ impl Handler {
     }
 }
 
-fn is_ident(tt: Option<&TokenTree>, word: &str) -> bool {
+/// Whether `tt` is the word `word`.
+pub(crate) fn is_ident(tt: Option<&TokenTree>, word: &str) -> bool {
     matches!(tt, Some(TokenTree::Ident(i)) if i == word)
 }
 
