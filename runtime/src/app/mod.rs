@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::caching::ResponseCache;
@@ -344,7 +346,16 @@ impl App {
     /// Verifies the app (see [`verify`](App::verify)), builds every
     /// singleton dependency (running async factories), resolves each
     /// route's dependencies and compiles the router.
-    pub async fn build(self) -> Result<Service, BuildError> {
+    pub fn build(self) -> impl Future<Output = Result<Service, BuildError>> + Send + 'static {
+        // Boxed, from a fn that is not generic: compiled once, here. As an
+        // `async fn` awaited from `bind` (generic over the address), its
+        // body was compiled again in every app.
+        let building: Pin<Box<dyn Future<Output = Result<Service, BuildError>> + Send>> =
+            Box::pin(self.build_service());
+        building
+    }
+
+    async fn build_service(self) -> Result<Service, BuildError> {
         let router = self.check()?;
         if let (Some(document), Some((_, published))) = (self.openapi_document(), &self.openapi) {
             published.set(&document);
@@ -444,9 +455,7 @@ impl App {
         self,
         addr: impl tokio::net::ToSocketAddrs,
     ) -> Result<(), crate::error::Error> {
-        let server = self.bind(addr).await?;
-        tracing::info!(addr = %server.local_addr(), "portico listening");
-        server.run().await
+        self.bind(addr).await?.run().await
     }
 }
 

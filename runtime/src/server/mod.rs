@@ -11,6 +11,7 @@ pub use config::ServerConfig;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ use tokio::sync::Semaphore;
 use crate::metrics::ServerStats;
 use crate::service::Service;
 use sweeper::Sweeper;
+
+/// A running server's future, boxed (see `Server::serve`).
+type Serving = Pin<Box<dyn Future<Output = Result<(), crate::error::Error>> + Send>>;
 
 /// A bound server: the listener is open, nothing is served until
 /// [`run`](Server::run) or [`run_until`](Server::run_until).
@@ -62,9 +66,12 @@ impl Server {
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully. The
     /// signal handlers are installed before anything is served, so a
     /// signal that arrives early is not lost (nor fatal).
-    pub async fn run(self) -> Result<(), crate::error::Error> {
-        let signals = Signals::install().map_err(crate::error::Error::Signals)?;
-        self.run_until(signals.recv()).await
+    pub fn run(self) -> impl Future<Output = Result<(), crate::error::Error>> + Send + 'static {
+        let serving: Serving = Box::pin(async move {
+            let signals = Signals::install().map_err(crate::error::Error::Signals)?;
+            self.serve(Box::pin(signals.recv())).await
+        });
+        serving
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: the
@@ -72,10 +79,27 @@ impl Server {
     /// listener closes, idle connections close (HTTP/2 ones get GOAWAY),
     /// in-flight requests run on for the grace period, and whatever is
     /// left after it is cut.
-    pub async fn run_until(
+    pub fn run_until(
         self,
-        signal: impl Future<Output = ()>,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), crate::error::Error>> + Send + 'static {
+        self.serve(Box::pin(signal))
+    }
+
+    /// The server's work, in a fn that is not generic and a future that is
+    /// boxed: compiled once, in this crate. As an `async fn` awaited from
+    /// `App::serve` (generic over the address), its body (the accept loop,
+    /// the connections, hyper's HTTP/1 and HTTP/2 state machines) was
+    /// compiled again, debuginfo and all, in every app that called it.
+    fn serve(self, signal: Pin<Box<dyn Future<Output = ()> + Send>>) -> Serving {
+        Box::pin(self.serve_until(signal))
+    }
+
+    async fn serve_until(
+        self,
+        mut signal: Pin<Box<dyn Future<Output = ()> + Send>>,
     ) -> Result<(), crate::error::Error> {
+        tracing::info!(addr = %self.local_addr, "portico listening");
         let Server {
             listener,
             service,
@@ -89,7 +113,6 @@ impl Server {
         // them to be back rather than tracking each task.
         let capacity = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let slots = Arc::new(Semaphore::new(capacity as usize));
-        tokio::pin!(signal);
         loop {
             // At the cap, stop accepting: new clients wait in the listen
             // backlog until a connection closes. (A sweep meanwhile drops
