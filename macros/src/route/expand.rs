@@ -40,7 +40,8 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     out.group(Delimiter::Brace, Span::call_site(), |out| {
         write!(out, "fn route() -> {PRIVATE}::Route").ok();
         out.group(Delimiter::Brace, Span::call_site(), |out| {
-            write!(out, "#[allow(unused_imports)] use {PRIVATE}::probe::*;").ok();
+            // Never unused: the route call names `__portico` through it.
+            write!(out, "use {PRIVATE}::probe::*;").ok();
             route_call(route, out);
             if let Some(policy) = &route.cache {
                 cache_policy(policy, out);
@@ -63,7 +64,7 @@ fn route_call(route: &Checked<'_>, out: &mut Emit) {
         let (summary, description) = doc_comment(&func.docs);
         write!(
             out,
-            "__portico::RouteInfo {{ method: __portico::Method::{}, path: {:?}, name: \"{}\", role: ",
+            "__portico::RouteInfo::new(__portico::Method::{}, {:?}, \"{}\", ",
             route.method,
             route.path.value(),
             func.ident,
@@ -74,13 +75,13 @@ fn route_call(route: &Checked<'_>, out: &mut Emit) {
             None => write!(out, "__portico::None"),
         }
         .ok();
-        write!(out, ", summary: {summary:?}, description: {description:?}, params: &[").ok();
+        write!(out, ", {summary:?}, {description:?}, &[").ok();
         for arg in &route.args {
             if let Source::Param { name, .. } = &arg.source {
                 write!(out, "{name:?},").ok();
             }
         }
-        out.text("]},");
+        out.text("]),");
         // Each argument's plan, picked by one probe spanned on its type:
         // how the runner gets it and how the route declares it (the
         // runtime's `plan` module). A parameter's probe reports a type
