@@ -538,6 +538,27 @@ async fn a_client_that_closes_after_part_of_the_http2_preface_is_dropped_at_once
     assert_eq!(server.get("/ping").await.body, "pong");
 }
 
+/// An HTTP/1.1 request whose first byte came alone, like the start of
+/// the HTTP/2 preface: the server reads on to tell the protocol, then
+/// replays what it read to hyper, and the request is answered whole.
+#[tokio::test]
+async fn an_http1_request_that_began_like_the_http2_preface_is_answered() {
+    let server = start(ServerConfig::default()).await;
+    let mut client = TcpStream::connect(server.addr).await.unwrap();
+    client.write_all(b"P").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client
+        .write_all(
+            b"OST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .await
+        .unwrap();
+    let (response, closed) = read_until_close(&mut client, Duration::from_secs(5)).await;
+    assert!(closed, "the server closes the connection after its answer");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("hello"), "{response}");
+}
+
 #[tokio::test]
 async fn http2_requests_have_the_same_header_limits_as_http1() {
     let server = start(ServerConfig::default()).await;
