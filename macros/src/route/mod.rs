@@ -87,7 +87,9 @@ fn handler_paths(input: TokenStream) -> Result<Vec<TokenStream>, syn::Error> {
     let mut paths = Vec::new();
     let mut path = TokenStream::new();
     let mut expect_name = true;
+    let mut last = None;
     for tt in input {
+        last = Some(tt.span());
         match &tt {
             TokenTree::Punct(p) if p.as_char() == ',' && !expect_name => {
                 paths.push(std::mem::take(&mut path));
@@ -105,12 +107,10 @@ fn handler_paths(input: TokenStream) -> Result<Vec<TokenStream>, syn::Error> {
         }
         path.extend([tt]);
     }
-    if let Some(last) = path.clone().into_iter().last() {
+    if !path.is_empty() {
         if expect_name {
-            return Err(syn::Error::new(
-                last.span(),
-                "expected a handler name after `::`",
-            ));
+            let at = last.unwrap_or_else(Span::call_site);
+            return Err(syn::Error::new(at, "expected a handler name after `::`"));
         }
         paths.push(path);
     }
