@@ -42,6 +42,57 @@ impl Emit {
         self
     }
 
+    /// Appends `text`, words and punctuation only (no literal, no
+    /// delimiter), every token spanned at `span`: the parts of a call
+    /// whose errors must point at a user's token (a lexed token is
+    /// spanned at the macro's call site). Read here rather than by the
+    /// compiler: the text is the macro's own, a few tokens long.
+    pub(crate) fn spanned(&mut self, span: Span, text: &str) -> &mut Self {
+        self.lex();
+        let span = span.unwrap();
+        let bytes = text.as_bytes();
+        let word = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
+        let mut trees: Vec<proc_macro::TokenTree> = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = bytes[i];
+            if c.is_ascii_whitespace() {
+                i += 1;
+            } else if word(c) {
+                let raw = c == b'r' && bytes.get(i + 1) == Some(&b'#');
+                let start = if raw { i + 2 } else { i };
+                i = start;
+                while i < bytes.len() && word(bytes[i]) {
+                    i += 1;
+                }
+                let name = &text[start..i];
+                let ident = if raw {
+                    proc_macro::Ident::new_raw(name, span)
+                } else {
+                    proc_macro::Ident::new(name, span)
+                };
+                trees.push(ident.into());
+            } else {
+                debug_assert!(
+                    !b"()[]{}\"'".contains(&c),
+                    "no literal or delimiter in spanned text"
+                );
+                let next = bytes.get(i + 1).copied().unwrap_or(b' ');
+                let spacing = if next.is_ascii_punctuation() && !word(next) {
+                    proc_macro::Spacing::Joint
+                } else {
+                    proc_macro::Spacing::Alone
+                };
+                let mut punct = proc_macro::Punct::new(char::from(c), spacing);
+                punct.set_span(span);
+                trees.push(punct.into());
+                i += 1;
+            }
+        }
+        self.done.push(trees.into_iter().collect());
+        self
+    }
+
     /// Appends a group delimited by `delimiter` and spanned at `span`,
     /// its content emitted by `content`.
     pub(crate) fn group(

@@ -1,71 +1,91 @@
 //! Emits `impl Validate`: one block per field, each rule a check whose
 //! error is built only when it fails, so a valid value allocates nothing.
+//!
+//! Written as text through [`Emit`], with the user's tokens spliced in
+//! where their spans matter: every `cargo check` runs the derive again,
+//! unoptimized, and `quote!` nested in `quote!` cost it ~7,000
+//! instructions per token emitted.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use std::fmt::Write;
+
+use proc_macro2::{Delimiter, Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{Expr, Type};
 
 use super::check::Checked;
 use super::check::{Class, Optional, classify, optional_inner};
 use super::parse::{Field, Kind, Rule};
-use crate::exports::{private, result};
+use crate::emit::Emit;
+use crate::exports::{PRIVATE, private, result};
 
 /// The runtime's `validate` module, imported under this name inside each
 /// fn the derive writes, so that each of the many paths into it is two
 /// segments the compiler resolves locally rather than four from the
-/// crate root (every `cargo check` resolves them again). An ident, not a
-/// stream: the macro hands an ident over with the tokens around it.
-fn local() -> Ident {
-    Ident::new("__portico_v", Span::call_site())
-}
+/// crate root (every `cargo check` resolves them again).
+const V: &str = "__portico_v";
 
 pub(crate) fn expand(input: &Checked) -> TokenStream {
-    let result = result();
-    let p = private();
-    let v = local();
-    let ident = &input.ident;
+    let mut out = Emit::default();
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let fields = input.fields.iter().map(|field| expand_field(field, &v));
-    let described = input.fields.iter().map(|field| describe_field(field, &v));
-    let whole = input.schema.iter().filter_map(|rule| match &rule.kind {
-        Kind::Schema(function) => {
-            let name = format!("schema: {}", path_text(function));
-            Some(quote!(__rules.whole(#name);))
-        }
-        _ => None,
-    });
-    let schema = input.schema.iter().map(|rule| {
-        let Kind::Schema(function) = &rule.kind else {
-            return TokenStream::new();
-        };
-        report(
-            quote_spanned!(function.span_of()=> #v::custom(self, |__v| #function(__v))),
-            "__all__",
-            rule,
-            &v,
-        )
-    });
-    quote! {
-        // `|v| f(v)` is not redundant: it lets deref coercion adapt `f`.
-        #[allow(clippy::redundant_closure)]
-        impl #impl_generics #p::validate::Validate for #ident #ty_generics #where_clause {
-            fn validate(&self) -> #result<(), #p::validate::ValidationErrors> {
-                #[allow(unused_imports)]
-                use #p::validate as #v;
-                let mut __errors = #v::ValidationErrors::new();
-                #(#fields)*
-                #(#schema)*
-                __errors.into_result()
-            }
-
-            fn describe(__rules: &mut #p::validate::SchemaRules) {
-                #[allow(unused_imports)]
-                use #p::validate as #v;
-                #(#described)*
-                #(#whole)*
-            }
-        }
+    let generic = !input.generics.params.is_empty() || where_clause.is_some();
+    // `|v| f(v)` is not redundant: it lets deref coercion adapt `f`.
+    out.text("#[allow(clippy::redundant_closure)] impl");
+    if generic {
+        out.tokens(impl_generics);
     }
+    write!(out, " {PRIVATE}::validate::Validate for {}", input.ident).ok();
+    if generic {
+        out.tokens(ty_generics).tokens(where_clause);
+    }
+    out.group(Delimiter::Brace, Span::call_site(), |out| {
+        write!(
+            out,
+            "fn validate(&self) -> ::core::result::Result<(), {PRIVATE}::validate::ValidationErrors>"
+        )
+        .ok();
+        out.group(Delimiter::Brace, Span::call_site(), |out| {
+            write!(
+                out,
+                "#[allow(unused_imports)] use {PRIVATE}::validate as {V}; let mut __errors = {V}::ValidationErrors::new();"
+            )
+            .ok();
+            for field in &input.fields {
+                expand_field(field, out);
+            }
+            for rule in &input.schema {
+                if let Kind::Schema(function) = &rule.kind {
+                    report(out, "__all__", rule, |out| {
+                        let span = span_of(function);
+                        call(out, span, "custom", |out| {
+                            out.spanned(span, "self, |__v|").tokens(function);
+                            out.group(Delimiter::Parenthesis, span, |out| {
+                                out.spanned(span, "__v");
+                            });
+                        });
+                    });
+                }
+            }
+            out.text("__errors.into_result()");
+        });
+        write!(
+            out,
+            "fn describe(__rules: &mut {PRIVATE}::validate::SchemaRules)"
+        )
+        .ok();
+        out.group(Delimiter::Brace, Span::call_site(), |out| {
+            write!(out, "#[allow(unused_imports)] use {PRIVATE}::validate as {V};").ok();
+            for field in &input.fields {
+                describe_field(field, out);
+            }
+            for rule in &input.schema {
+                if let Kind::Schema(function) = &rule.kind {
+                    let name = format!("schema: {}", path_text(function));
+                    write!(out, "__rules.whole({name:?});").ok();
+                }
+            }
+        });
+    });
+    out.finish()
 }
 
 /// What stands in for the impl when the input has mistakes: it accepts
@@ -83,153 +103,207 @@ pub(crate) fn stub(ident: &Ident, generics: &syn::Generics) -> TokenStream {
     }
 }
 
-trait SpanOf {
-    fn span_of(&self) -> proc_macro2::Span;
+fn span_of(tokens: &impl ToTokens) -> Span {
+    syn::spanned::Spanned::span(tokens)
 }
 
-impl<T: ToTokens> SpanOf for T {
-    fn span_of(&self) -> proc_macro2::Span {
-        syn::spanned::Spanned::span(self)
-    }
+/// `__portico_v::name(…)`, the path and its parentheses spanned at
+/// `span`: a rule's trait-bound errors point there, at the rule.
+fn call(out: &mut Emit, span: Span, name: &str, args: impl FnOnce(&mut Emit)) {
+    out.spanned(span, &format!("{V}::{name}"));
+    out.group(Delimiter::Parenthesis, span, args);
 }
 
-fn overrides(rule: &Rule) -> TokenStream {
-    let message = rule.message.as_ref().map(|m| quote!(.with_message(#m)));
-    let code = rule.code.as_ref().map(|c| quote!(.with_code(#c)));
-    quote!(#message #code)
-}
-
-/// Records the error of a rule call at `key`, with the rule's overrides.
-fn report(call: TokenStream, key: &str, rule: &Rule, v: &Ident) -> TokenStream {
-    let overrides = overrides(rule);
-    quote! {
-        if let #v::Err(error) = #call {
-            __errors.add(#key, error #overrides);
+/// Records the error of the rule call `check` writes at `key`, with the
+/// rule's overrides.
+fn report(out: &mut Emit, key: &str, rule: &Rule, check: impl FnOnce(&mut Emit)) {
+    write!(out, "if let {V}::Err(error) =").ok();
+    check(out);
+    out.group(Delimiter::Brace, Span::call_site(), |out| {
+        write!(out, "__errors.add({key:?}, error").ok();
+        if let Some(message) = &rule.message {
+            write!(out, ".with_message({})", message.to_token_stream()).ok();
         }
-    }
+        if let Some(code) = &rule.code {
+            write!(out, ".with_code({})", code.to_token_stream()).ok();
+        }
+        out.text(");");
+    });
 }
 
-fn some<T: ToTokens>(value: Option<T>, v: &Ident) -> TokenStream {
+/// `, Some(expr)` or `, None`: a bound of a `length` call.
+fn some(out: &mut Emit, value: Option<&Expr>) {
     match value {
-        Some(value) => quote!(#v::Some(#value)),
-        None => quote!(#v::None),
-    }
-}
-
-/// A `range` bound as a reference to a value of the field's type. A
-/// literal on a primitive numeric field is cast to it, so that `min = 0`
-/// works on an `f64` field as it does in the `validator` crate.
-fn bound(expr: Option<&Expr>, inner: &Type, v: &Ident) -> TokenStream {
-    match expr {
-        Some(expr) => {
-            let value = typed(expr, inner);
-            quote!(#v::Some(&#value))
+        Some(value) => {
+            write!(out, ", {V}::Some").ok();
+            out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                out.tokens(value);
+            });
         }
-        None => quote!(#v::None),
+        None => {
+            write!(out, ", {V}::None").ok();
+        }
     }
 }
 
 /// `expr` as a value of the field's type: a literal on a primitive
-/// numeric field is cast to it.
-fn typed(expr: &Expr, inner: &Type) -> TokenStream {
+/// numeric field is cast to it, so that `min = 0` works on an `f64`
+/// field as it does in the `validator` crate.
+fn typed(out: &mut Emit, expr: &Expr, inner: &Type) {
     let is_literal = matches!(expr, Expr::Lit(_) | Expr::Unary(_));
-    if is_literal && matches!(classify(inner), Class::Integer | Class::Float) {
-        quote!(((#expr) as #inner))
-    } else {
-        quote!((#expr))
-    }
+    out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+        out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+            out.tokens(expr);
+        });
+        if is_literal && matches!(classify(inner), Class::Integer | Class::Float) {
+            out.text("as").tokens(inner);
+        }
+    });
 }
 
-fn expand_field(field: &Field, v: &Ident) -> TokenStream {
+fn expand_field(field: &Field, out: &mut Emit) {
     let ident = &field.ident;
-    let key = &field.key;
+    let key = field.key.as_str();
     let optional = optional_inner(&field.ty);
     let value_ty = optional.map_or(&field.ty, |(inner, _)| inner);
     // Rules on the value itself run only when an `Option` is `Some` (a
-    // `Patch` holds a value);
-    // `required`, `must_match` and `nested` look at the whole field.
-    let mut on_value = Vec::new();
-    let mut on_field = Vec::new();
+    // `Patch` holds a value); `required`, `must_match` and `nested` look
+    // at the whole field, after them.
+    let on_value: Vec<&Rule> = field
+        .rules
+        .iter()
+        .filter(|rule| {
+            !matches!(
+                rule.kind,
+                Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_)
+            )
+        })
+        .collect();
+    if !on_value.is_empty() {
+        match optional {
+            Some((_, Optional::Option)) => {
+                write!(out, "if let {V}::Some(__value) = &self.{ident}").ok();
+            }
+            Some((_, Optional::Patch)) => {
+                write!(out, "if let {V}::Some(__value) = self.{ident}.value()").ok();
+            }
+            None => {}
+        }
+        out.group(Delimiter::Brace, Span::call_site(), |out| {
+            if optional.is_none() {
+                write!(out, "let __value = &self.{ident};").ok();
+            }
+            for rule in on_value {
+                report(out, key, rule, |out| value_check(out, rule, value_ty));
+            }
+        });
+    }
     for rule in &field.rules {
         let span = rule.name.span();
-        let call = match &rule.kind {
-            Kind::Length { min, max, equal } => {
-                let (min, max, equal) = (
-                    some(min.as_ref(), v),
-                    some(max.as_ref(), v),
-                    some(equal.as_ref(), v),
-                );
-                quote_spanned!(span=> #v::length(__value, #min, #max, #equal))
-            }
-            Kind::Range {
-                min,
-                max,
-                exclusive_min,
-                exclusive_max,
-            } => {
-                let [min, max, emin, emax] = [min, max, exclusive_min, exclusive_max]
-                    .map(|b| bound(b.as_ref(), value_ty, v));
-                quote_spanned!(span=> #v::range(__value, #min, #max, #emin, #emax))
-            }
-            Kind::Email => quote_spanned!(span=> #v::email(__value)),
-            Kind::Url => quote_spanned!(span=> #v::url(__value)),
-            Kind::Contains(pattern) => quote_spanned!(span=> #v::contains(__value, #pattern)),
-            Kind::DoesNotContain(pattern) => {
-                quote_spanned!(span=> #v::does_not_contain(__value, #pattern))
-            }
-            Kind::RegexPattern(pattern) => {
-                let check = quote_spanned!(span=> #v::regex(__value, &__REGEX));
-                quote! {{
-                    static __REGEX: #v::LazyLock<#v::Regex> = #v::LazyLock::new(|| {
-                        #v::Regex::new(#pattern).expect("the pattern was checked when the code was compiled")
-                    });
-                    #check
-                }}
-            }
-            Kind::RegexPath(path) => quote_spanned!(path.span_of()=> #v::regex(__value, &#path)),
-            Kind::Custom(function) => {
-                quote_spanned!(function.span_of()=> #v::custom(__value, |__v| #function(__v)))
-            }
-            Kind::MustMatch(other) => {
-                let other_ident = syn::Ident::new(&other.value(), other.span());
-                let call = quote_spanned!(other.span()=> #v::must_match(&self.#ident, &self.#other_ident, #other));
-                on_field.push(report(call, key, rule, v));
-                continue;
-            }
-            Kind::Required => {
-                on_field.push(report(
-                    quote_spanned!(span=> #v::required(&self.#ident)),
-                    key,
-                    rule,
-                    v,
-                ));
-                continue;
-            }
-            Kind::Nested => {
-                let call = quote_spanned!(span=> #v::Nested::validate(&self.#ident));
-                on_field.push(quote! {
-                    if let #v::Err(nested) = #call {
-                        __errors.merge(#key, nested);
-                    }
+        match &rule.kind {
+            Kind::MustMatch(other) => report(out, key, rule, |out| {
+                let span = other.span();
+                call(out, span, "must_match", |out| {
+                    out.spanned(span, &format!("&self.{ident}, &self.{},", other.value()))
+                        .tokens(other);
                 });
-                continue;
+            }),
+            Kind::Required => report(out, key, rule, |out| {
+                call(out, span, "required", |out| {
+                    out.spanned(span, &format!("&self.{ident}"));
+                });
+            }),
+            Kind::Nested => {
+                write!(out, "if let {V}::Err(nested) =").ok();
+                out.spanned(span, &format!("{V}::Nested::validate"));
+                out.group(Delimiter::Parenthesis, span, |out| {
+                    out.spanned(span, &format!("&self.{ident}"));
+                });
+                write!(out, "{{ __errors.merge({key:?}, nested); }}").ok();
             }
-            Kind::Schema(_) => continue,
-        };
-        on_value.push(report(call, key, rule, v));
+            _ => {}
+        }
     }
-    let on_value = if on_value.is_empty() {
-        TokenStream::new()
-    } else if let Some((_, kind)) = optional {
-        let held = match kind {
-            Optional::Option => quote!(&self.#ident),
-            Optional::Patch => quote!(self.#ident.value()),
-        };
-        quote!(if let #v::Some(__value) = #held { #(#on_value)* })
-    } else {
-        quote!({ let __value = &self.#ident; #(#on_value)* })
-    };
-    quote!(#on_value #(#on_field)*)
+}
+
+/// The call that checks `__value` against a rule on the value.
+fn value_check(out: &mut Emit, rule: &Rule, value_ty: &Type) {
+    let span = rule.name.span();
+    match &rule.kind {
+        Kind::Length { min, max, equal } => call(out, span, "length", |out| {
+            out.spanned(span, "__value");
+            for bound in [min, max, equal] {
+                some(out, bound.as_ref());
+            }
+        }),
+        Kind::Range {
+            min,
+            max,
+            exclusive_min,
+            exclusive_max,
+        } => call(out, span, "range", |out| {
+            out.spanned(span, "__value");
+            for bound in [min, max, exclusive_min, exclusive_max] {
+                match bound {
+                    Some(expr) => {
+                        write!(out, ", {V}::Some").ok();
+                        out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                            out.text("&");
+                            typed(out, expr, value_ty);
+                        });
+                    }
+                    None => {
+                        write!(out, ", {V}::None").ok();
+                    }
+                }
+            }
+        }),
+        Kind::Email => call(out, span, "email", |out| {
+            out.spanned(span, "__value");
+        }),
+        Kind::Url => call(out, span, "url", |out| {
+            out.spanned(span, "__value");
+        }),
+        Kind::Contains(pattern) | Kind::DoesNotContain(pattern) => {
+            let name = if matches!(rule.kind, Kind::Contains(_)) {
+                "contains"
+            } else {
+                "does_not_contain"
+            };
+            call(out, span, name, |out| {
+                out.spanned(span, "__value,").tokens(pattern);
+            });
+        }
+        Kind::RegexPattern(pattern) => {
+            out.group(Delimiter::Brace, Span::call_site(), |out| {
+                write!(
+                    out,
+                    "static __REGEX: {V}::LazyLock<{V}::Regex> = {V}::LazyLock::new(|| {V}::Regex::new({}).expect(\"the pattern was checked when the code was compiled\"));",
+                    pattern.to_token_stream()
+                )
+                .ok();
+                call(out, span, "regex", |out| {
+                    out.spanned(span, "__value, &__REGEX");
+                });
+            });
+        }
+        Kind::RegexPath(path) => {
+            let span = span_of(path);
+            call(out, span, "regex", |out| {
+                out.spanned(span, "__value, &").tokens(path);
+            });
+        }
+        Kind::Custom(function) => {
+            let span = span_of(function);
+            call(out, span, "custom", |out| {
+                out.spanned(span, "__value, |__v|").tokens(function);
+                out.group(Delimiter::Parenthesis, span, |out| {
+                    out.spanned(span, "__v");
+                });
+            });
+        }
+        Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_) => {}
+    }
 }
 
 /// A path as the schema names it: `not_blank`, `rules::slug`.
@@ -238,68 +312,134 @@ fn path_text(path: &syn::Path) -> String {
 }
 
 /// The field's rules as `SchemaRules` entries, for the published schema.
-fn describe_field(field: &Field, v: &Ident) -> TokenStream {
-    let key = &field.key;
+fn describe_field(field: &Field, out: &mut Emit) {
+    let key = field.key.as_str();
     let ty = &field.ty;
     let value_ty = optional_inner(ty).map_or(ty, |(inner, _)| inner);
-    let as_u64 = |bound: &Option<Expr>| match bound {
-        Some(expr) => quote!(#v::Some((#expr) as u64)),
-        None => quote!(#v::None),
-    };
-    let as_json = |bound: &Option<Expr>| match bound {
-        Some(expr) => {
-            let value = typed(expr, value_ty);
-            quote!(#v::schema_bound(&#value))
+    for rule in &field.rules {
+        if matches!(rule.kind, Kind::Schema(_)) {
+            continue;
         }
-        None => quote!(#v::None),
+        write!(out, "__rules.field").ok();
+        out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+            write!(out, "{key:?}, {V}::SchemaRule::").ok();
+            describe_rule(out, rule, ty, value_ty);
+        });
+        out.text(";");
+    }
+}
+
+/// One rule as a `SchemaRule`, after `SchemaRule::`.
+fn describe_rule(out: &mut Emit, rule: &Rule, ty: &Type, value_ty: &Type) {
+    let as_u64 = |out: &mut Emit, name: &str, bound: &Option<Expr>| {
+        write!(out, "{name}:").ok();
+        match bound {
+            Some(expr) => {
+                write!(out, "{V}::Some").ok();
+                out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                    out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                        out.tokens(expr);
+                    });
+                    out.text("as u64");
+                });
+            }
+            None => {
+                write!(out, "{V}::None").ok();
+            }
+        }
+        out.text(",");
     };
-    let rules = field.rules.iter().map(|rule| {
-        let span = rule.name.span();
-        let described = match &rule.kind {
-            Kind::Length { min, max, equal } => {
-                let (min, max, equal) = (as_u64(min), as_u64(max), as_u64(equal));
-                quote!(#v::SchemaRule::Length { min: #min, max: #max, equal: #equal })
+    let as_json = |out: &mut Emit, name: &str, bound: &Option<Expr>| {
+        write!(out, "{name}:").ok();
+        match bound {
+            Some(expr) => {
+                write!(out, "{V}::schema_bound").ok();
+                out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                    out.text("&");
+                    typed(out, expr, value_ty);
+                });
             }
-            Kind::Range {
-                min,
-                max,
-                exclusive_min,
-                exclusive_max,
-            } => {
-                let [min, max, emin, emax] =
-                    [min, max, exclusive_min, exclusive_max].map(as_json);
-                quote!(#v::SchemaRule::Range {
-                    min: #min,
-                    max: #max,
-                    exclusive_min: #emin,
-                    exclusive_max: #emax,
-                })
+            None => {
+                write!(out, "{V}::None").ok();
             }
-            Kind::Email => quote!(#v::SchemaRule::Format("email")),
-            Kind::Url => quote!(#v::SchemaRule::Format("uri")),
-            Kind::Contains(text) => quote!(#v::SchemaRule::Contains(#text)),
-            Kind::DoesNotContain(text) => quote!(#v::SchemaRule::DoesNotContain(#text)),
-            Kind::RegexPattern(pattern) => {
-                quote!(#v::SchemaRule::Pattern(::std::string::ToString::to_string(#pattern)))
-            }
-            Kind::RegexPath(path) => quote_spanned! {path.span_of()=>
-                #v::SchemaRule::Pattern(::std::string::ToString::to_string(#v::Regex::as_str(&#path)))
-            },
-            Kind::MustMatch(other) => {
-                let name = format!("must_match: {}", other.value());
-                quote!(#v::SchemaRule::Unexpressed(::std::string::ToString::to_string(#name)))
-            }
-            Kind::Custom(function) => {
-                let name = format!("custom: {}", path_text(function));
-                quote!(#v::SchemaRule::Unexpressed(::std::string::ToString::to_string(#name)))
-            }
-            Kind::Required => quote!(#v::SchemaRule::Required),
-            Kind::Nested => quote_spanned! {span=>
-                #v::SchemaRule::Nested(<#ty as #v::Nested>::describe)
-            },
-            Kind::Schema(_) => return TokenStream::new(),
-        };
-        quote!(__rules.field(#key, #described);)
-    });
-    quote!(#(#rules)*)
+        }
+        out.text(",");
+    };
+    let unexpressed = |out: &mut Emit, text: String| {
+        write!(
+            out,
+            "Unexpressed(::std::string::ToString::to_string({text:?}))"
+        )
+        .ok();
+    };
+    match &rule.kind {
+        Kind::Length { min, max, equal } => {
+            out.text("Length");
+            out.group(Delimiter::Brace, Span::call_site(), |out| {
+                as_u64(out, "min", min);
+                as_u64(out, "max", max);
+                as_u64(out, "equal", equal);
+            });
+        }
+        Kind::Range {
+            min,
+            max,
+            exclusive_min,
+            exclusive_max,
+        } => {
+            out.text("Range");
+            out.group(Delimiter::Brace, Span::call_site(), |out| {
+                as_json(out, "min", min);
+                as_json(out, "max", max);
+                as_json(out, "exclusive_min", exclusive_min);
+                as_json(out, "exclusive_max", exclusive_max);
+            });
+        }
+        Kind::Email => {
+            out.text("Format(\"email\")");
+        }
+        Kind::Url => {
+            out.text("Format(\"uri\")");
+        }
+        Kind::Contains(text) => {
+            write!(out, "Contains({})", text.to_token_stream()).ok();
+        }
+        Kind::DoesNotContain(text) => {
+            write!(out, "DoesNotContain({})", text.to_token_stream()).ok();
+        }
+        Kind::RegexPattern(pattern) => {
+            write!(
+                out,
+                "Pattern(::std::string::ToString::to_string({}))",
+                pattern.to_token_stream()
+            )
+            .ok();
+        }
+        Kind::RegexPath(path) => {
+            out.text("Pattern");
+            out.group(Delimiter::Parenthesis, span_of(path), |out| {
+                write!(out, "::std::string::ToString::to_string").ok();
+                out.group(Delimiter::Parenthesis, span_of(path), |out| {
+                    write!(out, "{V}::Regex::as_str").ok();
+                    out.group(Delimiter::Parenthesis, span_of(path), |out| {
+                        out.text("&").tokens(path);
+                    });
+                });
+            });
+        }
+        Kind::MustMatch(other) => unexpressed(out, format!("must_match: {}", other.value())),
+        Kind::Custom(function) => unexpressed(out, format!("custom: {}", path_text(function))),
+        Kind::Required => {
+            out.text("Required");
+        }
+        Kind::Nested => {
+            // Spanned at the rule: a field type that is not `Validate`
+            // is reported there.
+            let span = rule.name.span();
+            let v = Ident::new(V, span);
+            out.text("Nested")
+                .tokens(quote_spanned!(span=> (<#ty as #v::Nested>::describe)));
+        }
+        Kind::Schema(_) => {}
+    }
 }
