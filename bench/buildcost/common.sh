@@ -5,11 +5,11 @@ kinds=()
 portico="$here/../.."
 for arg in "$@"; do
   case "$arg" in
-    portico|portico-schema|axum) kinds+=("$arg") ;;
+    portico|portico-schema|portico-noroute|portico-written|portico-inline|axum) kinds+=("$arg") ;;
     *) portico="$arg" ;;
   esac
 done
-[ "${#kinds[@]}" -gt 0 ] || { echo "usage: $(basename "$0") portico|portico-schema|axum … [PORTICO_DIR]" >&2; exit 2; }
+[ "${#kinds[@]}" -gt 0 ] || { echo "usage: $(basename "$0") portico|portico-schema|portico-noroute|portico-written|portico-inline|axum … [PORTICO_DIR]" >&2; exit 2; }
 
 dir_of() { # the generated app's directory for a kind
   echo "${WORK:-/tmp/portico-buildcost}/$1-$(basename "$(cd "$portico" && pwd)")"
@@ -21,6 +21,9 @@ generate() { # writes a kind's app into its directory (its target/ kept)
   case "$1" in
     portico) python3 "$here/generate.py" portico "$work" --portico "$portico" ;;
     portico-schema) python3 "$here/generate.py" portico "$work" --portico "$portico" --schema ;;
+    portico-noroute) python3 "$here/generate.py" portico "$work" --portico "$portico" --routes none ;;
+    portico-written) python3 "$here/generate.py" portico "$work" --portico "$portico" --routes written ;;
+    portico-inline) python3 "$here/generate.py" portico "$work" --portico "$portico" --routes inline ;;
     axum) python3 "$here/generate.py" axum "$work" ;;
   esac
 }

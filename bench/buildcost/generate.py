@@ -4,16 +4,25 @@ validation), doing the same work: 10 modules of 10 handlers, each a GET
 with a path parameter, a GET with a query struct, a POST with a validated
 JSON body or a DELETE, each taking a shared dependency (the store).
 
-    generate.py portico OUT --portico PATH [--schema]
+    generate.py portico OUT --portico PATH [--schema] [--routes SHAPE]
     generate.py axum OUT
 
 --schema also derives `JsonSchema` on the request and response types and
 serves the OpenAPI document (Portico only): what a user of /openapi.json
 writes.
+
+--routes takes the Portico app apart, to find what its routes cost the
+compiler: `macro` (the default) is the app as a user writes it; `none`
+drops every `#[route]` and `routes![…]` (the handlers stay, unrouted);
+`written` writes out by hand what `#[route]` and `routes!` expand to, so
+that the macros do not run (the text follows route/expand.rs: keep them
+in step); `inline` writes the same route calls inside each module's
+`routes()`, without the hidden type, impl and fn each route adds.
 """
 
 import argparse
 import pathlib
+import re
 
 MODULES = 10
 PER_MODULE = 10
@@ -180,7 +189,65 @@ def route_path(m, j):
     return base + ("/{id}" if kind in (0, 3) else "")
 
 
-def write_portico(out, portico, schema):
+PRIVATE = "::portico::__private_0_1_0"
+
+
+def route_call(method, path, doc, name, args, ret):
+    """What `#[route]` writes for one handler: the body-read-once
+    constants, and its `route{N}(…)` call."""
+    params = re.findall(r"<(\w+)>", path)
+    plans, extractors = [], []
+    for arg in args:
+        pattern, ty = (part.strip() for part in arg.split(":", 1))
+        if pattern in params:
+            plans.append(f'(&&&__portico::param::<{ty}>({params.index(pattern)}usize, "{pattern}")).param_plan()')
+        else:
+            plans.append(f"(&&&&&__portico::arg::<{ty}>()).arg_plan()")
+            extractors.append(ty)
+    consts = ""
+    for i in range(1, len(extractors)):
+        earlier = " || ".join(f"{PRIVATE}::arg::<{t}>().takes_body" for t in extractors[:i])
+        consts += (f"const _: () = {PRIVATE}::body_read_once("
+                   f"{PRIVATE}::arg::<{extractors[i]}>().takes_body && ({earlier}));\n")
+    names = "".join(f'"{p}",' for p in params)
+    call = (f'__portico::route{len(args)}(__portico::RouteInfo::new(__portico::Method::{method}, "{path}", '
+            f'"{name}", __portico::None, "{doc}", "{doc}", &[{names}]), '
+            + "".join(plan + ", " for plan in plans)
+            + f"{name}, (&__portico::response::<{ret}>()).describer())")
+    return consts, call
+
+
+def shape_routes(body, shape):
+    """The module's source with its routes in `shape` (see --routes)."""
+    if shape == "macro":
+        return body
+    calls = {}
+
+    def handler(m):
+        doc, method, path, name, args, ret = m.groups()
+        arg_list = [a for a in re.split(r",\s*(?![^<]*>)", args) if a]
+        consts, call = route_call(method, path, doc, name, arg_list, ret.strip())
+        calls[name] = call
+        fn = f"/// {doc}\npub async fn {name}({args}) -> {ret}{{"
+        if shape == "written":
+            return (consts + f"#[doc(hidden)] #[allow(non_camel_case_types)] pub struct {name} {{}} "
+                    f"impl {PRIVATE}::RouteDef for {name} {{ fn route() -> {PRIVATE}::Route {{ "
+                    f"use {PRIVATE}::probe::*; {call} }} }}\n" + fn)
+        return (consts if shape == "inline" else "") + fn
+
+    body = re.sub(r'/// (.*)\n#\[route\((\w+), "([^"]*)"\)\]\npub async fn (\w+)\((.*)\) -> (.*?)\{',
+                  handler, body)
+    names = lambda m: [n.strip() for n in m.group(1).split(",")]
+    if shape == "none":
+        return "#![allow(dead_code)]\n" + re.sub(r"routes!\[(.*)\]", "Vec::new()", body)
+    if shape == "written":
+        return re.sub(r"routes!\[(.*)\]", lambda m: "vec![" + "".join(
+            f"<{n} as {PRIVATE}::RouteDef>::route()," for n in names(m)) + "]", body)
+    return re.sub(r"routes!\[(.*)\]", lambda m: f"{{ use {PRIVATE}::probe::*; vec![" + "".join(
+        calls[n] + "," for n in names(m)) + "] }", body)
+
+
+def write_portico(out, portico, schema, shape="macro"):
     src = out / "src"
     src.mkdir(parents=True, exist_ok=True)
     extra = 'schemars = "1"\n' if schema else ""
@@ -204,7 +271,7 @@ serde = {{ version = "1", features = ["derive"] }}
         for j in range(PER_MODULE):
             names.append(["get", "list", "create", "delete"][j % 4] + f"_{m}_{j}")
         body += "\npub fn routes() -> Vec<portico::Route> {\n    routes![" + ", ".join(names) + "]\n}\n"
-        (src / f"m{m}.rs").write_text(body)
+        (src / f"m{m}.rs").write_text(shape_routes(body, shape))
         mods.append(f"m{m}")
     openapi = '.openapi(portico::docs::Info::new("app", "1"))' if schema else ""
     main = "".join(f"mod {m};\n" for m in mods) + STORE + f'''
@@ -266,9 +333,10 @@ def main():
     args.add_argument("out", type=pathlib.Path)
     args.add_argument("--portico", type=pathlib.Path)
     args.add_argument("--schema", action="store_true")
+    args.add_argument("--routes", choices=["macro", "none", "written", "inline"], default="macro")
     a = args.parse_args()
     if a.framework == "portico":
-        write_portico(a.out, a.portico.resolve(), a.schema)
+        write_portico(a.out, a.portico.resolve(), a.schema, a.routes)
     else:
         write_axum(a.out)
 

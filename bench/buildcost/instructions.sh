@@ -9,7 +9,9 @@
 # counts repeat to within a few parts per thousand.
 #
 #   bench/buildcost/instructions.sh portico axum [PORTICO_DIR]
-#   kinds: portico, portico-schema, axum
+#   kinds: portico, portico-schema, axum, and the Portico app taken
+#   apart (generate.py --routes): portico-noroute, portico-written,
+#   portico-inline
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Build cost of a generated 100-route app (generate.py), for the app crate
 # only, dependencies built first: clean build, incremental rebuild after
-# one handler changed, `cargo check` (clean and incremental), and with
-# RELEASE=1 the release binary's size. Several kinds are measured in
-# alternation, round by round, so that the machine's drift (±20 % here
-# between minutes) hits them alike; medians of ROUNDS (default 6), and
-# for each kind after the first its median ratio to the first, taken
-# round by round.
+# one handler changed, `cargo check` (clean and incremental), `cargo
+# check` with nothing changed (Cargo's own work on every call, which the
+# two checks include), and with RELEASE=1 the release binary's size.
+# Several kinds are measured in alternation, round by round, so that the
+# machine's drift (±20 % here between minutes) hits them alike; medians
+# of ROUNDS (default 6), and for each kind after the first its median
+# ratio to the first, taken round by round.
 #
 #   bench/buildcost/run.sh portico axum [PORTICO_DIR]
-#   kinds: portico, portico-schema, axum
+#   kinds: portico, portico-schema, axum, and the Portico app taken
+#   apart (generate.py --routes): portico-noroute, portico-written,
+#   portico-inline
 #
 # PORTICO_DIR (default: this checkout) is the Portico to build against:
 # a worktree of another commit gives the before/after of a change.
@@ -42,7 +45,8 @@ for round in $(seq "$rounds"); do
     check=$(timed cargo check -q)
     edit
     icheck=$(timed cargo check -q)
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$kind" "$clean" "$incr" "$check" "$icheck" >> "$out"
+    noop=$(timed cargo check -q)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$kind" "$clean" "$incr" "$check" "$icheck" "$noop" >> "$out"
   done
 done
 
@@ -50,14 +54,14 @@ python3 - "$out" "${kinds[@]}" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 kinds = sys.argv[2:]
-names = ["clean", "incremental", "check", "incremental check"]
+names = ["clean", "incremental", "check", "incremental check", "no-op check"]
 by = {(r[0], r[1]): [float(x) for x in r[2:]] for r in rows}
 rounds = sorted({r[0] for r in rows})
 for kind in kinds:
-    figures = [statistics.median(by[(n, kind)][i] for n in rounds) for i in range(4)]
+    figures = [statistics.median(by[(n, kind)][i] for n in rounds) for i in range(5)]
     line = "\t".join(f"{name} {v:.2f}s" for name, v in zip(names, figures))
     if kind != kinds[0]:
-        ratios = [statistics.median(by[(n, kind)][i] / by[(n, kinds[0])][i] for n in rounds) for i in range(4)]
+        ratios = [statistics.median(by[(n, kind)][i] / by[(n, kinds[0])][i] for n in rounds) for i in range(5)]
         line += "\t÷ " + kinds[0] + ": " + " / ".join(f"{r:.2f}" for r in ratios)
     print(f"{kind}\t{line}")
 PY
