@@ -106,8 +106,15 @@ async fn user(id: i64) -> String {
     format!("user {id}")
 }
 
+/// A handler named with a raw identifier, as a keyword-named one must be.
+#[route(GET, "/kinds/<kind>")]
+async fn r#type(kind: String) -> String {
+    format!("kind {kind}")
+}
+
 fn app() -> App {
     App::new().mount(routes![
+        r#type,
         echo_name,
         file,
         flag,
@@ -133,6 +140,12 @@ async fn path_parameters_are_percent_decoded() {
         message.contains("`name`") && message.contains("UTF-8"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_handler_named_with_a_raw_identifier_is_routed() {
+    let server = TestServer::start(app()).await;
+    assert_eq!(server.get("/kinds/book").await.body, "kind book");
 }
 
 #[tokio::test]

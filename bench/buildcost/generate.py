@@ -210,8 +210,7 @@ def route_call(method, path, doc, name, args, ret):
         consts += (f"const _: () = {PRIVATE}::body_read_once("
                    f"{PRIVATE}::arg::<{extractors[i]}>().takes_body && ({earlier}));\n")
     names = "".join(f'"{p}",' for p in params)
-    call = (f'__portico::route{len(args)}(__portico::RouteInfo::new(__portico::Method::{method}, "{path}", '
-            f'"{name}", __portico::None, "{doc}", "{doc}", &[{names}]), '
+    call = (f'__portico::route{len(args)}(__portico::info(__portico::{method}, "{path}", "{name}", "", "{doc}", "{doc}", &[{names}]), '
             + "".join(plan + ", " for plan in plans)
             + f"{name}, (&__portico::response::<{ret}>()).describer())")
     return consts, call
@@ -230,7 +229,7 @@ def shape_routes(body, shape):
         calls[name] = call
         fn = f"/// {doc}\npub async fn {name}({args}) -> {ret}{{"
         if shape == "written":
-            return (consts + f"#[doc(hidden)] #[allow(non_camel_case_types)] pub struct {name} {{}} "
+            return (consts + f"#[doc(hidden)] pub struct {name} {{}} "
                     f"impl {PRIVATE}::RouteDef for {name} {{ fn route() -> {PRIVATE}::Route {{ "
                     f"use {PRIVATE}::probe::*; {call} }} }}\n" + fn)
         return (consts if shape == "inline" else "") + fn
@@ -241,7 +240,9 @@ def shape_routes(body, shape):
     if shape == "none":
         return "#![allow(dead_code)]\n" + re.sub(r"routes!\[(.*)\]", "Vec::new()", body)
     if shape == "written":
-        return re.sub(r"routes!\[(.*)\]", lambda m: "vec![" + "".join(
+        # The macro's type names are spanned at the attribute, where the
+        # lint leaves them alone; written out here, they are the module's.
+        return "#![allow(non_camel_case_types)]\n" + re.sub(r"routes!\[(.*)\]", lambda m: "vec![" + "".join(
             f"<{n} as {PRIVATE}::RouteDef>::route()," for n in names(m)) + "]", body)
     return re.sub(r"routes!\[(.*)\]", lambda m: f"{{ use {PRIVATE}::probe::*; vec![" + "".join(
         calls[n] + "," for n in names(m)) + "] }", body)

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
-use syn::Ident;
+use syn::{Ident, LitStr};
 
 use super::check::{CachePolicy, Checked, Source, TagPart};
 use crate::emit::Emit;
@@ -31,12 +31,17 @@ pub(crate) fn expand(route: &Checked<'_>) -> TokenStream {
     if route.args.len() > 1 {
         out.tokens(extractor_checks(route));
     }
-    out.text("#[doc(hidden)] #[allow(non_camel_case_types)]")
-        .tokens(&func.vis)
-        .text("struct")
-        .tokens(&func.ident);
-    write!(out, "{{}} impl {PRIVATE}::RouteDef for").ok();
-    out.tokens(&func.ident);
+    // The type's name written as text, spanned at the attribute: a
+    // snake-case type name there is the macro's, which the
+    // `non_camel_case_types` lint leaves alone (an `#[allow]` on each
+    // route would be one more attribute for every check to read).
+    write!(
+        out,
+        "#[doc(hidden)] {} struct {ident} {{}} impl {PRIVATE}::RouteDef for {ident}",
+        func.vis,
+        ident = func.ident
+    )
+    .ok();
     out.group(Delimiter::Brace, Span::call_site(), |out| {
         write!(out, "fn route() -> {PRIVATE}::Route").ok();
         out.group(Delimiter::Brace, Span::call_site(), |out| {
@@ -62,20 +67,16 @@ fn route_call(route: &Checked<'_>, out: &mut Emit) {
     out.tokens(quote_spanned!(span=> #p::#route_fn));
     out.group(Delimiter::Parenthesis, span, |out| {
         let (summary, description) = doc_comment(&func.docs);
+        // No role is `""`: `check` refuses an empty one.
+        let role = route.role.map(LitStr::value).unwrap_or_default();
         write!(
             out,
-            "__portico::RouteInfo::new(__portico::Method::{}, {:?}, \"{}\", ",
+            "__portico::info(__portico::{}, {:?}, \"{}\", {role:?}, {summary:?}, {description:?}, &[",
             route.method,
             route.path.value(),
             func.ident,
         )
         .ok();
-        match route.role {
-            Some(role) => write!(out, "__portico::Some({:?})", role.value()),
-            None => write!(out, "__portico::None"),
-        }
-        .ok();
-        write!(out, ", {summary:?}, {description:?}, &[").ok();
         for arg in &route.args {
             if let Source::Param { name, .. } = &arg.source {
                 write!(out, "{name:?},").ok();
@@ -116,7 +117,10 @@ fn route_call(route: &Checked<'_>, out: &mut Emit) {
 fn handler(route: &Checked<'_>) -> TokenStream {
     let func = route.func;
     let span = route.output_span;
-    let callee = Ident::new(&func.ident.to_string(), span);
+    // Cloned, not made anew from its text: a raw name (`r#type`) is no
+    // valid `Ident::new`.
+    let mut callee = func.ident.clone();
+    callee.set_span(span);
     let tag = route.cache.as_ref().filter(|c| !c.tag.is_empty());
     if func.asyncness && tag.is_none() {
         return quote!(#callee);

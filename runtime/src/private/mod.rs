@@ -14,8 +14,29 @@ pub use plan::*;
 pub use crate::extract::{FromRequest, RequestContext};
 pub use crate::handler::{CachePolicy, Route, RouteDef};
 pub use crate::inject::{Inject, Needs, Scope};
-pub use ::core::option::Option::{None, Some};
-pub use ::http::Method;
+pub use methods::*;
+
+/// The methods `#[route]` takes, named as it writes them
+/// (`__portico::GET`): one path segment fewer per route than
+/// `Method::GET`.
+mod methods {
+    use http::Method;
+
+    /// `GET`.
+    pub const GET: Method = Method::GET;
+    /// `POST`.
+    pub const POST: Method = Method::POST;
+    /// `PUT`.
+    pub const PUT: Method = Method::PUT;
+    /// `PATCH`.
+    pub const PATCH: Method = Method::PATCH;
+    /// `DELETE`.
+    pub const DELETE: Method = Method::DELETE;
+    /// `HEAD`.
+    pub const HEAD: Method = Method::HEAD;
+    /// `OPTIONS`.
+    pub const OPTIONS: Method = Method::OPTIONS;
+}
 
 /// What `route()` imports whole: the probes' traits, with which in scope
 /// `(&&&probe).param_plan()` picks a plan by method resolution, and this
