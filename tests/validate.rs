@@ -319,6 +319,31 @@ fn nested_values_report_full_paths() {
     assert_eq!(failing(&empty).keys().collect::<Vec<_>>(), ["items"]);
 }
 
+/// A generic struct: the impl carries its parameters and where clause.
+#[derive(Validate)]
+struct Batch<T, const N: usize>
+where
+    T: Validate,
+{
+    #[validate(nested, length(max = 2))]
+    entries: Vec<T>,
+    #[validate(range(min = 1))]
+    size: u8,
+}
+
+#[test]
+fn a_generic_struct_validates_its_rules_and_its_values() {
+    let batch = |qtys: &[u32], size| Batch::<Item, 3> {
+        entries: qtys.iter().map(|&qty| Item { qty }).collect(),
+        size,
+    };
+    assert!(failing(&batch(&[1, 2], 1)).is_empty());
+    assert_eq!(
+        failing(&batch(&[1, 0, 2], 0)).keys().collect::<Vec<_>>(),
+        ["entries", "entries[1].qty", "size"]
+    );
+}
+
 #[route(POST, "/orders")]
 async fn create_order(order: Json<Order>) -> ApiResponse<usize> {
     ApiResponse::ok(order.items.len())

@@ -54,15 +54,7 @@ pub(crate) fn expand(input: &Checked) -> TokenStream {
             }
             for rule in &input.schema {
                 if let Kind::Schema(function) = &rule.kind {
-                    report(out, "__all__", rule, |out| {
-                        let span = span_of(function);
-                        call(out, span, "custom", |out| {
-                            out.spanned(span, "self, |__v|").tokens(function);
-                            out.group(Delimiter::Parenthesis, span, |out| {
-                                out.spanned(span, "__v");
-                            });
-                        });
-                    });
+                    report(out, "__all__", rule, |out| custom(out, function, "self"));
                 }
             }
             out.text("__errors.into_result()");
@@ -114,6 +106,19 @@ fn call(out: &mut Emit, span: Span, name: &str, args: impl FnOnce(&mut Emit)) {
     out.group(Delimiter::Parenthesis, span, args);
 }
 
+/// `__portico_v::custom(subject, |__v| function(__v))`, spanned at the
+/// function: a signature that does not fit is reported there.
+fn custom(out: &mut Emit, function: &syn::Path, subject: &str) {
+    let span = span_of(function);
+    call(out, span, "custom", |out| {
+        out.spanned(span, &format!("{subject}, |__v|"))
+            .tokens(function);
+        out.group(Delimiter::Parenthesis, span, |out| {
+            out.spanned(span, "__v");
+        });
+    });
+}
+
 /// Records the error of the rule call `check` writes at `key`, with the
 /// rule's overrides.
 fn report(out: &mut Emit, key: &str, rule: &Rule, check: impl FnOnce(&mut Emit)) {
@@ -159,6 +164,23 @@ fn typed(out: &mut Emit, expr: &Expr, inner: &Type) {
             out.text("as").tokens(inner);
         }
     });
+}
+
+/// A `range` bound: `wrap(&value)`, the value as the field's type
+/// ([`typed`]), or `None`.
+fn range_bound(out: &mut Emit, wrap: &str, bound: Option<&Expr>, value_ty: &Type) {
+    match bound {
+        Some(expr) => {
+            write!(out, "{V}::{wrap}").ok();
+            out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
+                out.text("&");
+                typed(out, expr, value_ty);
+            });
+        }
+        None => {
+            write!(out, "{V}::None").ok();
+        }
+    }
 }
 
 fn expand_field(field: &Field, out: &mut Emit) {
@@ -244,18 +266,8 @@ fn value_check(out: &mut Emit, rule: &Rule, value_ty: &Type) {
         } => call(out, span, "range", |out| {
             out.spanned(span, "__value");
             for bound in [min, max, exclusive_min, exclusive_max] {
-                match bound {
-                    Some(expr) => {
-                        write!(out, ", {V}::Some").ok();
-                        out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
-                            out.text("&");
-                            typed(out, expr, value_ty);
-                        });
-                    }
-                    None => {
-                        write!(out, ", {V}::None").ok();
-                    }
-                }
+                out.text(",");
+                range_bound(out, "Some", bound.as_ref(), value_ty);
             }
         }),
         Kind::Email => call(out, span, "email", |out| {
@@ -293,15 +305,7 @@ fn value_check(out: &mut Emit, rule: &Rule, value_ty: &Type) {
                 out.spanned(span, "__value, &").tokens(path);
             });
         }
-        Kind::Custom(function) => {
-            let span = span_of(function);
-            call(out, span, "custom", |out| {
-                out.spanned(span, "__value, |__v|").tokens(function);
-                out.group(Delimiter::Parenthesis, span, |out| {
-                    out.spanned(span, "__v");
-                });
-            });
-        }
+        Kind::Custom(function) => custom(out, function, "__value"),
         Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_) => {}
     }
 }
@@ -351,18 +355,7 @@ fn describe_rule(out: &mut Emit, rule: &Rule, ty: &Type, value_ty: &Type) {
     };
     let as_json = |out: &mut Emit, name: &str, bound: &Option<Expr>| {
         write!(out, "{name}:").ok();
-        match bound {
-            Some(expr) => {
-                write!(out, "{V}::schema_bound").ok();
-                out.group(Delimiter::Parenthesis, Span::call_site(), |out| {
-                    out.text("&");
-                    typed(out, expr, value_ty);
-                });
-            }
-            None => {
-                write!(out, "{V}::None").ok();
-            }
-        }
+        range_bound(out, "schema_bound", bound.as_ref(), value_ty);
         out.text(",");
     };
     let unexpressed = |out: &mut Emit, text: String| {
