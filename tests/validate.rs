@@ -344,6 +344,33 @@ fn a_generic_struct_validates_its_rules_and_its_values() {
     );
 }
 
+/// Fields named past ASCII, which the derive writes into its checks.
+#[derive(Validate)]
+struct Größen {
+    #[validate(required, range(max = 10))]
+    größe: Option<u32>,
+    #[validate(must_match(other = "größe"))]
+    bestätigung: Option<u32>,
+}
+
+#[test]
+fn fields_named_past_ascii_are_checked() {
+    let größen = |größe, bestätigung| Größen {
+        größe, bestätigung
+    };
+    assert!(failing(&größen(Some(3), Some(3))).is_empty());
+    assert_eq!(
+        failing(&größen(None, Some(3))).keys().collect::<Vec<_>>(),
+        ["bestätigung", "größe"]
+    );
+    assert_eq!(
+        failing(&größen(Some(11), Some(11)))
+            .keys()
+            .collect::<Vec<_>>(),
+        ["größe"]
+    );
+}
+
 #[route(POST, "/orders")]
 async fn create_order(order: Json<Order>) -> ApiResponse<usize> {
     ApiResponse::ok(order.items.len())

@@ -51,7 +51,9 @@ impl Emit {
         self.lex();
         let span = span.unwrap();
         let bytes = text.as_bytes();
-        let word = |b: u8| b == b'_' || b.is_ascii_alphanumeric();
+        // A byte past ASCII belongs to a word: a field may be named
+        // `größe`.
+        let word = |b: u8| b == b'_' || b.is_ascii_alphanumeric() || !b.is_ascii();
         let mut trees: Vec<proc_macro::TokenTree> = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
