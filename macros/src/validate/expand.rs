@@ -191,17 +191,12 @@ fn expand_field(field: &Field, out: &mut Emit) {
     // Rules on the value itself run only when an `Option` is `Some` (a
     // `Patch` holds a value); `required`, `must_match` and `nested` look
     // at the whole field, after them.
-    let on_value: Vec<&Rule> = field
+    let value_rules: Vec<&Rule> = field
         .rules
         .iter()
-        .filter(|rule| {
-            !matches!(
-                rule.kind,
-                Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_)
-            )
-        })
+        .filter(|rule| on_value(&rule.kind))
         .collect();
-    if !on_value.is_empty() {
+    if !value_rules.is_empty() {
         match optional {
             Some((_, Optional::Option)) => {
                 write!(out, "if let {V}::Some(__value) = &self.{ident}").ok();
@@ -215,7 +210,7 @@ fn expand_field(field: &Field, out: &mut Emit) {
             if optional.is_none() {
                 write!(out, "let __value = &self.{ident};").ok();
             }
-            for rule in on_value {
+            for rule in value_rules {
                 report(out, key, rule, |out| value_check(out, rule, value_ty));
             }
         });
@@ -306,8 +301,19 @@ fn value_check(out: &mut Emit, rule: &Rule, value_ty: &Type) {
             });
         }
         Kind::Custom(function) => custom(out, function, "__value"),
+        // Not rules on the value: see `on_value`.
         Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_) => {}
     }
+}
+
+/// Whether a rule checks the field's value (`value_check`), run only when
+/// an `Option` is `Some`; the others look at the whole field, or at the
+/// whole struct (`schema`).
+fn on_value(kind: &Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::MustMatch(_) | Kind::Required | Kind::Nested | Kind::Schema(_)
+    )
 }
 
 /// A path as the schema names it: `not_blank`, `rules::slug`.
