@@ -112,9 +112,49 @@ async fn r#type(kind: String) -> String {
     format!("kind {kind}")
 }
 
+/// User types named as Portico's probe traits are: `route()` names
+/// those traits only as `_`, so these names stay the user's.
+mod same_names {
+    use portico::prelude::*;
+    use portico::{RequestContext, Response};
+
+    pub(crate) struct ParamPlan(pub String);
+
+    impl FromParam for ParamPlan {
+        type Error = &'static str;
+        fn from_param(value: &str) -> Result<Self, Self::Error> {
+            Ok(ParamPlan(value.to_owned()))
+        }
+    }
+
+    pub(crate) struct ArgPlan(pub usize);
+
+    impl FromRequest for ArgPlan {
+        type Rejection = ApiError;
+
+        async fn from_request(ctx: &mut RequestContext<'_>) -> Result<Self, ApiError> {
+            Ok(ArgPlan(ctx.headers().len()))
+        }
+    }
+
+    pub(crate) struct Describer(pub String);
+
+    impl IntoResponse for Describer {
+        fn into_response(self) -> Response {
+            self.0.into_response()
+        }
+    }
+
+    #[route(GET, "/named/<plan>")]
+    pub(crate) async fn named(plan: ParamPlan, headers: ArgPlan) -> Describer {
+        Describer(format!("{} {}", plan.0, headers.0 > 0))
+    }
+}
+
 fn app() -> App {
     App::new().mount(routes![
         r#type,
+        same_names::named,
         echo_name,
         file,
         flag,
@@ -146,6 +186,12 @@ async fn path_parameters_are_percent_decoded() {
 async fn a_handler_named_with_a_raw_identifier_is_routed() {
     let server = TestServer::start(app()).await;
     assert_eq!(server.get("/kinds/book").await.body, "kind book");
+}
+
+#[tokio::test]
+async fn user_types_may_share_a_name_with_portico_s_probes() {
+    let server = TestServer::start(app()).await;
+    assert_eq!(server.get("/named/book").await.body, "book true");
 }
 
 #[tokio::test]

@@ -46,10 +46,13 @@ mod methods {
 /// `arg_plan`, `describer`), so that resolving a call weighs one
 /// candidate at each step: with a trait per plan, or one name for all,
 /// each call in every route weighed all of them on every `cargo check`.
+/// The traits come in unnamed (`as _`): in scope for method resolution,
+/// but no name that could hide the user's own type of the same name,
+/// which `route()` splices in as an argument's or the answer's type.
 pub mod probe {
     pub use super as __portico;
-    pub use super::declare::Describer;
-    pub use super::plan::{ArgPlan, ParamPlan};
+    pub use super::declare::Describer as _;
+    pub use super::plan::{ArgPlan as _, ParamPlan as _};
 }
 
 /// The rules and types `#[derive(Validate)]` expands to.
