@@ -7,7 +7,9 @@
 # Several kinds are measured in alternation, round by round, so that the
 # machine's drift (±20 % here between minutes) hits them alike; medians
 # of ROUNDS (default 6), and for each kind after the first its median
-# ratio to the first, taken round by round.
+# ratio to the first, taken round by round. RELEASE=1 then prints each
+# app's release binary, as built and stripped (ROUNDS=0 for the sizes
+# alone).
 #
 #   bench/buildcost/run.sh portico axum [PORTICO_DIR]
 #   kinds: portico, portico-schema, axum, and the Portico app taken
@@ -22,7 +24,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 rounds="${ROUNDS:-6}"
 export CARGO_INCREMENTAL=1
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.stripped"' EXIT
 
 for kind in "${kinds[@]}"; do
   work="$(dir_of "$kind")"
@@ -50,7 +52,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
-python3 - "$out" "${kinds[@]}" <<'PY'
+[ "$rounds" -gt 0 ] && python3 - "$out" "${kinds[@]}" <<'PY'
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 kinds = sys.argv[2:]
@@ -70,6 +72,7 @@ if [ "${RELEASE:-0}" = 1 ]; then
     cd "$(dir_of "$kind")"
     crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -1)"
     cargo build -q --release
-    echo "$kind release binary: $(stat -c %s "target/release/$crate") bytes"
+    strip -o "$out.stripped" "target/release/$crate"
+    echo "$kind release binary: $(stat -c %s "target/release/$crate") bytes, $(stat -c %s "$out.stripped") stripped"
   done
 fi
