@@ -186,6 +186,9 @@ async fn path_parameters_are_percent_decoded() {
 async fn a_handler_named_with_a_raw_identifier_is_routed() {
     let server = TestServer::start(app()).await;
     assert_eq!(server.get("/kinds/book").await.body, "kind book");
+    // Named without its `r#`, as the OpenAPI operation and the route
+    // table show it.
+    assert_eq!(routes![r#type][0].name(), "type");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::{Ident, LitStr};
 
 use super::check::{CachePolicy, Checked, Source, TagPart};
@@ -74,7 +75,9 @@ fn route_call(route: &Checked<'_>, out: &mut Emit) {
             "__portico::info(__portico::{}, {:?}, \"{}\", {role:?}, {summary:?}, {description:?}, &[",
             route.method,
             route.path.value(),
-            func.ident,
+            // The name a client and the route table read: `type`, not
+            // `r#type`.
+            func.ident.unraw(),
         )
         .ok();
         for arg in &route.args {
